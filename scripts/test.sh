@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine with Rust: installs what is missing, builds
+# once, runs every unit, integration, property and doc test of the workspace (real redb, real swtpm,
+# ... started by the tests themselves on 127.0.0.1), then short smoke runs of benchmarks and fuzzers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+
+export TSS2_LOG=all+none
+# Unit, integration and property tests, plus every benchmark run once in test mode.
+cargo test --workspace --all-targets --locked
+# Documentation examples (crate READMEs are crate docs, so their examples run here).
+cargo test --workspace --doc --locked
+bash scripts/fuzz-smoke.sh
