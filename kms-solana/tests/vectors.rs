@@ -1,0 +1,152 @@
+//! Real transactions and messages from public peers (tests/data/real, origin in the README there).
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] fns"
+)]
+
+use std::fs;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use kms_solana::solana::{
+    same_message, same_transaction, solana_decode_message, solana_decode_transaction,
+    verify_transaction,
+};
+use kms_solana::{Error, parse_message, parse_transaction, read_compact_u16};
+use serde_json::Value;
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/real")
+}
+
+fn load(name_prefix: &str) -> (Value, Vec<u8>) {
+    let dir = data_dir();
+    let path = fs::read_dir(&dir)
+        .expect("data dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(name_prefix))
+        })
+        .expect("vector present");
+    let v: Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+    let bytes = decode(&v);
+    (v, bytes)
+}
+
+fn decode(v: &Value) -> Vec<u8> {
+    let data = v["data"].as_str().unwrap_or("");
+    match v["encoding"].as_str() {
+        Some("hex") => hex::decode(data).expect("hex"),
+        Some("base64") => base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("base64"),
+        Some("base58") => bs58::decode(data).into_vec().expect("base58"),
+        other => panic!("unknown encoding {other:?}"),
+    }
+}
+
+const ITEMS: &[&str] = &[
+    "01", "02", "03", "04", "05", "06", "07", "08", "11", "12", "13", "14", "19",
+];
+
+#[test]
+fn every_real_vector_parses_and_agrees_with_solana() {
+    for id in ITEMS {
+        let (v, bytes) = load(id);
+        match v["kind"].as_str() {
+            Some("transaction") => {
+                let ours = parse_transaction(&bytes).unwrap_or_else(|e| panic!("{id}: {e}"));
+                let theirs = solana_decode_transaction(&bytes).expect("solana accepts");
+                assert!(same_transaction(&ours, &theirs), "{id}");
+                // Every signed item's signature verifies with Solana's verifier.
+                verify_transaction(&theirs).unwrap_or_else(|e| panic!("{id}: {e}"));
+                if let Some(sig) = v["expected_signature"].as_str() {
+                    assert_eq!(
+                        bs58::encode(ours.signatures()[0]).into_string(),
+                        sig,
+                        "{id}"
+                    );
+                }
+                // The same bytes are not a valid bare message.
+                assert!(parse_message(&bytes).is_err(), "{id}");
+            }
+            Some("message") => {
+                let ours = parse_message(&bytes).unwrap_or_else(|e| panic!("{id}: {e}"));
+                let theirs = solana_decode_message(&bytes).expect("solana accepts");
+                assert!(same_message(&ours, &theirs), "{id}");
+            }
+            other => panic!("{id}: unexpected kind {other:?}"),
+        }
+        // Every program the vector lists is a static key (as the corpus's check.py requires).
+        let progs: Vec<String> = {
+            let m = match v["kind"].as_str() {
+                Some("transaction") => *parse_transaction(&bytes).expect("ok").message(),
+                _ => parse_message(&bytes).expect("ok"),
+            };
+            m.account_keys()
+                .iter()
+                .map(|k| bs58::encode(k).into_string())
+                .collect()
+        };
+        for p in v["programs"].as_array().expect("programs") {
+            assert!(
+                progs.iter().any(|x| x == p.as_str().expect("str")),
+                "{id}: {p}"
+            );
+        }
+    }
+}
+
+#[test]
+fn compact_u16_cases_from_the_solana_sdk() {
+    let (v, _) = (load_cases(), ());
+    let cases = v["cases"].as_array().expect("cases");
+    assert_eq!(cases.len(), 24);
+    for c in cases {
+        let b = hex::decode(c["bytes_hex"].as_str().expect("hex")).expect("hex");
+        let got = read_compact_u16(&b);
+        match (c["expect"].as_str(), c["form"].as_str()) {
+            (Some("accept"), _) => {
+                let want = c["value"].as_u64().expect("value");
+                assert_eq!(got, Ok((want as u16, b.len())), "{c}");
+            }
+            (Some("reject"), Some("shortvec_u8")) => {
+                // A length-1 vector whose length is an alias: the length itself is rejected.
+                assert!(
+                    matches!(got, Err(Error::NonCanonicalLength { offset: 0, .. })),
+                    "{c}"
+                );
+            }
+            (Some("reject"), _) => {
+                // Rejected outright, or accepted only as a prefix (the rest would be trailing).
+                match got {
+                    Err(_) => {}
+                    Ok((_, used)) => panic!("{c}: accepted using {used} bytes"),
+                }
+            }
+            other => panic!("unexpected case {other:?}"),
+        }
+    }
+}
+
+fn load_cases() -> Value {
+    let p = data_dir().join("23-invalid-shortu16-aliases-from-solana-sdk.json");
+    serde_json::from_slice(&fs::read(p).expect("read")).expect("json")
+}
+
+#[test]
+fn version_1_prefix_is_rejected_with_its_offset() {
+    let (_, bytes) = load("24");
+    assert_eq!(
+        parse_message(&bytes),
+        Err(Error::UnsupportedVersion {
+            offset: 0,
+            version: 1
+        })
+    );
+    assert!(solana_decode_message(&bytes).is_err());
+}
