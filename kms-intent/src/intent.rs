@@ -194,7 +194,7 @@ impl StandingIntent {
         if req.module_hash != &self.terms.module_hash || req.parameters != self.terms.parameters {
             return Err(IntentError::IntentDoesNotCover);
         }
-        if self.uses >= self.terms.max_uses {
+        if self.uses >= self.terms.max_uses || self.spent >= self.terms.cumulative_limit {
             return Err(IntentError::IntentExhausted);
         }
         if req.amount > self.terms.per_transaction_limit {
