@@ -1,0 +1,689 @@
+//! The TPM side: one connection to a TPM 2.0 through `tss-esapi`.
+//!
+//! Every operation loads what it needs and flushes it before returning (also on errors), so
+//! no transient object or session is left in the TPM: swtpm and TPMs without a resource
+//! manager have only three object slots.
+
+use std::str::FromStr as _;
+
+use tss_esapi::abstraction::{ak, ek};
+use tss_esapi::attributes::{ObjectAttributesBuilder, SessionAttributesBuilder};
+use tss_esapi::constants::SessionType;
+use tss_esapi::handles::{KeyHandle, ObjectHandle, PcrHandle, SessionHandle};
+use tss_esapi::interface_types::algorithm::{
+    AsymmetricAlgorithm, HashingAlgorithm, PublicAlgorithm, SignatureSchemeAlgorithm,
+};
+use tss_esapi::interface_types::ecc::EccCurve;
+use tss_esapi::interface_types::resource_handles::Hierarchy;
+use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
+use tss_esapi::structures::{
+    Data, Digest, DigestValues, EccParameter, EccPoint, EccScheme, EncryptedSecret, IdObject,
+    KeyDerivationFunctionScheme, KeyedHashScheme, Name, Private, Public, PublicBuilder,
+    PublicEccParametersBuilder, PublicKeyedHashParameters, SensitiveData, Signature,
+    SignatureScheme, SymmetricDefinition, SymmetricDefinitionObject,
+};
+use tss_esapi::tcti_ldr::TctiNameConf;
+use tss_esapi::traits::Marshall as _;
+use tss_esapi::traits::UnMarshall as _;
+use tss_esapi::Context;
+use zeroize::Zeroizing;
+
+use crate::blob::SealedBlob;
+use crate::error::Error;
+use crate::pcr::{PcrSelection, PcrValues};
+use crate::secret::SecretBytes;
+
+/// The TCTI used when none is configured: the kernel's TPM resource manager.
+pub const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
+/// The environment variable the examples read the TCTI from.
+pub const TCTI_ENV: &str = "KMS_TPM_TCTI";
+/// The largest secret a TPM sealed data object holds (`MAX_SYM_DATA`).
+pub const MAX_SEALED_SECRET: usize = 128;
+
+/// An attestation key: a restricted ECC P-256 ECDSA-SHA256 signing key, created in the
+/// endorsement hierarchy under the endorsement key. Its private part is wrapped by the TPM and
+/// useless elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttestationKey {
+    pub(crate) public: Vec<u8>,
+    pub(crate) private: Vec<u8>,
+}
+
+impl AttestationKey {
+    /// The marshalled `TPMT_PUBLIC` (what a verifier needs).
+    pub fn public(&self) -> &[u8] {
+        &self.public
+    }
+}
+
+/// A TPM quote: the signed `TPMS_ATTEST`, its ECDSA signature, and the PCR values it covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quote {
+    /// The marshalled `TPMS_ATTEST` the TPM signed.
+    pub attest: Vec<u8>,
+    /// The ECDSA P-256 signature, `r || s`, 32 bytes each.
+    pub signature: [u8; 64],
+    /// The PCR values the quote claims (checked against the signed digest by the verifier).
+    pub pcr_values: PcrValues,
+}
+
+/// A signed `TPMS_ATTEST` of type certify and its signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Certification {
+    /// The marshalled `TPMS_ATTEST`.
+    pub attest: Vec<u8>,
+    /// The ECDSA P-256 signature, `r || s`.
+    pub signature: [u8; 64],
+}
+
+/// A TPM-resident ECC P-256 decryption key (public and TPM-wrapped private part).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecryptionKey {
+    pub(crate) public: Vec<u8>,
+    pub(crate) private: Vec<u8>,
+    pub(crate) policy: PcrValues,
+}
+
+impl DecryptionKey {
+    /// The marshalled `TPMT_PUBLIC`.
+    pub fn public(&self) -> &[u8] {
+        &self.public
+    }
+}
+
+/// A connection to a TPM 2.0.
+pub struct Tpm {
+    ctx: Context,
+    tcti: String,
+}
+
+impl core::fmt::Debug for Tpm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tpm").field("tcti", &self.tcti).finish_non_exhaustive()
+    }
+}
+
+fn tpm_err(operation: &'static str) -> impl FnOnce(tss_esapi::Error) -> Error {
+    Error::tpm(operation)
+}
+
+fn fixed_sig(sig: &Signature) -> Result<[u8; 64], Error> {
+    let Signature::EcDsa(e) = sig else {
+        return Err(Error::Malformed { what: "TPM signature (not ECDSA)" });
+    };
+    let mut out = [0u8; 64];
+    let (r, s) = (e.signature_r().value(), e.signature_s().value());
+    if r.len() > 32 || s.len() > 32 {
+        return Err(Error::Malformed { what: "TPM signature (component over 32 bytes)" });
+    }
+    out[32 - r.len()..32].copy_from_slice(r);
+    out[64 - s.len()..].copy_from_slice(s);
+    Ok(out)
+}
+
+impl Tpm {
+    /// Connects to the TPM named by a TCTI string: `device:/dev/tpmrm0` (the default,
+    /// [`DEFAULT_TCTI`]) or `swtpm:host=127.0.0.1,port=P`.
+    pub fn open(tcti: &str) -> Result<Self, Error> {
+        let conf = TctiNameConf::from_str(tcti).map_err(|_| Error::InvalidTcti { tcti: tcti.to_owned() })?;
+        let ctx = Context::new(conf).map_err(tpm_err("connect"))?;
+        Ok(Self { ctx, tcti: tcti.to_owned() })
+    }
+
+    /// Connects to the TPM named by `$KMS_TPM_TCTI`, or [`DEFAULT_TCTI`] if unset.
+    pub fn open_from_env() -> Result<Self, Error> {
+        let tcti = std::env::var(TCTI_ENV).unwrap_or_else(|_| DEFAULT_TCTI.to_owned());
+        Self::open(&tcti)
+    }
+
+    /// The TCTI string this connection was opened with.
+    pub fn tcti(&self) -> &str {
+        &self.tcti
+    }
+
+    /// Reads the current values of the selected PCRs (in batches of 8, the TPM's limit).
+    pub fn read_pcrs(&mut self, selection: PcrSelection) -> Result<PcrValues, Error> {
+        let mut values = Vec::new();
+        for chunk in selection.pcrs().chunks(8) {
+            let part = PcrSelection::new(selection.bank(), chunk)?;
+            let want = part.tss()?;
+            let (_, read_sel, digests) =
+                self.ctx.execute_without_session(|c| c.pcr_read(want.clone())).map_err(tpm_err("PCR_Read"))?;
+            if read_sel.get_selections() != want.get_selections() || digests.len() != chunk.len() {
+                return Err(Error::InvalidPcrSelection { reason: "the TPM does not have all selected PCRs in this bank" });
+            }
+            values.extend(digests.value().iter().map(|d| d.value().to_vec()));
+        }
+        PcrValues::new(selection, values)
+    }
+
+    /// Extends PCR `index` with the measurement of `data` in every bank (SHA-1, SHA-256,
+    /// SHA-384, SHA-512: each bank gets the digest of `data` in its own algorithm), as a boot
+    /// loader measures a component. For tests and for operators simulating a boot chain; a real
+    /// boot chain extends these PCRs itself.
+    pub fn extend_pcr(&mut self, index: u8, data: &[u8]) -> Result<(), Error> {
+        use sha2::Digest as _;
+        let handle = PcrHandle::try_from(u32::from(index))
+            .map_err(|_| Error::InvalidPcrSelection { reason: "PCR index above 23" })?;
+        let mut vals = DigestValues::new();
+        let digests = [
+            (HashingAlgorithm::Sha1, sha1::Sha1::digest(data).to_vec()),
+            (HashingAlgorithm::Sha256, sha2::Sha256::digest(data).to_vec()),
+            (HashingAlgorithm::Sha384, sha2::Sha384::digest(data).to_vec()),
+            (HashingAlgorithm::Sha512, sha2::Sha512::digest(data).to_vec()),
+        ];
+        for (alg, d) in digests {
+            vals.set(alg, Digest::try_from(d).map_err(tpm_err("PCR_Extend"))?);
+        }
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| c.pcr_extend(handle, vals))
+            .map_err(tpm_err("PCR_Extend"))
+    }
+
+    /// `TPM2_GetRandom`: `n` (at most 32) bytes from the TPM's RNG.
+    pub fn random(&mut self, n: usize) -> Result<Vec<u8>, Error> {
+        let d = self.ctx.execute_without_session(|c| c.get_random(n)).map_err(tpm_err("GetRandom"))?;
+        Ok(d.value().to_vec())
+    }
+
+    // ---- storage primary and sessions ----
+
+    /// Creates the storage primary key (the TCG "SRK" template: ECC P-256, AES-128-CFB,
+    /// restricted decrypt). The same template gives the same key on every call, as long as
+    /// the owner hierarchy's seed is unchanged, so nothing needs to be persisted.
+    fn storage_primary(&mut self) -> Result<KeyHandle, Error> {
+        let attrs = ObjectAttributesBuilder::new()
+            .with_fixed_tpm(true)
+            .with_fixed_parent(true)
+            .with_sensitive_data_origin(true)
+            .with_user_with_auth(true)
+            .with_no_da(true)
+            .with_restricted(true)
+            .with_decrypt(true)
+            .build()
+            .map_err(tpm_err("storage primary template"))?;
+        let public = PublicBuilder::new()
+            .with_public_algorithm(PublicAlgorithm::Ecc)
+            .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+            .with_object_attributes(attrs)
+            .with_ecc_parameters(
+                PublicEccParametersBuilder::new()
+                    .with_symmetric(SymmetricDefinitionObject::AES_128_CFB)
+                    .with_ecc_scheme(EccScheme::Null)
+                    .with_curve(EccCurve::NistP256)
+                    .with_key_derivation_function_scheme(KeyDerivationFunctionScheme::Null)
+                    .with_is_decryption_key(true)
+                    .with_restricted(true)
+                    .build()
+                    .map_err(tpm_err("storage primary template"))?,
+            )
+            .with_ecc_unique_identifier(EccPoint::new(
+                EccParameter::try_from(vec![0u8; 32]).map_err(tpm_err("storage primary template"))?,
+                EccParameter::try_from(vec![0u8; 32]).map_err(tpm_err("storage primary template"))?,
+            ))
+            .build()
+            .map_err(tpm_err("storage primary template"))?;
+        let r = self
+            .ctx
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.create_primary(Hierarchy::Owner, public, None, None, None, None)
+            })
+            .map_err(tpm_err("CreatePrimary (storage key)"))?;
+        Ok(r.key_handle)
+    }
+
+    /// Starts a session salted with `salt_key` (so its session key is secret from anyone
+    /// watching the TPM interface) with AES-128-CFB parameter encryption in the given
+    /// directions.
+    fn salted_session(
+        &mut self,
+        salt_key: KeyHandle,
+        kind: SessionType,
+        encrypt_command: bool,
+        encrypt_response: bool,
+    ) -> Result<AuthSession, Error> {
+        let s = self
+            .ctx
+            .start_auth_session(
+                Some(salt_key),
+                None,
+                None,
+                kind,
+                SymmetricDefinition::AES_128_CFB,
+                HashingAlgorithm::Sha256,
+            )
+            .map_err(tpm_err("StartAuthSession"))?
+            .ok_or(Error::Malformed { what: "StartAuthSession response" })?;
+        let (attrs, mask) = SessionAttributesBuilder::new()
+            .with_continue_session(true)
+            .with_decrypt(encrypt_command)
+            .with_encrypt(encrypt_response)
+            .build();
+        if let Err(e) = self.ctx.tr_sess_set_attributes(s, attrs, mask) {
+            self.flush_session(s);
+            return Err(Error::Tpm { operation: "session attributes", source: e });
+        }
+        Ok(s)
+    }
+
+    fn flush_session(&mut self, s: AuthSession) {
+        let _ = self.ctx.flush_context(SessionHandle::from(s).into());
+    }
+
+    fn flush(&mut self, h: impl Into<ObjectHandle>) {
+        let _ = self.ctx.flush_context(h.into());
+    }
+
+    /// Runs `f` with the storage primary loaded, flushing it afterwards.
+    fn with_primary<T>(&mut self, f: impl FnOnce(&mut Self, KeyHandle) -> Result<T, Error>) -> Result<T, Error> {
+        let primary = self.storage_primary()?;
+        let r = f(self, primary);
+        self.flush(primary);
+        r
+    }
+
+    /// Loads a child of the storage primary (password authorization of the primary: only
+    /// the TPM-encrypted private part travels).
+    fn load_child(&mut self, primary: KeyHandle, public: &[u8], private: &[u8]) -> Result<KeyHandle, Error> {
+        let public = Public::unmarshall(public).map_err(tpm_err("decode public area"))?;
+        let private = Private::try_from(private.to_vec()).map_err(tpm_err("decode private area"))?;
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| c.load(primary, private, public))
+            .map_err(tpm_err("Load"))
+    }
+
+    /// A salted policy session that has passed `PolicyPCR(values)`; encrypts the response.
+    fn pcr_policy_session(&mut self, salt_key: KeyHandle, values: &PcrValues) -> Result<AuthSession, Error> {
+        let s = self.salted_session(salt_key, SessionType::Policy, false, true)?;
+        let r = (|| {
+            let ps = PolicySession::try_from(s).map_err(tpm_err("policy session"))?;
+            let digest = Digest::try_from(values.composite_digest().to_vec()).map_err(tpm_err("PolicyPCR"))?;
+            let sel = values.selection().tss()?;
+            self.ctx
+                .execute_without_session(|c| c.policy_pcr(ps, digest, sel))
+                .map_err(tpm_err("PolicyPCR"))
+        })();
+        match r {
+            Ok(()) => Ok(s),
+            Err(e) => {
+                self.flush_session(s);
+                Err(e)
+            }
+        }
+    }
+
+    // ---- sealing ----
+
+    /// Seals `secret` (at most [`MAX_SEALED_SECRET`] bytes) to `values`: the TPM releases it
+    /// only while the PCRs hold exactly these values. The secret travels to the TPM encrypted
+    /// under a session salted with the storage key.
+    pub fn seal(&mut self, secret: &SecretBytes, values: &PcrValues) -> Result<SealedBlob, Error> {
+        if secret.len() > MAX_SEALED_SECRET || secret.is_empty() {
+            return Err(Error::SecretTooLarge { len: secret.len(), max: MAX_SEALED_SECRET });
+        }
+        let attrs = ObjectAttributesBuilder::new()
+            .with_fixed_tpm(true)
+            .with_fixed_parent(true)
+            .with_no_da(true)
+            .with_admin_with_policy(true)
+            .with_user_with_auth(false)
+            .build()
+            .map_err(tpm_err("sealed object template"))?;
+        let public = PublicBuilder::new()
+            .with_public_algorithm(PublicAlgorithm::KeyedHash)
+            .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+            .with_object_attributes(attrs)
+            .with_auth_policy(Digest::try_from(values.policy_digest().to_vec()).map_err(tpm_err("policy digest"))?)
+            .with_keyed_hash_parameters(PublicKeyedHashParameters::new(KeyedHashScheme::Null))
+            .with_keyed_hash_unique_identifier(Digest::default())
+            .build()
+            .map_err(tpm_err("sealed object template"))?;
+        let data = SensitiveData::try_from(secret.expose_secret()).map_err(tpm_err("sealed data"))?;
+        let created = self.with_primary(|t, primary| {
+            let s = t.salted_session(primary, SessionType::Hmac, true, false)?;
+            let r = t
+                .ctx
+                .execute_with_session(Some(s), |c| c.create(primary, public, None, Some(data), None, None))
+                .map_err(tpm_err("Create (seal)"));
+            t.flush_session(s);
+            r
+        })?;
+        Ok(SealedBlob {
+            values: values.clone(),
+            public: created.out_public.marshall().map_err(tpm_err("encode public area"))?,
+            private: created.out_private.value().to_vec(),
+        })
+    }
+
+    /// Unseals a blob. Checks the current PCRs first: if any differs from the sealed values
+    /// the result is [`Error::PolicyMismatch`] naming them (and the TPM would refuse anyway).
+    /// The secret comes back encrypted under a salted policy session.
+    pub fn unseal(&mut self, blob: &SealedBlob) -> Result<SecretBytes, Error> {
+        let mismatch = |t: &mut Self| -> Result<Option<Error>, Error> {
+            let now = t.read_pcrs(blob.values.selection())?;
+            let pcrs = blob.values.differing(&now);
+            Ok((!pcrs.is_empty()).then_some(Error::PolicyMismatch { bank: blob.values.selection().bank(), pcrs }))
+        };
+        if let Some(e) = mismatch(self)? {
+            return Err(e);
+        }
+        let r = self.with_primary(|t, primary| {
+            let obj = t.load_child(primary, &blob.public, &blob.private)?;
+            let r = (|| {
+                let s = t.pcr_policy_session(primary, &blob.values)?;
+                let r = t.ctx.execute_with_session(Some(s), |c| c.unseal(obj.into())).map_err(tpm_err("Unseal"));
+                t.flush_session(s);
+                r
+            })();
+            t.flush(obj);
+            r
+        });
+        match r {
+            Ok(data) => Ok(SecretBytes::new(Zeroizing::new(data.value().to_vec()))),
+            // A PCR may have been extended between the check and the policy session.
+            Err(e) => Err(mismatch(self)?.unwrap_or(e)),
+        }
+    }
+
+    // ---- endorsement and attestation keys ----
+
+    fn endorsement_key(&mut self) -> Result<KeyHandle, Error> {
+        ek::create_ek_object(&mut self.ctx, AsymmetricAlgorithm::Ecc, tss_esapi::abstraction::DefaultKey).map_err(tpm_err("CreatePrimary (EK)"))
+    }
+
+    /// The endorsement key's public area (`TPMT_PUBLIC`, TCG default ECC P-256 template): the
+    /// TPM's identity. Its fingerprint ([`crate::ek_fingerprint`]) goes on a join allowlist.
+    pub fn endorsement_key_public(&mut self) -> Result<Vec<u8>, Error> {
+        let ek = self.endorsement_key()?;
+        let r = self.ctx.read_public(ek).map_err(tpm_err("ReadPublic (EK)"));
+        self.flush(ek);
+        r?.0.marshall().map_err(tpm_err("encode EK public"))
+    }
+
+    /// Creates a new attestation key under the endorsement key: restricted ECC P-256
+    /// signing key, ECDSA-SHA256, fixedTPM/fixedParent, generated in the TPM.
+    pub fn create_attestation_key(&mut self) -> Result<AttestationKey, Error> {
+        let ek = self.endorsement_key()?;
+        let r = ak::create_ak(&mut self.ctx, ek, HashingAlgorithm::Sha256, SignatureSchemeAlgorithm::EcDsa, None, tss_esapi::abstraction::DefaultKey)
+            .map_err(tpm_err("Create (AK)"));
+        self.flush(ek);
+        let r = r?;
+        Ok(AttestationKey {
+            public: r.out_public.marshall().map_err(tpm_err("encode AK public"))?,
+            private: r.out_private.value().to_vec(),
+        })
+    }
+
+    /// Runs `f` with the AK loaded (under a fresh EK), flushing both afterwards.
+    fn with_ak<T>(
+        &mut self,
+        key: &AttestationKey,
+        f: impl FnOnce(&mut Self, KeyHandle, KeyHandle) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let ek = self.endorsement_key()?;
+        let r = (|| {
+            let public = Public::unmarshall(&key.public).map_err(tpm_err("decode AK public"))?;
+            let private = Private::try_from(key.private.clone()).map_err(tpm_err("decode AK private"))?;
+            let h = ak::load_ak(&mut self.ctx, ek, None, private, public).map_err(tpm_err("Load (AK)"))?;
+            let r = f(self, h, ek);
+            self.flush(h);
+            r
+        })();
+        self.flush(ek);
+        r
+    }
+
+    /// `TPM2_ActivateCredential`: recovers the secret a verifier encrypted to this TPM's EK
+    /// for this AK's name. Succeeds only if the AK and the EK are in this TPM, which is what
+    /// binds the AK to the EK.
+    pub fn activate_credential(
+        &mut self,
+        key: &AttestationKey,
+        credential_blob: &[u8],
+        encrypted_secret: &[u8],
+    ) -> Result<SecretBytes, Error> {
+        let blob = IdObject::try_from(credential_blob.to_vec()).map_err(|_| Error::Malformed { what: "credential blob" })?;
+        let secret =
+            EncryptedSecret::try_from(encrypted_secret.to_vec()).map_err(|_| Error::Malformed { what: "encrypted secret" })?;
+        self.with_ak(key, |t, ak, ek| {
+            // The EK is authorized by PolicySecret(endorsement hierarchy); the session is salted
+            // with the EK and encrypts the response (the recovered secret).
+            let s = t.salted_session(ek, SessionType::Policy, false, true)?;
+            let r = (|| {
+                let ps = PolicySession::try_from(s).map_err(tpm_err("policy session"))?;
+                t.ctx
+                    .execute_with_session(Some(AuthSession::Password), |c| {
+                        c.policy_secret(
+                            ps,
+                            tss_esapi::handles::AuthHandle::Endorsement,
+                            Default::default(),
+                            Default::default(),
+                            Default::default(),
+                            None,
+                        )
+                    })
+                    .map_err(tpm_err("PolicySecret (endorsement)"))?;
+                t.ctx
+                    .execute_with_sessions((Some(AuthSession::Password), Some(s), None), |c| {
+                        c.activate_credential(ak, ek, blob, secret)
+                    })
+                    .map_err(tpm_err("ActivateCredential"))
+            })();
+            t.flush_session(s);
+            Ok(SecretBytes::new(Zeroizing::new(r?.value().to_vec())))
+        })
+    }
+
+    /// `TPM2_MakeCredential` with an external EK public area: encrypts `secret` (at most 32
+    /// bytes) so that only the TPM owning that EK, with an object named `object_name` loaded,
+    /// can recover it. A public-key operation: this TPM's own keys are not involved.
+    pub fn make_credential(
+        &mut self,
+        ek_public: &[u8],
+        object_name: &[u8],
+        secret: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let public = Public::unmarshall(ek_public).map_err(|_| Error::Malformed { what: "EK public area" })?;
+        let name = Name::try_from(object_name.to_vec()).map_err(|_| Error::Malformed { what: "object name" })?;
+        let cred = Digest::try_from(secret.to_vec()).map_err(tpm_err("credential"))?;
+        let h = self
+            .ctx
+            .execute_without_session(|c| c.load_external_public(public, Hierarchy::Null))
+            .map_err(tpm_err("LoadExternal (EK)"))?;
+        let r = self.ctx.execute_without_session(|c| c.make_credential(h, cred, name)).map_err(tpm_err("MakeCredential"));
+        self.flush(h);
+        let (blob, secret) = r?;
+        Ok((blob.value().to_vec(), secret.value().to_vec()))
+    }
+
+    /// Quotes the PCRs of `selection` with the AK over the caller's `nonce` (at most 64 bytes),
+    /// and reads their values. Retries if a PCR changes between the quote and the read.
+    pub fn quote(&mut self, key: &AttestationKey, nonce: &[u8], selection: PcrSelection) -> Result<Quote, Error> {
+        let data = Data::try_from(nonce.to_vec()).map_err(|_| Error::Malformed { what: "quote nonce (over 64 bytes)" })?;
+        for _ in 0..3 {
+            let before = self.read_pcrs(selection)?;
+            let (attest, sig) = self.with_ak(key, |t, ak, _| {
+                let sel = selection.tss()?;
+                let data = data.clone();
+                t.ctx
+                    .execute_with_session(Some(AuthSession::Password), |c| c.quote(ak, data, SignatureScheme::Null, sel))
+                    .map_err(tpm_err("Quote"))
+            })?;
+            let after = self.read_pcrs(selection)?;
+            if before == after {
+                return Ok(Quote {
+                    attest: attest.marshall().map_err(tpm_err("encode attest"))?,
+                    signature: fixed_sig(&sig)?,
+                    pcr_values: after,
+                });
+            }
+        }
+        Err(Error::InvalidPcrSelection { reason: "PCRs kept changing while quoting" })
+    }
+
+    /// Creates a TPM-resident ECC P-256 decryption key under the storage primary that only the
+    /// boot state `policy` can use (`userWithAuth` clear, authPolicy = PolicyPCR(policy)),
+    /// generated in the TPM and unable to leave it (fixedTPM, fixedParent).
+    pub fn create_decryption_key(&mut self, policy: &PcrValues) -> Result<DecryptionKey, Error> {
+        let attrs = ObjectAttributesBuilder::new()
+            .with_fixed_tpm(true)
+            .with_fixed_parent(true)
+            .with_sensitive_data_origin(true)
+            .with_user_with_auth(false)
+            .with_decrypt(true)
+            .with_sign_encrypt(false)
+            .with_restricted(false)
+            .build()
+            .map_err(tpm_err("decryption key template"))?;
+        let public = PublicBuilder::new()
+            .with_public_algorithm(PublicAlgorithm::Ecc)
+            .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+            .with_object_attributes(attrs)
+            .with_auth_policy(Digest::try_from(policy.policy_digest().to_vec()).map_err(tpm_err("policy digest"))?)
+            .with_ecc_parameters(
+                PublicEccParametersBuilder::new()
+                    .with_symmetric(SymmetricDefinitionObject::Null)
+                    .with_ecc_scheme(EccScheme::Null)
+                    .with_curve(EccCurve::NistP256)
+                    .with_key_derivation_function_scheme(KeyDerivationFunctionScheme::Null)
+                    .with_is_decryption_key(true)
+                    .with_is_signing_key(false)
+                    .with_restricted(false)
+                    .build()
+                    .map_err(tpm_err("decryption key template"))?,
+            )
+            .with_ecc_unique_identifier(EccPoint::default())
+            .build()
+            .map_err(tpm_err("decryption key template"))?;
+        let created = self.with_primary(|t, primary| {
+            t.ctx
+                .execute_with_session(Some(AuthSession::Password), |c| c.create(primary, public, None, None, None, None))
+                .map_err(tpm_err("Create (decryption key)"))
+        })?;
+        Ok(DecryptionKey {
+            public: created.out_public.marshall().map_err(tpm_err("encode public area"))?,
+            private: created.out_private.value().to_vec(),
+            policy: policy.clone(),
+        })
+    }
+
+    /// `TPM2_Certify`: the AK signs that the decryption key is loaded in this TPM, over the
+    /// caller's `nonce`.
+    pub fn certify(&mut self, key: &AttestationKey, dk: &DecryptionKey, nonce: &[u8]) -> Result<Certification, Error> {
+        let data = Data::try_from(nonce.to_vec()).map_err(|_| Error::Malformed { what: "certify nonce (over 64 bytes)" })?;
+        // Three objects at once (EK, AK, storage primary) plus the key: load the key, keep
+        // its context, and certify with the AK loaded under the EK.
+        let (attest, sig) = self.with_primary(|t, primary| {
+            let obj = t.load_child(primary, &dk.public, &dk.private)?;
+            t.flush(primary);
+            let r = t.with_ak(key, |t, ak, _| {
+                t.ctx
+                    .execute_with_sessions((Some(AuthSession::Password), Some(AuthSession::Password), None), |c| {
+                        c.certify(obj.into(), ak, data, SignatureScheme::Null)
+                    })
+                    .map_err(tpm_err("Certify"))
+            });
+            t.flush(obj);
+            r
+        })?;
+        Ok(Certification {
+            attest: attest.marshall().map_err(tpm_err("encode attest"))?,
+            signature: fixed_sig(&sig)?,
+        })
+    }
+
+    /// `TPM2_ECDH_ZGen` with the decryption key: the shared point's x-coordinate with the
+    /// peer's public point (SEC1 uncompressed). Authorized by the key's PCR policy; the result
+    /// returns encrypted under a salted session.
+    pub(crate) fn ecdh_z(&mut self, dk: &DecryptionKey, peer_sec1: &[u8; 65]) -> Result<Zeroizing<[u8; 32]>, Error> {
+        let point = EccPoint::new(
+            EccParameter::try_from(peer_sec1[1..33].to_vec()).map_err(tpm_err("ECC point"))?,
+            EccParameter::try_from(peer_sec1[33..].to_vec()).map_err(tpm_err("ECC point"))?,
+        );
+        let z = self.with_primary(|t, primary| {
+            let obj = t.load_child(primary, &dk.public, &dk.private)?;
+            let r = (|| {
+                let s = t.pcr_policy_session(primary, &dk.policy)?;
+                let r = t.ctx.execute_with_session(Some(s), |c| c.ecdh_z_gen(obj, point)).map_err(tpm_err("ECDH_ZGen"));
+                t.flush_session(s);
+                r
+            })();
+            t.flush(obj);
+            r
+        })?;
+        let x = z.x().value();
+        if x.len() > 32 {
+            return Err(Error::Malformed { what: "ECDH_ZGen result" });
+        }
+        let mut out = Zeroizing::new([0u8; 32]);
+        out[32 - x.len()..].copy_from_slice(x);
+        Ok(out)
+    }
+
+    /// The policy digest the TPM itself computes for PolicyPCR over `values` (a trial session).
+    /// Equal to [`PcrValues::policy_digest`]; kept to check that in tests.
+    pub fn trial_policy_digest(&mut self, values: &PcrValues) -> Result<Vec<u8>, Error> {
+        let s = self
+            .ctx
+            .start_auth_session(None, None, None, SessionType::Trial, SymmetricDefinition::Null, HashingAlgorithm::Sha256)
+            .map_err(tpm_err("StartAuthSession (trial)"))?
+            .ok_or(Error::Malformed { what: "StartAuthSession response" })?;
+        let r = (|| {
+            let ps = PolicySession::try_from(s).map_err(tpm_err("policy session"))?;
+            let digest = Digest::try_from(values.composite_digest().to_vec()).map_err(tpm_err("PolicyPCR"))?;
+            let sel = values.selection().tss()?;
+            self.ctx.execute_without_session(|c| c.policy_pcr(ps, digest, sel)).map_err(tpm_err("PolicyPCR"))?;
+            self.ctx.execute_without_session(|c| c.policy_get_digest(ps)).map_err(tpm_err("PolicyGetDigest"))
+        })();
+        self.flush_session(s);
+        Ok(r?.value().to_vec())
+    }
+}
+
+/// A [`crate::Sealer`] backed by a TPM: seals to the current values of a PCR selection.
+#[derive(Debug)]
+pub struct TpmSealer {
+    tpm: Tpm,
+    selection: PcrSelection,
+}
+
+impl TpmSealer {
+    /// A sealer on `tpm` binding secrets to `selection` (see [`PcrSelection::measured_boot`]
+    /// for the default).
+    pub fn new(tpm: Tpm, selection: PcrSelection) -> Self {
+        Self { tpm, selection }
+    }
+
+    /// The PCR selection sealed to.
+    pub fn selection(&self) -> PcrSelection {
+        self.selection
+    }
+
+    /// The underlying TPM connection.
+    pub fn tpm(&mut self) -> &mut Tpm {
+        &mut self.tpm
+    }
+
+    /// Gives back the TPM connection.
+    pub fn into_tpm(self) -> Tpm {
+        self.tpm
+    }
+
+    /// Seals to given PCR values instead of the current ones (e.g. the predicted values of the
+    /// next image, so it can unseal after an update).
+    pub fn seal_to(&mut self, secret: &SecretBytes, values: &PcrValues) -> Result<Vec<u8>, Error> {
+        self.tpm.seal(secret, values)?.to_bytes()
+    }
+}
+
+impl crate::Sealer for TpmSealer {
+    fn seal(&mut self, secret: &SecretBytes) -> Result<Vec<u8>, Error> {
+        let values = self.tpm.read_pcrs(self.selection)?;
+        self.tpm.seal(secret, &values)?.to_bytes()
+    }
+
+    fn unseal(&mut self, blob: &[u8]) -> Result<SecretBytes, Error> {
+        let blob = SealedBlob::from_bytes(blob)?;
+        self.tpm.unseal(&blob)
+    }
+}
