@@ -459,10 +459,11 @@ pub fn sign(
     wallet_index: u32,
     message: &[u8],
 ) -> Result<Signature> {
-    let opened = record.open(master, at)?;
-    let key = opened.wallet(wallet_index)?;
-    Ok(key.sign(message))
-    // `key` and `opened` drop here: SigningKey, Seed and Mnemonic zeroize on drop.
+    // Every secret below (Seed, Mnemonic, SigningKey) zeroizes itself when dropped here.
+    match record.open(master, at)? {
+        OpenedRecord::ImportedKey(key) if wallet_index == 0 => Ok(key.sign(message)),
+        opened => Ok(opened.wallet(wallet_index)?.sign(message)),
+    }
 }
 
 /// The address of wallet `wallet_index` of a record (opens the record for the derivation).

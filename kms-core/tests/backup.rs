@@ -1,4 +1,5 @@
 //! Password-protected backups: round trip, and each failure a distinct, clear error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use kms_core::{
     BackupContents, BackupParams, Error, KeyStore, MasterKey, MemoryStore, Mnemonic, RecordKind,

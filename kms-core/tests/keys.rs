@@ -1,4 +1,5 @@
 //! Legacy key import and export: the `solana-keygen` JSON array and base58 keypairs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use kms_core::{Address, Error, WalletKey};
 

@@ -1,4 +1,5 @@
 //! Sealed records: round trips, sign-once, rotation, and the attacks that must fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use kms_core::{
     Error, KeyStore, MasterKey, MemoryStore, Mnemonic, OpenedRecord, RecordKind, RecordLocation,

@@ -1,5 +1,6 @@
 //! The key store backends: behaviour, crash safety (SIGKILL at random moments), a database
 //! edited on disk, and (ignored by default) the 1,000,000-user scale test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};

@@ -1,5 +1,6 @@
 //! Spec test vectors: BIP39 (Trezor reference vectors) and SLIP-0010 ed25519 (both sets),
 //! plus agreement with the independent `slip10` crate on random seeds and paths.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use std::str::FromStr;
 
