@@ -23,4 +23,8 @@ pub use programs::address_from_base58;
 pub use wire::read_compact_u16;
 
 #[cfg(feature = "std")]
+pub mod describe;
+#[cfg(feature = "std")]
 pub mod solana;
+#[cfg(feature = "std")]
+pub mod text;

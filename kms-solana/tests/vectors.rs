@@ -150,3 +150,120 @@ fn version_1_prefix_is_rejected_with_its_offset() {
     );
     assert!(solana_decode_message(&bytes).is_err());
 }
+
+/// Each real vector's description equals its reviewed golden file (tests/data/expected/NN.txt),
+/// and contains what the peer's own test asserts.
+#[test]
+fn every_real_vector_has_its_expected_description() {
+    use kms_solana::describe::{DescribeContext, describe_message};
+    let asserted: &[(&str, &[&str])] = &[
+        (
+            "01",
+            &[
+                "transfer 2.078 SOL",
+                "to AxmUF3qkdz1zs151Q5WttVMkFpFGQPwghZs4d1mwY55d",
+            ],
+        ),
+        ("02", &["0.000000042 SOL"]),
+        (
+            "03",
+            &[
+                "compute unit limit to 43981 units",
+                "16 micro-lamports",
+                "(6 lamports)",
+            ],
+        ),
+        (
+            "04",
+            &[
+                "create the associated token account 2xwcwf6ZW7Kp4gWA5crnNHLX6AA34QQUXZKs3YQpF1h8",
+                "0.000000042 (42 raw units, 9 decimals)",
+            ],
+        ),
+        (
+            "05",
+            &[
+                "0.000002 (2 raw units, 6 decimals) of mint JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN",
+                "3GJzvStsiYZonWE7WTsmt1BpWXkfcgWMGinaDwNs9HBc (signer)",
+            ],
+        ),
+        (
+            "06",
+            &[
+                "(49 lamports) from 2KW2XRd9kwqet15Aha2oK3tYvd3nWbTFH1MBiRAv1BE1 to J3dxNj7nDRRqRRXuEMynDG57DkZK4jYRuv3Garmb1i99",
+            ],
+        ),
+        (
+            "07",
+            &[
+                "Unknown program 8qbHhEFXg9MHXPBKjZ5fjBikz8noyZowwxfV9cPgHG5: 2 accounts, 3 bytes of data",
+            ],
+        ),
+        (
+            "08",
+            &[
+                "0.000005 SOL",
+                "from A7dxsCbMy5ktZwQUgsQhVxsoJpx6wPAZYEcccQVjWnkE to 2vCzt15qsXSCsf5k6t6QF9DiQSpE7kPTg3PdvFZtm2Tr",
+            ],
+        ),
+        (
+            "11",
+            &[
+                "memo \"HelloSolanaMemo\"",
+                "0.01 SOL",
+                "CuieVDEDtLo7FypA9SbLM9saXFdb1dsshEkyErMqkRQq, tFpP7tZUt6zb7YZPpQ11kXNmsc5YzpMXmahGMvCHhqS",
+            ],
+        ),
+        ("12", &["compute unit limit to 1000 units", "0.00016 SOL"]),
+        (
+            "13",
+            &[
+                "20 micro-lamports",
+                "94JfTH8qCeBQDBatvULREG43msjSQscT7oHnqx7jppX of wallet 7HP8cENhoDxS7yT6UHyT3mVwvN5rv6gMrzwRXXWFJvDU",
+            ],
+        ),
+        (
+            "14",
+            &[
+                "0.01 (10000 raw units, 6 decimals) of mint Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB",
+                "0.0002 SOL",
+            ],
+        ),
+        (
+            "19",
+            &[
+                "1000 raw units in, at least 47 raw units out",
+                "pool 58oQChx4yWmvKdwLLZzBi4ChoCc2fqCUWBkwMihLYQo2",
+                "GXY2UQk7PjFc2ysUZcsUx6rBGjnUU5vLogytvmcWdn4U to 8MggzbzD2QbG3MsHLpN8DVXX5zr2iQJGJdSgJd2eP2cK",
+            ],
+        ),
+    ];
+    for (id, must) in asserted {
+        let (v, bytes) = load(id);
+        let m = match v["kind"].as_str() {
+            Some("transaction") => *parse_transaction(&bytes).unwrap().message(),
+            _ => parse_message(&bytes).unwrap(),
+        };
+        let text = describe_message(&m, &DescribeContext::new()).to_string();
+        let golden = fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/expected/{id}.txt")),
+        )
+        .unwrap();
+        assert_eq!(text, golden, "{id}");
+        for s in *must {
+            assert!(text.contains(s), "{id}: missing {s:?} in\n{text}");
+        }
+        // One line per instruction, never fewer.
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("  ")
+                    && l.trim_start()
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_digit()))
+                .count(),
+            m.num_instructions(),
+            "{id}"
+        );
+    }
+}
