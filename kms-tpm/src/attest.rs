@@ -19,14 +19,19 @@ pub struct PcrAllowlist {
 impl PcrAllowlist {
     /// An allowlist for `selection` that allows nothing yet.
     pub fn new(selection: PcrSelection) -> Self {
-        Self { selection, allowed: Vec::new() }
+        Self {
+            selection,
+            allowed: Vec::new(),
+        }
     }
 
     /// Allows one complete state (e.g. the PCR values of the current release's image).
     /// Fails if `values` is for another selection.
     pub fn allow(&mut self, values: PcrValues) -> Result<&mut Self, Error> {
         if values.selection() != self.selection {
-            return Err(Error::InvalidPcrSelection { reason: "allowed values are for another PCR selection" });
+            return Err(Error::InvalidPcrSelection {
+                reason: "allowed values are for another PCR selection",
+            });
         }
         self.allowed.push(values);
         Ok(self)
@@ -50,7 +55,9 @@ impl PcrAllowlist {
                 closest = Some(d);
             }
         }
-        Err(Error::PcrValuesNotAllowed { pcrs: closest.unwrap_or_else(|| values.selection().pcrs()) })
+        Err(Error::PcrValuesNotAllowed {
+            pcrs: closest.unwrap_or_else(|| values.selection().pcrs()),
+        })
     }
 }
 
@@ -80,7 +87,8 @@ impl AkPublic {
             return Err(reject("not generated in and bound to its TPM"));
         }
         let sec1 = area.p256_sec1().ok_or(reject("bad public point"))?;
-        let key = VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| reject("public point not on the curve"))?;
+        let key = VerifyingKey::from_sec1_bytes(&sec1)
+            .map_err(|_| reject("public point not on the curve"))?;
         Ok(Self { area, key })
     }
 
@@ -132,8 +140,14 @@ pub(crate) fn verify_quote_with(
         return Err(Error::QuoteSignatureInvalid);
     }
     let attest = Attest::decode(&quote.attest)?;
-    let AttestBody::Quote { selections, pcr_digest } = attest.body else {
-        return Err(Error::Malformed { what: "quote (attestation is not a quote)" });
+    let AttestBody::Quote {
+        selections,
+        pcr_digest,
+    } = attest.body
+    else {
+        return Err(Error::Malformed {
+            what: "quote (attestation is not a quote)",
+        });
     };
     if attest.extra_data != nonce {
         return Err(Error::QuoteNonceMismatch);
@@ -146,7 +160,9 @@ pub(crate) fn verify_quote_with(
         return Err(Error::PcrDigestMismatch);
     }
     allowlist.check(&quote.pcr_values)?;
-    Ok(VerifiedQuote { pcr_values: quote.pcr_values.clone() })
+    Ok(VerifiedQuote {
+        pcr_values: quote.pcr_values.clone(),
+    })
 }
 
 /// Verifies a `TPM2_Certify` by the AK over `nonce` for the object whose public area is
@@ -193,7 +209,9 @@ pub(crate) fn check_ek(ek_public: &[u8]) -> Result<PublicArea, Error> {
         && area.has(attr::RESTRICTED | attr::DECRYPT | attr::FIXED_TPM | attr::FIXED_PARENT)
         && !area.has(attr::SIGN);
     if !ok {
-        return Err(Error::Malformed { what: "endorsement key (not a TCG ECC P-256 EK)" });
+        return Err(Error::Malformed {
+            what: "endorsement key (not a TCG ECC P-256 EK)",
+        });
     }
     Ok(area)
 }

@@ -56,25 +56,36 @@ impl SealedBlob {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         const WHAT: &str = "sealed blob";
         if bytes.len() > MAX_BLOB_FILE {
-            return Err(Error::Malformed { what: "sealed blob (too large)" });
+            return Err(Error::Malformed {
+                what: "sealed blob (too large)",
+            });
         }
         let mut r = Reader::new(bytes, WHAT);
         if r.array::<8>()? != SEALED_BLOB_MAGIC {
-            return Err(Error::Malformed { what: "sealed blob (bad magic: not a kms-tpm sealed blob)" });
+            return Err(Error::Malformed {
+                what: "sealed blob (bad magic: not a kms-tpm sealed blob)",
+            });
         }
         let version = r.u16()?;
         if version != SEALED_BLOB_VERSION {
-            return Err(Error::UnsupportedVersion { what: WHAT, found: version });
+            return Err(Error::UnsupportedVersion {
+                what: WHAT,
+                found: version,
+            });
         }
         if bytes.len() < 32 {
             return Err(Error::Malformed { what: WHAT });
         }
         let (body, check) = bytes.split_at(bytes.len() - 32);
         if Sha256::digest(body).as_slice() != check {
-            return Err(Error::Malformed { what: "sealed blob (checksum: truncated or corrupted)" });
+            return Err(Error::Malformed {
+                what: "sealed blob (checksum: truncated or corrupted)",
+            });
         }
         let mut r = Reader::new(&body[10..], WHAT);
-        let bank = PcrBank::from_alg_id(r.u16()?).ok_or(Error::Malformed { what: "sealed blob PCR bank" })?;
+        let bank = PcrBank::from_alg_id(r.u16()?).ok_or(Error::Malformed {
+            what: "sealed blob PCR bank",
+        })?;
         let selection = PcrSelection::from_mask(bank, r.u32()?)?;
         let mut values = Vec::new();
         for _ in selection.pcrs() {
@@ -87,15 +98,25 @@ impl SealedBlob {
 
         let area = PublicArea::decode(&public)?;
         if area.object_type != alg::KEYEDHASH {
-            return Err(Error::Malformed { what: "sealed blob (object is not a sealed data object)" });
+            return Err(Error::Malformed {
+                what: "sealed blob (object is not a sealed data object)",
+            });
         }
         if !area.has(attr::FIXED_TPM | attr::FIXED_PARENT) || area.has(attr::USER_WITH_AUTH) {
-            return Err(Error::Malformed { what: "sealed blob (object is not TPM-bound and policy-only)" });
+            return Err(Error::Malformed {
+                what: "sealed blob (object is not TPM-bound and policy-only)",
+            });
         }
         if area.auth_policy != values.policy_digest() {
-            return Err(Error::Malformed { what: "sealed blob (policy does not match its PCR values)" });
+            return Err(Error::Malformed {
+                what: "sealed blob (policy does not match its PCR values)",
+            });
         }
-        Ok(Self { values, public, private })
+        Ok(Self {
+            values,
+            public,
+            private,
+        })
     }
 }
 
@@ -108,7 +129,9 @@ pub fn write_blob_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let file_name = path.file_name().ok_or(Error::Malformed { what: "blob file path (no file name)" })?;
+    let file_name = path.file_name().ok_or(Error::Malformed {
+        what: "blob file path (no file name)",
+    })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".tmp{}", std::process::id()));
@@ -123,7 +146,9 @@ pub fn write_blob_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         f.write_all(bytes).map_err(Error::io(&tmp))?;
         f.sync_all().map_err(Error::io(&tmp))?;
         std::fs::rename(&tmp, path).map_err(Error::io(path))?;
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::io(dir))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -136,9 +161,13 @@ pub fn read_blob_file(path: &Path) -> Result<Vec<u8>, Error> {
     use std::io::Read as _;
     let f = std::fs::File::open(path).map_err(Error::io(path))?;
     let mut out = Vec::new();
-    f.take(MAX_BLOB_FILE as u64 + 1).read_to_end(&mut out).map_err(Error::io(path))?;
+    f.take(MAX_BLOB_FILE as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(Error::io(path))?;
     if out.len() > MAX_BLOB_FILE {
-        return Err(Error::Malformed { what: "blob file (too large)" });
+        return Err(Error::Malformed {
+            what: "blob file (too large)",
+        });
     }
     Ok(out)
 }
@@ -149,8 +178,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_other_versions() {
-        assert!(matches!(SealedBlob::from_bytes(b""), Err(Error::Malformed { .. })));
-        assert!(matches!(SealedBlob::from_bytes(b"KMSDEVSB\0\x01"), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            SealedBlob::from_bytes(b""),
+            Err(Error::Malformed { .. })
+        ));
+        assert!(matches!(
+            SealedBlob::from_bytes(b"KMSDEVSB\0\x01"),
+            Err(Error::Malformed { .. })
+        ));
         let mut v2 = SEALED_BLOB_MAGIC.to_vec();
         v2.extend_from_slice(&2u16.to_be_bytes());
         v2.extend_from_slice(&[0; 40]);
@@ -167,7 +202,10 @@ mod tests {
         write_blob_file(&p, b"first").unwrap();
         write_blob_file(&p, b"second").unwrap();
         assert_eq!(read_blob_file(&p).unwrap(), b"second");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "temporary files left behind: {names:?}");
     }
 }

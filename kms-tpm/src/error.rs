@@ -93,7 +93,9 @@ pub enum Error {
     #[error("reported PCR values do not match the quoted PCR digest")]
     PcrDigestMismatch,
     /// The quoted PCR values are not on the allowlist.
-    #[error("quoted PCR values are not allowed: PCRs {pcrs:?} differ from the closest allowed state")]
+    #[error(
+        "quoted PCR values are not allowed: PCRs {pcrs:?} differ from the closest allowed state"
+    )]
     PcrValuesNotAllowed {
         /// PCR indices that differ from the closest allowed set of values.
         pcrs: Vec<u8>,
@@ -118,7 +120,9 @@ pub enum Error {
     },
     /// The proof of credential activation is wrong: the attestation key is not in the TPM that
     /// owns the endorsement key.
-    #[error("credential activation proof invalid: attestation key not bound to the endorsement key")]
+    #[error(
+        "credential activation proof invalid: attestation key not bound to the endorsement key"
+    )]
     ActivationProofInvalid,
     /// A protocol message of another type than the one this step expects.
     #[error("unexpected join message: expected {expected}")]
@@ -134,6 +138,9 @@ impl Error {
     }
 
     pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
-        move |source| Self::Io { path: path.to_path_buf(), source }
+        move |source| Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

@@ -126,7 +126,9 @@ fn put_selection(out: &mut Vec<u8>, s: PcrSelection) {
 }
 
 fn get_selection(r: &mut Reader<'_>) -> Result<PcrSelection, Error> {
-    let bank = PcrBank::from_alg_id(r.u16()?).ok_or(Error::Malformed { what: "join message PCR bank" })?;
+    let bank = PcrBank::from_alg_id(r.u16()?).ok_or(Error::Malformed {
+        what: "join message PCR bank",
+    })?;
     PcrSelection::from_mask(bank, r.u32()?)
 }
 
@@ -170,7 +172,9 @@ impl JoinMessage {
             }
         };
         if out.len() > MAX_JOIN_MESSAGE {
-            return Err(Error::Malformed { what: "join message (too large)" });
+            return Err(Error::Malformed {
+                what: "join message (too large)",
+            });
         }
         Ok(out)
     }
@@ -179,18 +183,28 @@ impl JoinMessage {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         const WHAT: &str = "join message";
         if bytes.len() > MAX_JOIN_MESSAGE {
-            return Err(Error::Malformed { what: "join message (too large)" });
+            return Err(Error::Malformed {
+                what: "join message (too large)",
+            });
         }
         let mut r = Reader::new(bytes, WHAT);
         if r.array::<4>()? != JOIN_MAGIC {
-            return Err(Error::Malformed { what: "join message (bad magic)" });
+            return Err(Error::Malformed {
+                what: "join message (bad magic)",
+            });
         }
         let version = r.u16()?;
         if version != JOIN_VERSION {
-            return Err(Error::UnsupportedVersion { what: WHAT, found: version });
+            return Err(Error::UnsupportedVersion {
+                what: WHAT,
+                found: version,
+            });
         }
         let msg = match r.u8()? {
-            T_HELLO => Self::Hello(JoinHello { ek_public: r.tpm2b(1024)?.to_vec(), ak_public: r.tpm2b(1024)?.to_vec() }),
+            T_HELLO => Self::Hello(JoinHello {
+                ek_public: r.tpm2b(1024)?.to_vec(),
+                ak_public: r.tpm2b(1024)?.to_vec(),
+            }),
             T_CHALLENGE => Self::Challenge(JoinChallenge {
                 nonce: r.array()?,
                 selection: get_selection(&mut r)?,
@@ -199,7 +213,10 @@ impl JoinMessage {
             }),
             T_REQUEST => {
                 let dk_public = r.tpm2b(1024)?.to_vec();
-                let certification = Certification { attest: r.tpm2b(1024)?.to_vec(), signature: r.array()? };
+                let certification = Certification {
+                    attest: r.tpm2b(1024)?.to_vec(),
+                    signature: r.array()?,
+                };
                 let attest = r.tpm2b(1024)?.to_vec();
                 let signature = r.array()?;
                 let selection = get_selection(&mut r)?;
@@ -211,7 +228,11 @@ impl JoinMessage {
                 Self::Request(JoinRequest {
                     dk_public,
                     certification,
-                    quote: Quote { attest, signature, pcr_values },
+                    quote: Quote {
+                        attest,
+                        signature,
+                        pcr_values,
+                    },
                     activation_proof: r.array()?,
                 })
             }
@@ -219,7 +240,11 @@ impl JoinMessage {
                 ephemeral_public: r.array()?,
                 ciphertext: r.tpm2b(MAX_HANDOVER_SECRET + 16)?.to_vec(),
             }),
-            _ => return Err(Error::Malformed { what: "join message (unknown type)" }),
+            _ => {
+                return Err(Error::Malformed {
+                    what: "join message (unknown type)",
+                });
+            }
         };
         r.finish()?;
         Ok(msg)
@@ -265,7 +290,9 @@ impl JoinPolicy {
         if self.trusted_eks.iter().any(|t| bool::from(t.ct_eq(&fp))) {
             Ok(())
         } else {
-            Err(Error::EndorsementKeyNotTrusted { fingerprint: hex(&fp) })
+            Err(Error::EndorsementKeyNotTrusted {
+                fingerprint: hex(&fp),
+            })
         }
     }
 }
@@ -294,7 +321,9 @@ pub struct PendingJoin {
 
 impl core::fmt::Debug for PendingJoin {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PendingJoin").field("nonce", &hex(&self.nonce)).finish_non_exhaustive()
+        f.debug_struct("PendingJoin")
+            .field("nonce", &hex(&self.nonce))
+            .finish_non_exhaustive()
     }
 }
 
@@ -308,14 +337,24 @@ impl Sponsor {
     /// or an AK that is not a restricted TPM signing key; otherwise makes a credential for the
     /// AK's name sealed to the EK (on the sponsor's own TPM: MakeCredential is a public-key
     /// operation) and a fresh nonce.
-    pub fn challenge(&self, tpm: &mut Tpm, hello: &JoinHello) -> Result<(JoinChallenge, PendingJoin), Error> {
+    pub fn challenge(
+        &self,
+        tpm: &mut Tpm,
+        hello: &JoinHello,
+    ) -> Result<(JoinChallenge, PendingJoin), Error> {
         self.policy.check_ek(&hello.ek_public)?;
         let ak = AkPublic::decode(&hello.ak_public)?;
         let credential = random::<32>()?;
         let nonce = *random::<NONCE_LEN>()?;
-        let (credential_blob, encrypted_secret) = tpm.make_credential(&hello.ek_public, &ak.name(), credential.as_ref())?;
+        let (credential_blob, encrypted_secret) =
+            tpm.make_credential(&hello.ek_public, &ak.name(), credential.as_ref())?;
         Ok((
-            JoinChallenge { nonce, selection: self.policy.allowlist.selection(), credential_blob, encrypted_secret },
+            JoinChallenge {
+                nonce,
+                selection: self.policy.allowlist.selection(),
+                credential_blob,
+                encrypted_secret,
+            },
             PendingJoin {
                 policy: self.policy.clone(),
                 nonce,
@@ -327,8 +366,14 @@ impl Sponsor {
     }
 }
 
-fn activation_proof(credential: &[u8], nonce: &[u8], ak_name: &[u8], dk_name: &[u8]) -> Result<[u8; 32], Error> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(credential).map_err(|_| Error::ActivationProofInvalid)?;
+fn activation_proof(
+    credential: &[u8],
+    nonce: &[u8],
+    ak_name: &[u8],
+    dk_name: &[u8],
+) -> Result<[u8; 32], Error> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(credential)
+        .map_err(|_| Error::ActivationProofInvalid)?;
     mac.update(DS_ACTIVATION);
     mac.update(nonce);
     mac.update(ak_name);
@@ -336,10 +381,16 @@ fn activation_proof(credential: &[u8], nonce: &[u8], ak_name: &[u8], dk_name: &[
     Ok(mac.finalize().into_bytes().into())
 }
 
-fn wrap_cipher(z: &[u8; 32], nonce: &[u8], dk_name: &[u8], eph: &[u8; 65]) -> Result<ChaCha20Poly1305, Error> {
+fn wrap_cipher(
+    z: &[u8; 32],
+    nonce: &[u8],
+    dk_name: &[u8],
+    eph: &[u8; 65],
+) -> Result<ChaCha20Poly1305, Error> {
     let hk = Hkdf::<Sha256>::new(Some(nonce), z);
     let mut key = Zeroizing::new([0u8; 32]);
-    hk.expand_multi_info(&[DS_WRAP_KEY, dk_name, eph], key.as_mut()).map_err(|_| Error::DecryptionFailed)?;
+    hk.expand_multi_info(&[DS_WRAP_KEY, dk_name, eph], key.as_mut())
+        .map_err(|_| Error::DecryptionFailed)?;
     ChaCha20Poly1305::new_from_slice(key.as_ref()).map_err(|_| Error::DecryptionFailed)
 }
 
@@ -353,25 +404,41 @@ impl PendingJoin {
     /// nonce, selection, PCR digest, PCR allowlist); certification of the decryption key
     /// (signature, nonce, name); the key's attributes and that its policy is PolicyPCR of the
     /// quoted values; the credential-activation proof.
-    pub fn complete(self, request: &JoinRequest, secret: &SecretBytes) -> Result<JoinResponse, Error> {
+    pub fn complete(
+        self,
+        request: &JoinRequest,
+        secret: &SecretBytes,
+    ) -> Result<JoinResponse, Error> {
         if secret.len() > MAX_HANDOVER_SECRET {
-            return Err(Error::SecretTooLarge { len: secret.len(), max: MAX_HANDOVER_SECRET });
+            return Err(Error::SecretTooLarge {
+                len: secret.len(),
+                max: MAX_HANDOVER_SECRET,
+            });
         }
         self.policy.check_ek(&self.ek_public)?;
         let ak = AkPublic::decode(&self.ak_public)?;
-        let verified = attest::verify_quote_with(&ak, &request.quote, &self.nonce, &self.policy.allowlist)?;
-        let dk = attest::verify_certification(&ak, &request.certification, &self.nonce, &request.dk_public)?;
+        let verified =
+            attest::verify_quote_with(&ak, &request.quote, &self.nonce, &self.policy.allowlist)?;
+        let dk = attest::verify_certification(
+            &ak,
+            &request.certification,
+            &self.nonce,
+            &request.dk_public,
+        )?;
         let bad = |reason| Error::CertificationInvalid { reason };
         let ecc = dk.ecc.as_ref().ok_or(bad("decryption key is not ECC"))?;
         if ecc.curve != ECC_NIST_P256 || ecc.scheme != alg::NULL || ecc.symmetric != alg::NULL {
             return Err(bad("decryption key is not a plain P-256 key"));
         }
-        if !dk.has(attr::FIXED_TPM | attr::FIXED_PARENT | attr::SENSITIVE_DATA_ORIGIN | attr::DECRYPT)
+        if !dk
+            .has(attr::FIXED_TPM | attr::FIXED_PARENT | attr::SENSITIVE_DATA_ORIGIN | attr::DECRYPT)
             || dk.has(attr::SIGN)
             || dk.has(attr::RESTRICTED)
             || dk.has(attr::USER_WITH_AUTH)
         {
-            return Err(bad("decryption key is not TPM-bound, policy-only and decrypt-only"));
+            return Err(bad(
+                "decryption key is not TPM-bound, policy-only and decrypt-only",
+            ));
         }
         if dk.auth_policy != verified.pcr_values.policy_digest() {
             return Err(bad("decryption key is not bound to the quoted PCR state"));
@@ -382,7 +449,8 @@ impl PendingJoin {
             return Err(Error::ActivationProofInvalid);
         }
         let dk_point = dk.p256_sec1().ok_or(bad("decryption key point"))?;
-        let dk_key = PublicKey::from_sec1_bytes(&dk_point).map_err(|_| bad("decryption key point not on the curve"))?;
+        let dk_key = PublicKey::from_sec1_bytes(&dk_point)
+            .map_err(|_| bad("decryption key point not on the curve"))?;
 
         let eph = loop {
             let bytes = random::<32>()?;
@@ -399,10 +467,16 @@ impl PendingJoin {
         let ciphertext = cipher
             .encrypt(
                 &Nonce::default(),
-                Payload { msg: secret.expose_secret(), aad: &wrap_aad(&self.nonce, &dk_name) },
+                Payload {
+                    msg: secret.expose_secret(),
+                    aad: &wrap_aad(&self.nonce, &dk_name),
+                },
             )
             .map_err(|_| Error::DecryptionFailed)?;
-        Ok(JoinResponse { ephemeral_public: eph_public, ciphertext })
+        Ok(JoinResponse {
+            ephemeral_public: eph_public,
+            ciphertext,
+        })
     }
 }
 
@@ -430,27 +504,53 @@ impl Joiner {
 
     /// The first message.
     pub fn hello(&self) -> JoinHello {
-        JoinHello { ek_public: self.ek_public.clone(), ak_public: self.ak.public().to_vec() }
+        JoinHello {
+            ek_public: self.ek_public.clone(),
+            ak_public: self.ak.public().to_vec(),
+        }
     }
 
     /// Answers a challenge: activates the credential (proving the AK lives with the EK),
     /// creates a decryption key bound to the current PCR values, certifies it and quotes the
     /// requested PCRs, both over the sponsor's nonce.
-    pub fn respond(&self, tpm: &mut Tpm, challenge: &JoinChallenge) -> Result<(JoinRequest, AwaitingSecret), Error> {
-        let credential = tpm.activate_credential(&self.ak, &challenge.credential_blob, &challenge.encrypted_secret)?;
+    pub fn respond(
+        &self,
+        tpm: &mut Tpm,
+        challenge: &JoinChallenge,
+    ) -> Result<(JoinRequest, AwaitingSecret), Error> {
+        let credential = tpm.activate_credential(
+            &self.ak,
+            &challenge.credential_blob,
+            &challenge.encrypted_secret,
+        )?;
         let values = tpm.read_pcrs(challenge.selection)?;
         let dk = tpm.create_decryption_key(&values)?;
         let certification = tpm.certify(&self.ak, &dk, &challenge.nonce)?;
         let quote = tpm.quote(&self.ak, &challenge.nonce, challenge.selection)?;
         if quote.pcr_values != values {
-            return Err(Error::InvalidPcrSelection { reason: "PCRs changed while joining; retry" });
+            return Err(Error::InvalidPcrSelection {
+                reason: "PCRs changed while joining; retry",
+            });
         }
         let ak_name = wire::PublicArea::decode(self.ak.public())?.name();
         let dk_name = wire::PublicArea::decode(dk.public())?.name();
-        let activation_proof = activation_proof(credential.expose_secret(), &challenge.nonce, &ak_name, &dk_name)?;
+        let activation_proof = activation_proof(
+            credential.expose_secret(),
+            &challenge.nonce,
+            &ak_name,
+            &dk_name,
+        )?;
         Ok((
-            JoinRequest { dk_public: dk.public().to_vec(), certification, quote, activation_proof },
-            AwaitingSecret { nonce: challenge.nonce, dk },
+            JoinRequest {
+                dk_public: dk.public().to_vec(),
+                certification,
+                quote,
+                activation_proof,
+            },
+            AwaitingSecret {
+                nonce: challenge.nonce,
+                dk,
+            },
         ))
     }
 }
@@ -460,16 +560,24 @@ impl AwaitingSecret {
     /// policy) and seals it to this instance's own PCR state (the quoted values). Returns the
     /// secret and the sealed blob to store. An altered response fails with
     /// [`Error::DecryptionFailed`].
-    pub fn finish(self, tpm: &mut Tpm, response: &JoinResponse) -> Result<(SecretBytes, SealedBlob), Error> {
-        PublicKey::from_sec1_bytes(&response.ephemeral_public)
-            .map_err(|_| Error::Malformed { what: "join response ephemeral key (not a P-256 point)" })?;
+    pub fn finish(
+        self,
+        tpm: &mut Tpm,
+        response: &JoinResponse,
+    ) -> Result<(SecretBytes, SealedBlob), Error> {
+        PublicKey::from_sec1_bytes(&response.ephemeral_public).map_err(|_| Error::Malformed {
+            what: "join response ephemeral key (not a P-256 point)",
+        })?;
         let z = tpm.ecdh_z(&self.dk, &response.ephemeral_public)?;
         let dk_name = wire::PublicArea::decode(self.dk.public())?.name();
         let cipher = wrap_cipher(&z, &self.nonce, &dk_name, &response.ephemeral_public)?;
         let plain = cipher
             .decrypt(
                 &Nonce::default(),
-                Payload { msg: &response.ciphertext, aad: &wrap_aad(&self.nonce, &dk_name) },
+                Payload {
+                    msg: &response.ciphertext,
+                    aad: &wrap_aad(&self.nonce, &dk_name),
+                },
             )
             .map_err(|_| Error::DecryptionFailed)?;
         let secret = SecretBytes::new(Zeroizing::new(plain));

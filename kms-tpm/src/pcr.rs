@@ -54,7 +54,9 @@ impl PcrBank {
         }
     }
 
-    pub(crate) fn hashing_algorithm(self) -> tss_esapi::interface_types::algorithm::HashingAlgorithm {
+    pub(crate) fn hashing_algorithm(
+        self,
+    ) -> tss_esapi::interface_types::algorithm::HashingAlgorithm {
         use tss_esapi::interface_types::algorithm::HashingAlgorithm as H;
         match self {
             Self::Sha1 => H::Sha1,
@@ -99,7 +101,9 @@ impl PcrSelection {
         let mut mask = 0u32;
         for &p in pcrs {
             if p >= PCR_COUNT {
-                return Err(Error::InvalidPcrSelection { reason: "PCR index above 23" });
+                return Err(Error::InvalidPcrSelection {
+                    reason: "PCR index above 23",
+                });
             }
             mask |= 1 << p;
         }
@@ -109,15 +113,22 @@ impl PcrSelection {
     /// The default selection for a measured boot of a single-binary image: `sha256:4,7,11`
     /// (see the type's documentation).
     pub fn measured_boot() -> Self {
-        Self { bank: PcrBank::Sha256, mask: (1 << 4) | (1 << 7) | (1 << 11) }
+        Self {
+            bank: PcrBank::Sha256,
+            mask: (1 << 4) | (1 << 7) | (1 << 11),
+        }
     }
 
     pub(crate) fn from_mask(bank: PcrBank, mask: u32) -> Result<Self, Error> {
         if mask == 0 {
-            return Err(Error::InvalidPcrSelection { reason: "no PCR selected" });
+            return Err(Error::InvalidPcrSelection {
+                reason: "no PCR selected",
+            });
         }
         if mask >> PCR_COUNT != 0 {
-            return Err(Error::InvalidPcrSelection { reason: "PCR index above 23" });
+            return Err(Error::InvalidPcrSelection {
+                reason: "PCR index above 23",
+            });
         }
         Ok(Self { bank, mask })
     }
@@ -134,7 +145,9 @@ impl PcrSelection {
 
     /// The selected PCR indices, ascending (the order TPMs hash them in).
     pub fn pcrs(&self) -> Vec<u8> {
-        (0..PCR_COUNT).filter(|i| self.mask & (1 << i) != 0).collect()
+        (0..PCR_COUNT)
+            .filter(|i| self.mask & (1 << i) != 0)
+            .collect()
     }
 
     pub(crate) fn tss(&self) -> Result<tss_esapi::structures::PcrSelectionList, Error> {
@@ -170,20 +183,28 @@ impl FromStr for PcrSelection {
 
     /// Parses `sha256:4,7,11` (the `tpm2-tools` notation for one bank).
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = Error::InvalidPcrSelection { reason: "expected BANK:N,N,... e.g. sha256:4,7,11" };
+        let bad = Error::InvalidPcrSelection {
+            reason: "expected BANK:N,N,... e.g. sha256:4,7,11",
+        };
         let (bank, list) = s.split_once(':').ok_or(bad)?;
         let bank = match bank {
             "sha1" => PcrBank::Sha1,
             "sha256" => PcrBank::Sha256,
             "sha384" => PcrBank::Sha384,
             "sha512" => PcrBank::Sha512,
-            _ => return Err(Error::InvalidPcrSelection { reason: "unknown bank (sha1, sha256, sha384, sha512)" }),
+            _ => {
+                return Err(Error::InvalidPcrSelection {
+                    reason: "unknown bank (sha1, sha256, sha384, sha512)",
+                });
+            }
         };
         let pcrs = list
             .split(',')
             .map(|p| p.trim().parse::<u8>())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| Error::InvalidPcrSelection { reason: "PCR index is not a number" })?;
+            .map_err(|_| Error::InvalidPcrSelection {
+                reason: "PCR index is not a number",
+            })?;
         Self::new(bank, &pcrs)
     }
 }
@@ -200,10 +221,17 @@ impl PcrValues {
     /// digest length.
     pub fn new(selection: PcrSelection, values: Vec<Vec<u8>>) -> Result<Self, Error> {
         if values.len() != selection.pcrs().len() {
-            return Err(Error::InvalidPcrSelection { reason: "one value per selected PCR needed" });
+            return Err(Error::InvalidPcrSelection {
+                reason: "one value per selected PCR needed",
+            });
         }
-        if values.iter().any(|v| v.len() != selection.bank().digest_len()) {
-            return Err(Error::InvalidPcrSelection { reason: "PCR value length does not match the bank" });
+        if values
+            .iter()
+            .any(|v| v.len() != selection.bank().digest_len())
+        {
+            return Err(Error::InvalidPcrSelection {
+                reason: "PCR value length does not match the bank",
+            });
         }
         Ok(Self { selection, values })
     }
@@ -215,7 +243,10 @@ impl PcrValues {
 
     /// `(index, value)` pairs in ascending index order.
     pub fn iter(&self) -> impl Iterator<Item = (u8, &[u8])> {
-        self.selection.pcrs().into_iter().zip(self.values.iter().map(Vec::as_slice))
+        self.selection
+            .pcrs()
+            .into_iter()
+            .zip(self.values.iter().map(Vec::as_slice))
     }
 
     /// The value of PCR `index`, if selected.
@@ -226,7 +257,10 @@ impl PcrValues {
     /// The indices whose values differ between `self` and `other` (same selection assumed; a
     /// PCR missing in `other` counts as differing).
     pub fn differing(&self, other: &PcrValues) -> Vec<u8> {
-        self.iter().filter(|(i, v)| other.get(*i) != Some(*v)).map(|(i, _)| i).collect()
+        self.iter()
+            .filter(|(i, v)| other.get(*i) != Some(*v))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// SHA-256 of the concatenated values: the `pcrDigest` of PolicyPCR and of a SHA-256 quote.
@@ -245,7 +279,11 @@ impl PcrValues {
         h.update([0u8; 32]);
         h.update(wire::CC_POLICY_PCR.to_be_bytes());
         let mut sel = Vec::with_capacity(10);
-        wire::put_pcr_selection_list(&mut sel, self.selection.bank().alg_id(), self.selection.mask());
+        wire::put_pcr_selection_list(
+            &mut sel,
+            self.selection.bank().alg_id(),
+            self.selection.mask(),
+        );
         h.update(&sel);
         h.update(self.composite_digest());
         h.finalize().into()
@@ -260,7 +298,10 @@ impl fmt::Debug for PcrValues {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
         for (i, v) in self.iter() {
-            m.entry(&format_args!("{}:{i}", self.selection.bank()), &format_args!("{}", hex(v)));
+            m.entry(
+                &format_args!("{}:{i}", self.selection.bank()),
+                &format_args!("{}", hex(v)),
+            );
         }
         m.finish()
     }

@@ -59,18 +59,26 @@ impl InsecureDevSealer {
 
     /// Like [`InsecureDevSealer::open`], with warnings sent to `sink` instead of standard error
     /// (a logger, or a test). The warning is still emitted on every use.
-    pub fn with_warning_sink(key_path: &Path, sink: Box<dyn Fn(&str) + Send + Sync>) -> Result<Self, Error> {
+    pub fn with_warning_sink(
+        key_path: &Path,
+        sink: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<Self, Error> {
         Self::open_with_sink(key_path, sink)
     }
 
-    fn open_with_sink(key_path: &Path, warn: Box<dyn Fn(&str) + Send + Sync>) -> Result<Self, Error> {
+    fn open_with_sink(
+        key_path: &Path,
+        warn: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<Self, Error> {
         warn(DEV_SEALER_WARNING);
         let mut key = Zeroizing::new([0u8; DEV_KEY_LEN]);
         match std::fs::read(key_path) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
                 if bytes.len() != DEV_KEY_LEN {
-                    return Err(Error::Malformed { what: "development sealer key file (expected 32 bytes)" });
+                    return Err(Error::Malformed {
+                        what: "development sealer key file (expected 32 bytes)",
+                    });
                 }
                 key.copy_from_slice(&bytes);
             }
@@ -78,9 +86,18 @@ impl InsecureDevSealer {
                 getrandom::fill(key.as_mut()).map_err(|_| Error::Rng)?;
                 crate::blob::write_blob_file(key_path, key.as_ref())?;
             }
-            Err(e) => return Err(Error::Io { path: key_path.to_path_buf(), source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: key_path.to_path_buf(),
+                    source: e,
+                });
+            }
         }
-        Ok(Self { key, key_path: key_path.to_path_buf(), warn })
+        Ok(Self {
+            key,
+            key_path: key_path.to_path_buf(),
+            warn,
+        })
     }
 
     fn aad() -> [u8; 10] {
@@ -95,14 +112,24 @@ impl Sealer for InsecureDevSealer {
     fn seal(&mut self, secret: &SecretBytes) -> Result<Vec<u8>, Error> {
         (self.warn)(DEV_SEALER_WARNING);
         if secret.len() > MAX_DEV_SECRET {
-            return Err(Error::SecretTooLarge { len: secret.len(), max: MAX_DEV_SECRET });
+            return Err(Error::SecretTooLarge {
+                len: secret.len(),
+                max: MAX_DEV_SECRET,
+            });
         }
         let mut nonce = [0u8; DEV_NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| Error::Rng)?;
-        let cipher = XChaCha20Poly1305::new_from_slice(self.key.as_ref()).map_err(|_| Error::DecryptionFailed)?;
+        let cipher = XChaCha20Poly1305::new_from_slice(self.key.as_ref())
+            .map_err(|_| Error::DecryptionFailed)?;
         let aad = Self::aad();
         let ct = cipher
-            .encrypt(&XNonce::from(nonce), Payload { msg: secret.expose_secret(), aad: &aad })
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: secret.expose_secret(),
+                    aad: &aad,
+                },
+            )
             .map_err(|_| Error::DecryptionFailed)?;
         let mut out = aad.to_vec();
         out.extend_from_slice(&nonce);
@@ -114,20 +141,34 @@ impl Sealer for InsecureDevSealer {
         (self.warn)(DEV_SEALER_WARNING);
         let mut r = Reader::new(blob, "development sealer blob");
         if r.array::<8>()? != DEV_BLOB_MAGIC {
-            return Err(Error::Malformed { what: "development sealer blob (bad magic)" });
+            return Err(Error::Malformed {
+                what: "development sealer blob (bad magic)",
+            });
         }
         let version = r.u16()?;
         if version != DEV_BLOB_VERSION {
-            return Err(Error::UnsupportedVersion { what: "development sealer blob", found: version });
+            return Err(Error::UnsupportedVersion {
+                what: "development sealer blob",
+                found: version,
+            });
         }
         let nonce = r.array::<DEV_NONCE_LEN>()?;
         let ct = r.bytes(r.remaining())?;
         if ct.len() < 16 || ct.len() > MAX_DEV_SECRET + 16 {
-            return Err(Error::Malformed { what: "development sealer blob (length)" });
+            return Err(Error::Malformed {
+                what: "development sealer blob (length)",
+            });
         }
-        let cipher = XChaCha20Poly1305::new_from_slice(self.key.as_ref()).map_err(|_| Error::DecryptionFailed)?;
+        let cipher = XChaCha20Poly1305::new_from_slice(self.key.as_ref())
+            .map_err(|_| Error::DecryptionFailed)?;
         let pt = cipher
-            .decrypt(&XNonce::from(nonce), Payload { msg: ct, aad: &Self::aad() })
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: ct,
+                    aad: &Self::aad(),
+                },
+            )
             .map_err(|_| Error::DecryptionFailed)?;
         Ok(SecretBytes::new(Zeroizing::new(pt)))
     }
@@ -135,7 +176,9 @@ impl Sealer for InsecureDevSealer {
 
 impl core::fmt::Debug for InsecureDevSealer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("InsecureDevSealer").field("key_path", &self.key_path).finish_non_exhaustive()
+        f.debug_struct("InsecureDevSealer")
+            .field("key_path", &self.key_path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -176,7 +219,10 @@ mod tests {
         assert_eq!(n.load(Ordering::SeqCst), 2, "open and unseal warn");
         assert!(bool::from(back.ct_eq(&secret)));
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(dir.path().join("dev.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("dev.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -190,7 +236,10 @@ mod tests {
             t[i] ^= 1;
             assert!(s.unseal(&t).is_err(), "flip at {i} accepted");
         }
-        assert!(matches!(s.unseal(&blob[..20]), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            s.unseal(&blob[..20]),
+            Err(Error::Malformed { .. })
+        ));
         let other = tempfile::tempdir().unwrap();
         let (mut s2, _) = counting(other.path());
         assert!(matches!(s2.unseal(&blob), Err(Error::DecryptionFailed)));

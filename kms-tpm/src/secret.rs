@@ -58,7 +58,9 @@ impl ConstantTimeEq for SecretBytes {
 
 impl core::fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SecretBytes").field("len", &self.0.len()).finish_non_exhaustive()
+        f.debug_struct("SecretBytes")
+            .field("len", &self.0.len())
+            .finish_non_exhaustive()
     }
 }
 

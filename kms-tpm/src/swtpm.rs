@@ -64,7 +64,10 @@ impl Swtpm {
         let dir = tempfile::Builder::new()
             .prefix("kms-swtpm-")
             .tempdir()
-            .map_err(|e| Error::Io { path: std::env::temp_dir(), source: e })?;
+            .map_err(|e| Error::Io {
+                path: std::env::temp_dir(),
+                source: e,
+            })?;
         Self::launch(State::Temp(dir))
     }
 
@@ -100,7 +103,14 @@ impl Swtpm {
         for _ in 0..20 {
             let port = reserve_port_pair()?;
             match Self::try_launch(port, state.path()) {
-                Ok((watchdog, pid)) => return Ok(Self { port, state, watchdog: Some(watchdog), pid }),
+                Ok((watchdog, pid)) => {
+                    return Ok(Self {
+                        port,
+                        state,
+                        watchdog: Some(watchdog),
+                        pid,
+                    });
+                }
                 Err(e) => {
                     release(port);
                     last = e;
@@ -135,17 +145,35 @@ impl Swtpm {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| Error::Io { path: PathBuf::from("swtpm (is the `swtpm` package installed?)"), source: e })?;
-        let stdin = child.stdin.take().ok_or_else(|| swtpm_error("no stdin pipe"))?;
-        let mut stdout = child.stdout.take().ok_or_else(|| swtpm_error("no stdout pipe"))?;
+            .map_err(|e| Error::Io {
+                path: PathBuf::from("swtpm (is the `swtpm` package installed?)"),
+                source: e,
+            })?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| swtpm_error("no stdin pipe"))?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| swtpm_error("no stdout pipe"))?;
         let mut line = String::new();
         {
             use std::io::BufRead as _;
             let mut r = std::io::BufReader::new(&mut stdout);
-            r.read_line(&mut line).map_err(|e| Error::Io { path: PathBuf::from("swtpm"), source: e })?;
+            r.read_line(&mut line).map_err(|e| Error::Io {
+                path: PathBuf::from("swtpm"),
+                source: e,
+            })?;
         }
-        let pid: u32 = line.trim().parse().map_err(|_| swtpm_error("watchdog did not report a pid"))?;
-        let mut handle = Watchdog { child, stdin: Some(stdin) };
+        let pid: u32 = line
+            .trim()
+            .parse()
+            .map_err(|_| swtpm_error("watchdog did not report a pid"))?;
+        let mut handle = Watchdog {
+            child,
+            stdin: Some(stdin),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if !alive(pid) {
@@ -153,7 +181,8 @@ impl Swtpm {
                 return Err(swtpm_error("exited at start (port taken?)"));
             }
             // swtpm writes its pid file once its sockets are bound.
-            let ready = std::fs::read_to_string(&pidfile).is_ok_and(|p| p.trim() == pid.to_string())
+            let ready = std::fs::read_to_string(&pidfile)
+                .is_ok_and(|p| p.trim() == pid.to_string())
                 && TcpStream::connect_timeout(
                     &SocketAddr::from((Ipv4Addr::LOCALHOST, port + 1)),
                     Duration::from_millis(200),
@@ -190,7 +219,10 @@ impl Drop for Swtpm {
 
 impl core::fmt::Debug for Swtpm {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Swtpm").field("tcti", &self.tcti()).field("pid", &self.pid).finish_non_exhaustive()
+        f.debug_struct("Swtpm")
+            .field("tcti", &self.tcti())
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -222,7 +254,9 @@ fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // The state follows the parenthesised command name.
-            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_some_and(|s| s != "Z" && s != "X")
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|s| s != "Z" && s != "X")
         }
         Err(_) => false,
     }
@@ -231,13 +265,26 @@ fn alive(pid: u32) -> bool {
 /// Finds P such that 127.0.0.1:P and :P+1 are free and not handed out in this process.
 fn reserve_port_pair() -> Result<u16, Error> {
     for _ in 0..100 {
-        let a = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| Error::Io { path: PathBuf::from("127.0.0.1"), source: e })?;
-        let port = a.local_addr().map_err(|e| Error::Io { path: PathBuf::from("127.0.0.1"), source: e })?.port();
+        let a = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| Error::Io {
+            path: PathBuf::from("127.0.0.1"),
+            source: e,
+        })?;
+        let port = a
+            .local_addr()
+            .map_err(|e| Error::Io {
+                path: PathBuf::from("127.0.0.1"),
+                source: e,
+            })?
+            .port();
         if port == u16::MAX {
             continue;
         }
-        let Ok(b) = TcpListener::bind((Ipv4Addr::LOCALHOST, port + 1)) else { continue };
-        let mut guard = PORTS_IN_USE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Ok(b) = TcpListener::bind((Ipv4Addr::LOCALHOST, port + 1)) else {
+            continue;
+        };
+        let mut guard = PORTS_IN_USE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let set = guard.get_or_insert_with(HashSet::new);
         if set.contains(&port) || set.contains(&(port + 1)) || set.contains(&(port - 1)) {
             continue;
@@ -250,7 +297,9 @@ fn reserve_port_pair() -> Result<u16, Error> {
 }
 
 fn release(port: u16) {
-    let mut guard = PORTS_IN_USE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut guard = PORTS_IN_USE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(set) = guard.as_mut() {
         set.remove(&port);
     }

@@ -6,6 +6,7 @@
 
 use std::str::FromStr as _;
 
+use tss_esapi::Context;
 use tss_esapi::abstraction::{ak, ek};
 use tss_esapi::attributes::{ObjectAttributesBuilder, SessionAttributesBuilder};
 use tss_esapi::constants::SessionType;
@@ -25,7 +26,6 @@ use tss_esapi::structures::{
 use tss_esapi::tcti_ldr::TctiNameConf;
 use tss_esapi::traits::Marshall as _;
 use tss_esapi::traits::UnMarshall as _;
-use tss_esapi::Context;
 use zeroize::Zeroizing;
 
 use crate::blob::SealedBlob;
@@ -99,7 +99,9 @@ pub struct Tpm {
 
 impl core::fmt::Debug for Tpm {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Tpm").field("tcti", &self.tcti).finish_non_exhaustive()
+        f.debug_struct("Tpm")
+            .field("tcti", &self.tcti)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,12 +111,16 @@ fn tpm_err(operation: &'static str) -> impl FnOnce(tss_esapi::Error) -> Error {
 
 fn fixed_sig(sig: &Signature) -> Result<[u8; 64], Error> {
     let Signature::EcDsa(e) = sig else {
-        return Err(Error::Malformed { what: "TPM signature (not ECDSA)" });
+        return Err(Error::Malformed {
+            what: "TPM signature (not ECDSA)",
+        });
     };
     let mut out = [0u8; 64];
     let (r, s) = (e.signature_r().value(), e.signature_s().value());
     if r.len() > 32 || s.len() > 32 {
-        return Err(Error::Malformed { what: "TPM signature (component over 32 bytes)" });
+        return Err(Error::Malformed {
+            what: "TPM signature (component over 32 bytes)",
+        });
     }
     out[32 - r.len()..32].copy_from_slice(r);
     out[64 - s.len()..].copy_from_slice(s);
@@ -125,9 +131,14 @@ impl Tpm {
     /// Connects to the TPM named by a TCTI string: `device:/dev/tpmrm0` (the default,
     /// [`DEFAULT_TCTI`]) or `swtpm:host=127.0.0.1,port=P`.
     pub fn open(tcti: &str) -> Result<Self, Error> {
-        let conf = TctiNameConf::from_str(tcti).map_err(|_| Error::InvalidTcti { tcti: tcti.to_owned() })?;
+        let conf = TctiNameConf::from_str(tcti).map_err(|_| Error::InvalidTcti {
+            tcti: tcti.to_owned(),
+        })?;
         let ctx = Context::new(conf).map_err(tpm_err("connect"))?;
-        Ok(Self { ctx, tcti: tcti.to_owned() })
+        Ok(Self {
+            ctx,
+            tcti: tcti.to_owned(),
+        })
     }
 
     /// Connects to the TPM named by `$KMS_TPM_TCTI`, or [`DEFAULT_TCTI`] if unset.
@@ -147,10 +158,14 @@ impl Tpm {
         for chunk in selection.pcrs().chunks(8) {
             let part = PcrSelection::new(selection.bank(), chunk)?;
             let want = part.tss()?;
-            let (_, read_sel, digests) =
-                self.ctx.execute_without_session(|c| c.pcr_read(want.clone())).map_err(tpm_err("PCR_Read"))?;
+            let (_, read_sel, digests) = self
+                .ctx
+                .execute_without_session(|c| c.pcr_read(want.clone()))
+                .map_err(tpm_err("PCR_Read"))?;
             if read_sel.get_selections() != want.get_selections() || digests.len() != chunk.len() {
-                return Err(Error::InvalidPcrSelection { reason: "the TPM does not have all selected PCRs in this bank" });
+                return Err(Error::InvalidPcrSelection {
+                    reason: "the TPM does not have all selected PCRs in this bank",
+                });
             }
             values.extend(digests.value().iter().map(|d| d.value().to_vec()));
         }
@@ -163,14 +178,25 @@ impl Tpm {
     /// boot chain extends these PCRs itself.
     pub fn extend_pcr(&mut self, index: u8, data: &[u8]) -> Result<(), Error> {
         use sha2::Digest as _;
-        let handle = PcrHandle::try_from(u32::from(index))
-            .map_err(|_| Error::InvalidPcrSelection { reason: "PCR index above 23" })?;
+        let handle =
+            PcrHandle::try_from(u32::from(index)).map_err(|_| Error::InvalidPcrSelection {
+                reason: "PCR index above 23",
+            })?;
         let mut vals = DigestValues::new();
         let digests = [
             (HashingAlgorithm::Sha1, sha1::Sha1::digest(data).to_vec()),
-            (HashingAlgorithm::Sha256, sha2::Sha256::digest(data).to_vec()),
-            (HashingAlgorithm::Sha384, sha2::Sha384::digest(data).to_vec()),
-            (HashingAlgorithm::Sha512, sha2::Sha512::digest(data).to_vec()),
+            (
+                HashingAlgorithm::Sha256,
+                sha2::Sha256::digest(data).to_vec(),
+            ),
+            (
+                HashingAlgorithm::Sha384,
+                sha2::Sha384::digest(data).to_vec(),
+            ),
+            (
+                HashingAlgorithm::Sha512,
+                sha2::Sha512::digest(data).to_vec(),
+            ),
         ];
         for (alg, d) in digests {
             vals.set(alg, Digest::try_from(d).map_err(tpm_err("PCR_Extend"))?);
@@ -182,7 +208,10 @@ impl Tpm {
 
     /// `TPM2_GetRandom`: `n` (at most 32) bytes from the TPM's RNG.
     pub fn random(&mut self, n: usize) -> Result<Vec<u8>, Error> {
-        let d = self.ctx.execute_without_session(|c| c.get_random(n)).map_err(tpm_err("GetRandom"))?;
+        let d = self
+            .ctx
+            .execute_without_session(|c| c.get_random(n))
+            .map_err(tpm_err("GetRandom"))?;
         Ok(d.value().to_vec())
     }
 
@@ -218,8 +247,10 @@ impl Tpm {
                     .map_err(tpm_err("storage primary template"))?,
             )
             .with_ecc_unique_identifier(EccPoint::new(
-                EccParameter::try_from(vec![0u8; 32]).map_err(tpm_err("storage primary template"))?,
-                EccParameter::try_from(vec![0u8; 32]).map_err(tpm_err("storage primary template"))?,
+                EccParameter::try_from(vec![0u8; 32])
+                    .map_err(tpm_err("storage primary template"))?,
+                EccParameter::try_from(vec![0u8; 32])
+                    .map_err(tpm_err("storage primary template"))?,
             ))
             .build()
             .map_err(tpm_err("storage primary template"))?;
@@ -253,7 +284,9 @@ impl Tpm {
                 HashingAlgorithm::Sha256,
             )
             .map_err(tpm_err("StartAuthSession"))?
-            .ok_or(Error::Malformed { what: "StartAuthSession response" })?;
+            .ok_or(Error::Malformed {
+                what: "StartAuthSession response",
+            })?;
         let (attrs, mask) = SessionAttributesBuilder::new()
             .with_continue_session(true)
             .with_decrypt(encrypt_command)
@@ -261,7 +294,10 @@ impl Tpm {
             .build();
         if let Err(e) = self.ctx.tr_sess_set_attributes(s, attrs, mask) {
             self.flush_session(s);
-            return Err(Error::Tpm { operation: "session attributes", source: e });
+            return Err(Error::Tpm {
+                operation: "session attributes",
+                source: e,
+            });
         }
         Ok(s)
     }
@@ -275,7 +311,10 @@ impl Tpm {
     }
 
     /// Runs `f` with the storage primary loaded, flushing it afterwards.
-    fn with_primary<T>(&mut self, f: impl FnOnce(&mut Self, KeyHandle) -> Result<T, Error>) -> Result<T, Error> {
+    fn with_primary<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self, KeyHandle) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let primary = self.storage_primary()?;
         let r = f(self, primary);
         self.flush(primary);
@@ -284,20 +323,33 @@ impl Tpm {
 
     /// Loads a child of the storage primary (password authorization of the primary: only
     /// the TPM-encrypted private part travels).
-    fn load_child(&mut self, primary: KeyHandle, public: &[u8], private: &[u8]) -> Result<KeyHandle, Error> {
+    fn load_child(
+        &mut self,
+        primary: KeyHandle,
+        public: &[u8],
+        private: &[u8],
+    ) -> Result<KeyHandle, Error> {
         let public = Public::unmarshall(public).map_err(tpm_err("decode public area"))?;
-        let private = Private::try_from(private.to_vec()).map_err(tpm_err("decode private area"))?;
+        let private =
+            Private::try_from(private.to_vec()).map_err(tpm_err("decode private area"))?;
         self.ctx
-            .execute_with_session(Some(AuthSession::Password), |c| c.load(primary, private, public))
+            .execute_with_session(Some(AuthSession::Password), |c| {
+                c.load(primary, private, public)
+            })
             .map_err(tpm_err("Load"))
     }
 
     /// A salted policy session that has passed `PolicyPCR(values)`; encrypts the response.
-    fn pcr_policy_session(&mut self, salt_key: KeyHandle, values: &PcrValues) -> Result<AuthSession, Error> {
+    fn pcr_policy_session(
+        &mut self,
+        salt_key: KeyHandle,
+        values: &PcrValues,
+    ) -> Result<AuthSession, Error> {
         let s = self.salted_session(salt_key, SessionType::Policy, false, true)?;
         let r = (|| {
             let ps = PolicySession::try_from(s).map_err(tpm_err("policy session"))?;
-            let digest = Digest::try_from(values.composite_digest().to_vec()).map_err(tpm_err("PolicyPCR"))?;
+            let digest = Digest::try_from(values.composite_digest().to_vec())
+                .map_err(tpm_err("PolicyPCR"))?;
             let sel = values.selection().tss()?;
             self.ctx
                 .execute_without_session(|c| c.policy_pcr(ps, digest, sel))
@@ -319,7 +371,10 @@ impl Tpm {
     /// under a session salted with the storage key.
     pub fn seal(&mut self, secret: &SecretBytes, values: &PcrValues) -> Result<SealedBlob, Error> {
         if secret.len() > MAX_SEALED_SECRET || secret.is_empty() {
-            return Err(Error::SecretTooLarge { len: secret.len(), max: MAX_SEALED_SECRET });
+            return Err(Error::SecretTooLarge {
+                len: secret.len(),
+                max: MAX_SEALED_SECRET,
+            });
         }
         let attrs = ObjectAttributesBuilder::new()
             .with_fixed_tpm(true)
@@ -333,24 +388,33 @@ impl Tpm {
             .with_public_algorithm(PublicAlgorithm::KeyedHash)
             .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
             .with_object_attributes(attrs)
-            .with_auth_policy(Digest::try_from(values.policy_digest().to_vec()).map_err(tpm_err("policy digest"))?)
+            .with_auth_policy(
+                Digest::try_from(values.policy_digest().to_vec())
+                    .map_err(tpm_err("policy digest"))?,
+            )
             .with_keyed_hash_parameters(PublicKeyedHashParameters::new(KeyedHashScheme::Null))
             .with_keyed_hash_unique_identifier(Digest::default())
             .build()
             .map_err(tpm_err("sealed object template"))?;
-        let data = SensitiveData::try_from(secret.expose_secret()).map_err(tpm_err("sealed data"))?;
+        let data =
+            SensitiveData::try_from(secret.expose_secret()).map_err(tpm_err("sealed data"))?;
         let created = self.with_primary(|t, primary| {
             let s = t.salted_session(primary, SessionType::Hmac, true, false)?;
             let r = t
                 .ctx
-                .execute_with_session(Some(s), |c| c.create(primary, public, None, Some(data), None, None))
+                .execute_with_session(Some(s), |c| {
+                    c.create(primary, public, None, Some(data), None, None)
+                })
                 .map_err(tpm_err("Create (seal)"));
             t.flush_session(s);
             r
         })?;
         Ok(SealedBlob {
             values: values.clone(),
-            public: created.out_public.marshall().map_err(tpm_err("encode public area"))?,
+            public: created
+                .out_public
+                .marshall()
+                .map_err(tpm_err("encode public area"))?,
             private: created.out_private.value().to_vec(),
         })
     }
@@ -362,7 +426,10 @@ impl Tpm {
         let mismatch = |t: &mut Self| -> Result<Option<Error>, Error> {
             let now = t.read_pcrs(blob.values.selection())?;
             let pcrs = blob.values.differing(&now);
-            Ok((!pcrs.is_empty()).then_some(Error::PolicyMismatch { bank: blob.values.selection().bank(), pcrs }))
+            Ok((!pcrs.is_empty()).then_some(Error::PolicyMismatch {
+                bank: blob.values.selection().bank(),
+                pcrs,
+            }))
         };
         if let Some(e) = mismatch(self)? {
             return Err(e);
@@ -371,7 +438,10 @@ impl Tpm {
             let obj = t.load_child(primary, &blob.public, &blob.private)?;
             let r = (|| {
                 let s = t.pcr_policy_session(primary, &blob.values)?;
-                let r = t.ctx.execute_with_session(Some(s), |c| c.unseal(obj.into())).map_err(tpm_err("Unseal"));
+                let r = t
+                    .ctx
+                    .execute_with_session(Some(s), |c| c.unseal(obj.into()))
+                    .map_err(tpm_err("Unseal"));
                 t.flush_session(s);
                 r
             })();
@@ -388,7 +458,12 @@ impl Tpm {
     // ---- endorsement and attestation keys ----
 
     fn endorsement_key(&mut self) -> Result<KeyHandle, Error> {
-        ek::create_ek_object(&mut self.ctx, AsymmetricAlgorithm::Ecc, tss_esapi::abstraction::DefaultKey).map_err(tpm_err("CreatePrimary (EK)"))
+        ek::create_ek_object(
+            &mut self.ctx,
+            AsymmetricAlgorithm::Ecc,
+            tss_esapi::abstraction::DefaultKey,
+        )
+        .map_err(tpm_err("CreatePrimary (EK)"))
     }
 
     /// The endorsement key's public area (`TPMT_PUBLIC`, TCG default ECC P-256 template): the
@@ -404,12 +479,22 @@ impl Tpm {
     /// signing key, ECDSA-SHA256, fixedTPM/fixedParent, generated in the TPM.
     pub fn create_attestation_key(&mut self) -> Result<AttestationKey, Error> {
         let ek = self.endorsement_key()?;
-        let r = ak::create_ak(&mut self.ctx, ek, HashingAlgorithm::Sha256, SignatureSchemeAlgorithm::EcDsa, None, tss_esapi::abstraction::DefaultKey)
-            .map_err(tpm_err("Create (AK)"));
+        let r = ak::create_ak(
+            &mut self.ctx,
+            ek,
+            HashingAlgorithm::Sha256,
+            SignatureSchemeAlgorithm::EcDsa,
+            None,
+            tss_esapi::abstraction::DefaultKey,
+        )
+        .map_err(tpm_err("Create (AK)"));
         self.flush(ek);
         let r = r?;
         Ok(AttestationKey {
-            public: r.out_public.marshall().map_err(tpm_err("encode AK public"))?,
+            public: r
+                .out_public
+                .marshall()
+                .map_err(tpm_err("encode AK public"))?,
             private: r.out_private.value().to_vec(),
         })
     }
@@ -423,8 +508,10 @@ impl Tpm {
         let ek = self.endorsement_key()?;
         let r = (|| {
             let public = Public::unmarshall(&key.public).map_err(tpm_err("decode AK public"))?;
-            let private = Private::try_from(key.private.clone()).map_err(tpm_err("decode AK private"))?;
-            let h = ak::load_ak(&mut self.ctx, ek, None, private, public).map_err(tpm_err("Load (AK)"))?;
+            let private =
+                Private::try_from(key.private.clone()).map_err(tpm_err("decode AK private"))?;
+            let h = ak::load_ak(&mut self.ctx, ek, None, private, public)
+                .map_err(tpm_err("Load (AK)"))?;
             let r = f(self, h, ek);
             self.flush(h);
             r
@@ -442,9 +529,13 @@ impl Tpm {
         credential_blob: &[u8],
         encrypted_secret: &[u8],
     ) -> Result<SecretBytes, Error> {
-        let blob = IdObject::try_from(credential_blob.to_vec()).map_err(|_| Error::Malformed { what: "credential blob" })?;
+        let blob = IdObject::try_from(credential_blob.to_vec()).map_err(|_| Error::Malformed {
+            what: "credential blob",
+        })?;
         let secret =
-            EncryptedSecret::try_from(encrypted_secret.to_vec()).map_err(|_| Error::Malformed { what: "encrypted secret" })?;
+            EncryptedSecret::try_from(encrypted_secret.to_vec()).map_err(|_| Error::Malformed {
+                what: "encrypted secret",
+            })?;
         self.with_ak(key, |t, ak, ek| {
             // The EK is authorized by PolicySecret(endorsement hierarchy); the session is salted
             // with the EK and encrypts the response (the recovered secret).
@@ -483,14 +574,21 @@ impl Tpm {
         object_name: &[u8],
         secret: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), Error> {
-        let public = Public::unmarshall(ek_public).map_err(|_| Error::Malformed { what: "EK public area" })?;
-        let name = Name::try_from(object_name.to_vec()).map_err(|_| Error::Malformed { what: "object name" })?;
+        let public = Public::unmarshall(ek_public).map_err(|_| Error::Malformed {
+            what: "EK public area",
+        })?;
+        let name = Name::try_from(object_name.to_vec()).map_err(|_| Error::Malformed {
+            what: "object name",
+        })?;
         let cred = Digest::try_from(secret.to_vec()).map_err(tpm_err("credential"))?;
         let h = self
             .ctx
             .execute_without_session(|c| c.load_external_public(public, Hierarchy::Null))
             .map_err(tpm_err("LoadExternal (EK)"))?;
-        let r = self.ctx.execute_without_session(|c| c.make_credential(h, cred, name)).map_err(tpm_err("MakeCredential"));
+        let r = self
+            .ctx
+            .execute_without_session(|c| c.make_credential(h, cred, name))
+            .map_err(tpm_err("MakeCredential"));
         self.flush(h);
         let (blob, secret) = r?;
         Ok((blob.value().to_vec(), secret.value().to_vec()))
@@ -498,15 +596,24 @@ impl Tpm {
 
     /// Quotes the PCRs of `selection` with the AK over the caller's `nonce` (at most 64 bytes),
     /// and reads their values. Retries if a PCR changes between the quote and the read.
-    pub fn quote(&mut self, key: &AttestationKey, nonce: &[u8], selection: PcrSelection) -> Result<Quote, Error> {
-        let data = Data::try_from(nonce.to_vec()).map_err(|_| Error::Malformed { what: "quote nonce (over 64 bytes)" })?;
+    pub fn quote(
+        &mut self,
+        key: &AttestationKey,
+        nonce: &[u8],
+        selection: PcrSelection,
+    ) -> Result<Quote, Error> {
+        let data = Data::try_from(nonce.to_vec()).map_err(|_| Error::Malformed {
+            what: "quote nonce (over 64 bytes)",
+        })?;
         for _ in 0..3 {
             let before = self.read_pcrs(selection)?;
             let (attest, sig) = self.with_ak(key, |t, ak, _| {
                 let sel = selection.tss()?;
                 let data = data.clone();
                 t.ctx
-                    .execute_with_session(Some(AuthSession::Password), |c| c.quote(ak, data, SignatureScheme::Null, sel))
+                    .execute_with_session(Some(AuthSession::Password), |c| {
+                        c.quote(ak, data, SignatureScheme::Null, sel)
+                    })
                     .map_err(tpm_err("Quote"))
             })?;
             let after = self.read_pcrs(selection)?;
@@ -518,7 +625,9 @@ impl Tpm {
                 });
             }
         }
-        Err(Error::InvalidPcrSelection { reason: "PCRs kept changing while quoting" })
+        Err(Error::InvalidPcrSelection {
+            reason: "PCRs kept changing while quoting",
+        })
     }
 
     /// Creates a TPM-resident ECC P-256 decryption key under the storage primary that only the
@@ -539,7 +648,10 @@ impl Tpm {
             .with_public_algorithm(PublicAlgorithm::Ecc)
             .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
             .with_object_attributes(attrs)
-            .with_auth_policy(Digest::try_from(policy.policy_digest().to_vec()).map_err(tpm_err("policy digest"))?)
+            .with_auth_policy(
+                Digest::try_from(policy.policy_digest().to_vec())
+                    .map_err(tpm_err("policy digest"))?,
+            )
             .with_ecc_parameters(
                 PublicEccParametersBuilder::new()
                     .with_symmetric(SymmetricDefinitionObject::Null)
@@ -557,11 +669,16 @@ impl Tpm {
             .map_err(tpm_err("decryption key template"))?;
         let created = self.with_primary(|t, primary| {
             t.ctx
-                .execute_with_session(Some(AuthSession::Password), |c| c.create(primary, public, None, None, None, None))
+                .execute_with_session(Some(AuthSession::Password), |c| {
+                    c.create(primary, public, None, None, None, None)
+                })
                 .map_err(tpm_err("Create (decryption key)"))
         })?;
         Ok(DecryptionKey {
-            public: created.out_public.marshall().map_err(tpm_err("encode public area"))?,
+            public: created
+                .out_public
+                .marshall()
+                .map_err(tpm_err("encode public area"))?,
             private: created.out_private.value().to_vec(),
             policy: policy.clone(),
         })
@@ -569,8 +686,15 @@ impl Tpm {
 
     /// `TPM2_Certify`: the AK signs that the decryption key is loaded in this TPM, over the
     /// caller's `nonce`.
-    pub fn certify(&mut self, key: &AttestationKey, dk: &DecryptionKey, nonce: &[u8]) -> Result<Certification, Error> {
-        let data = Data::try_from(nonce.to_vec()).map_err(|_| Error::Malformed { what: "certify nonce (over 64 bytes)" })?;
+    pub fn certify(
+        &mut self,
+        key: &AttestationKey,
+        dk: &DecryptionKey,
+        nonce: &[u8],
+    ) -> Result<Certification, Error> {
+        let data = Data::try_from(nonce.to_vec()).map_err(|_| Error::Malformed {
+            what: "certify nonce (over 64 bytes)",
+        })?;
         // Three objects at once (EK, AK, storage primary) plus the key: load the key, keep
         // its context, and certify with the AK loaded under the EK.
         let (attest, sig) = self.with_primary(|t, primary| {
@@ -578,9 +702,14 @@ impl Tpm {
             t.flush(primary);
             let r = t.with_ak(key, |t, ak, _| {
                 t.ctx
-                    .execute_with_sessions((Some(AuthSession::Password), Some(AuthSession::Password), None), |c| {
-                        c.certify(obj.into(), ak, data, SignatureScheme::Null)
-                    })
+                    .execute_with_sessions(
+                        (
+                            Some(AuthSession::Password),
+                            Some(AuthSession::Password),
+                            None,
+                        ),
+                        |c| c.certify(obj.into(), ak, data, SignatureScheme::Null),
+                    )
                     .map_err(tpm_err("Certify"))
             });
             t.flush(obj);
@@ -595,7 +724,11 @@ impl Tpm {
     /// `TPM2_ECDH_ZGen` with the decryption key: the shared point's x-coordinate with the
     /// peer's public point (SEC1 uncompressed). Authorized by the key's PCR policy; the result
     /// returns encrypted under a salted session.
-    pub(crate) fn ecdh_z(&mut self, dk: &DecryptionKey, peer_sec1: &[u8; 65]) -> Result<Zeroizing<[u8; 32]>, Error> {
+    pub(crate) fn ecdh_z(
+        &mut self,
+        dk: &DecryptionKey,
+        peer_sec1: &[u8; 65],
+    ) -> Result<Zeroizing<[u8; 32]>, Error> {
         let point = EccPoint::new(
             EccParameter::try_from(peer_sec1[1..33].to_vec()).map_err(tpm_err("ECC point"))?,
             EccParameter::try_from(peer_sec1[33..].to_vec()).map_err(tpm_err("ECC point"))?,
@@ -604,7 +737,10 @@ impl Tpm {
             let obj = t.load_child(primary, &dk.public, &dk.private)?;
             let r = (|| {
                 let s = t.pcr_policy_session(primary, &dk.policy)?;
-                let r = t.ctx.execute_with_session(Some(s), |c| c.ecdh_z_gen(obj, point)).map_err(tpm_err("ECDH_ZGen"));
+                let r = t
+                    .ctx
+                    .execute_with_session(Some(s), |c| c.ecdh_z_gen(obj, point))
+                    .map_err(tpm_err("ECDH_ZGen"));
                 t.flush_session(s);
                 r
             })();
@@ -613,7 +749,9 @@ impl Tpm {
         })?;
         let x = z.x().value();
         if x.len() > 32 {
-            return Err(Error::Malformed { what: "ECDH_ZGen result" });
+            return Err(Error::Malformed {
+                what: "ECDH_ZGen result",
+            });
         }
         let mut out = Zeroizing::new([0u8; 32]);
         out[32 - x.len()..].copy_from_slice(x);
@@ -625,15 +763,29 @@ impl Tpm {
     pub fn trial_policy_digest(&mut self, values: &PcrValues) -> Result<Vec<u8>, Error> {
         let s = self
             .ctx
-            .start_auth_session(None, None, None, SessionType::Trial, SymmetricDefinition::Null, HashingAlgorithm::Sha256)
+            .start_auth_session(
+                None,
+                None,
+                None,
+                SessionType::Trial,
+                SymmetricDefinition::Null,
+                HashingAlgorithm::Sha256,
+            )
             .map_err(tpm_err("StartAuthSession (trial)"))?
-            .ok_or(Error::Malformed { what: "StartAuthSession response" })?;
+            .ok_or(Error::Malformed {
+                what: "StartAuthSession response",
+            })?;
         let r = (|| {
             let ps = PolicySession::try_from(s).map_err(tpm_err("policy session"))?;
-            let digest = Digest::try_from(values.composite_digest().to_vec()).map_err(tpm_err("PolicyPCR"))?;
+            let digest = Digest::try_from(values.composite_digest().to_vec())
+                .map_err(tpm_err("PolicyPCR"))?;
             let sel = values.selection().tss()?;
-            self.ctx.execute_without_session(|c| c.policy_pcr(ps, digest, sel)).map_err(tpm_err("PolicyPCR"))?;
-            self.ctx.execute_without_session(|c| c.policy_get_digest(ps)).map_err(tpm_err("PolicyGetDigest"))
+            self.ctx
+                .execute_without_session(|c| c.policy_pcr(ps, digest, sel))
+                .map_err(tpm_err("PolicyPCR"))?;
+            self.ctx
+                .execute_without_session(|c| c.policy_get_digest(ps))
+                .map_err(tpm_err("PolicyGetDigest"))
         })();
         self.flush_session(s);
         Ok(r?.value().to_vec())

@@ -107,13 +107,19 @@ impl<'a> Reader<'a> {
 
     /// Fails unless every byte was consumed: trailing bytes are a malformed input, not ignored.
     pub(crate) fn finish(self) -> Result<(), Error> {
-        if self.buf.is_empty() { Ok(()) } else { Err(self.err()) }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(self.err())
+        }
     }
 }
 
 /// Appends a `u16`-length-prefixed byte string.
 pub(crate) fn put_tpm2b(out: &mut Vec<u8>, data: &[u8]) -> Result<(), Error> {
-    let n = u16::try_from(data.len()).map_err(|_| Error::Malformed { what: "field over 65535 bytes" })?;
+    let n = u16::try_from(data.len()).map_err(|_| Error::Malformed {
+        what: "field over 65535 bytes",
+    })?;
     out.extend_from_slice(&n.to_be_bytes());
     out.extend_from_slice(data);
     Ok(())
@@ -150,7 +156,9 @@ impl PublicArea {
         let object_type = r.u16()?;
         let name_alg = r.u16()?;
         if name_alg != alg::SHA256 {
-            return Err(Error::Malformed { what: "TPMT_PUBLIC name algorithm (only SHA-256)" });
+            return Err(Error::Malformed {
+                what: "TPMT_PUBLIC name algorithm (only SHA-256)",
+            });
         }
         let attributes = r.u32()?;
         let auth_policy = r.tpm2b(64)?.to_vec();
@@ -173,7 +181,14 @@ impl PublicArea {
                 }
                 let x = r.tpm2b(66)?.to_vec();
                 let y = r.tpm2b(66)?.to_vec();
-                ecc = Some(EccParams { symmetric, scheme, scheme_hash, curve, x, y });
+                ecc = Some(EccParams {
+                    symmetric,
+                    scheme,
+                    scheme_hash,
+                    curve,
+                    x,
+                    y,
+                });
             }
             alg::KEYEDHASH => {
                 let scheme = r.u16()?;
@@ -186,7 +201,11 @@ impl PublicArea {
                         r.u16()?;
                         r.u16()?;
                     }
-                    _ => return Err(Error::Malformed { what: "TPMT_PUBLIC keyed-hash scheme" }),
+                    _ => {
+                        return Err(Error::Malformed {
+                            what: "TPMT_PUBLIC keyed-hash scheme",
+                        });
+                    }
                 }
                 r.tpm2b(64)?;
             }
@@ -200,10 +219,21 @@ impl PublicArea {
                 r.u32()?; // exponent
                 r.tpm2b(512)?;
             }
-            _ => return Err(Error::Malformed { what: "TPMT_PUBLIC object type" }),
+            _ => {
+                return Err(Error::Malformed {
+                    what: "TPMT_PUBLIC object type",
+                });
+            }
         }
         r.finish()?;
-        Ok(Self { bytes: bytes.to_vec(), object_type, name_alg, attributes, auth_policy, ecc })
+        Ok(Self {
+            bytes: bytes.to_vec(),
+            object_type,
+            name_alg,
+            attributes,
+            auth_policy,
+            ecc,
+        })
     }
 
     /// The TPM name of the object: `nameAlg || SHA-256(TPMT_PUBLIC)`.
@@ -252,7 +282,10 @@ pub(crate) struct Attest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum AttestBody {
     /// `TPMS_QUOTE_INFO`: the selection (bank, bitmap) and the digest of the selected PCRs.
-    Quote { selections: Vec<(u16, u32)>, pcr_digest: Vec<u8> },
+    Quote {
+        selections: Vec<(u16, u32)>,
+        pcr_digest: Vec<u8>,
+    },
     /// `TPMS_CERTIFY_INFO`: the certified object's name.
     Certify { name: Vec<u8> },
 }
@@ -262,7 +295,9 @@ impl Attest {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes, "TPMS_ATTEST");
         if r.u32()? != TPM_GENERATED_VALUE {
-            return Err(Error::Malformed { what: "TPMS_ATTEST magic (not TPM-generated)" });
+            return Err(Error::Malformed {
+                what: "TPMS_ATTEST magic (not TPM-generated)",
+            });
         }
         let st = r.u16()?;
         r.tpm2b(68)?; // qualifiedSigner
@@ -276,14 +311,21 @@ impl Attest {
             ST_ATTEST_QUOTE => {
                 let selections = pcr_selection_list(&mut r)?;
                 let pcr_digest = r.tpm2b(64)?.to_vec();
-                AttestBody::Quote { selections, pcr_digest }
+                AttestBody::Quote {
+                    selections,
+                    pcr_digest,
+                }
             }
             ST_ATTEST_CERTIFY => {
                 let name = r.tpm2b(68)?.to_vec();
                 r.tpm2b(68)?; // qualifiedName
                 AttestBody::Certify { name }
             }
-            _ => return Err(Error::Malformed { what: "TPMS_ATTEST type (not quote or certify)" }),
+            _ => {
+                return Err(Error::Malformed {
+                    what: "TPMS_ATTEST type (not quote or certify)",
+                });
+            }
         };
         r.finish()?;
         Ok(Self { extra_data, body })
@@ -294,14 +336,18 @@ impl Attest {
 pub(crate) fn pcr_selection_list(r: &mut Reader<'_>) -> Result<Vec<(u16, u32)>, Error> {
     let count = r.u32()?;
     if count > 16 {
-        return Err(Error::Malformed { what: "TPML_PCR_SELECTION count" });
+        return Err(Error::Malformed {
+            what: "TPML_PCR_SELECTION count",
+        });
     }
     let mut out = Vec::new();
     for _ in 0..count {
         let hash = r.u16()?;
         let size = usize::from(r.u8()?);
         if size > 4 {
-            return Err(Error::Malformed { what: "TPMS_PCR_SELECTION size" });
+            return Err(Error::Malformed {
+                what: "TPMS_PCR_SELECTION size",
+            });
         }
         let mut mask = 0u32;
         for (i, b) in r.bytes(size)?.iter().enumerate() {
@@ -327,7 +373,10 @@ mod tests {
     #[test]
     fn reader_rejects_short_and_trailing_input() {
         let mut r = Reader::new(&[0, 5, 1, 2], "test");
-        assert!(matches!(r.tpm2b(64), Err(Error::Malformed { what: "test" })));
+        assert!(matches!(
+            r.tpm2b(64),
+            Err(Error::Malformed { what: "test" })
+        ));
         let mut r = Reader::new(&[0, 1, 9, 7], "test");
         assert_eq!(r.tpm2b(64).unwrap(), &[9]);
         assert!(r.finish().is_err());
@@ -336,17 +385,27 @@ mod tests {
     #[test]
     fn pcr_selection_round_trips() {
         let mut out = Vec::new();
-        put_pcr_selection_list(&mut out, alg::SHA256, (1 << 4) | (1 << 7) | (1 << 11) | (1 << 23));
+        put_pcr_selection_list(
+            &mut out,
+            alg::SHA256,
+            (1 << 4) | (1 << 7) | (1 << 11) | (1 << 23),
+        );
         let mut r = Reader::new(&out, "sel");
         let sel = pcr_selection_list(&mut r).unwrap();
         r.finish().unwrap();
-        assert_eq!(sel, vec![(alg::SHA256, (1 << 4) | (1 << 7) | (1 << 11) | (1 << 23))]);
+        assert_eq!(
+            sel,
+            vec![(alg::SHA256, (1 << 4) | (1 << 7) | (1 << 11) | (1 << 23))]
+        );
     }
 
     #[test]
     fn attest_rejects_wrong_magic() {
         let mut bytes = vec![0xFF, 0x54, 0x43, 0x48];
         bytes.extend_from_slice(&ST_ATTEST_QUOTE.to_be_bytes());
-        assert!(matches!(Attest::decode(&bytes), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            Attest::decode(&bytes),
+            Err(Error::Malformed { .. })
+        ));
     }
 }
