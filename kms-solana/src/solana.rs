@@ -15,7 +15,10 @@ use solana_signer::{Signer, SignerError};
 pub use solana_hash::Hash;
 pub use solana_message::compiled_instruction::CompiledInstruction;
 pub use solana_message::v0::MessageAddressTableLookup;
-pub use solana_message::{MessageHeader, VersionedMessage, legacy, v0};
+pub use solana_message::{
+    AccountMeta, AddressLookupTableAccount, Instruction as SolanaInstruction, MessageHeader,
+    VersionedMessage, legacy, v0,
+};
 pub use solana_pubkey::Pubkey;
 pub use solana_signature::Signature;
 pub use solana_transaction::versioned::VersionedTransaction;
@@ -251,7 +254,7 @@ pub fn verify_transaction(tx: &VersionedTransaction) -> Result<(), Error> {
         .map_err(|_| Error::VerificationFailed)
 }
 
-/// Builds a v0 or legacy message from Solana instructions (thin wrapper documenting the
+/// Builds a legacy message from Solana instructions (thin wrapper documenting the
 /// generation); `payer` pays the fee.
 ///
 /// # Errors
@@ -284,4 +287,20 @@ pub fn pubkey_from_str(s: &str) -> Result<Pubkey, Error> {
 /// Base58 text of an address.
 pub fn address_to_string(a: &crate::message::Address) -> std::string::String {
     bs58::encode(a).into_string()
+}
+
+/// Compiles a v0 message, loading through `tables` every non-signer, non-program account they
+/// contain (Solana's own `v0::Message::try_compile`).
+///
+/// # Errors
+/// [`Error::Solana`] if the instructions cannot be compiled (for example more than 256 accounts).
+pub fn v0_message(
+    instructions: &[solana_message::Instruction],
+    payer: &Pubkey,
+    tables: &[AddressLookupTableAccount],
+    recent_blockhash: Hash,
+) -> Result<VersionedMessage, Error> {
+    v0::Message::try_compile(payer, instructions, tables, recent_blockhash)
+        .map(VersionedMessage::V0)
+        .map_err(|_| Error::Solana("cannot compile the v0 message"))
 }
