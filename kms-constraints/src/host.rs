@@ -36,6 +36,29 @@ impl Default for HostConfig {
     }
 }
 
+impl HostConfig {
+    /// With this fuel per validation.
+    #[must_use]
+    pub const fn with_fuel(mut self, fuel: u64) -> Self {
+        self.fuel = fuel;
+        self
+    }
+
+    /// With this memory limit in 64 KiB pages.
+    #[must_use]
+    pub const fn with_max_memory_pages(mut self, pages: u32) -> Self {
+        self.max_memory_pages = pages;
+        self
+    }
+
+    /// With this module size limit in bytes.
+    #[must_use]
+    pub const fn with_max_module_bytes(mut self, bytes: usize) -> Self {
+        self.max_module_bytes = bytes;
+        self
+    }
+}
+
 /// A module that passed every load-time check, compiled once.
 #[derive(Debug, Clone)]
 pub struct CompiledModule {

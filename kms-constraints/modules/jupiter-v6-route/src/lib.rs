@@ -200,7 +200,8 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
     }
     let max_taken = if kind == EXACT_OUT_ROUTE {
         // exactOutRoute(out_amount, quoted_in_amount): Jupiter takes up to quoted_in + slippage.
-        let worst = u128::from(other) * (10_000 + u128::from(slippage)) / 10_000;
+        // Rounded up: the bound must never be below what Jupiter may take.
+        let worst = (u128::from(other) * (10_000 + u128::from(slippage))).div_ceil(10_000);
         u64::try_from(worst).unwrap_or(u64::MAX)
     } else {
         amount

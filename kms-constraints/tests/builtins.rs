@@ -1,0 +1,153 @@
+//! The committed built-in modules match their manifest (hash, version, parameter schema), load,
+//! and load the same way from a directory; tampering is refused.
+
+use std::path::Path;
+
+use kms_constraints::{Error, HostConfig, MANIFEST_FILE, Manifest, ModuleHash, Registry};
+
+fn dist() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/modules/dist"))
+}
+
+#[test]
+fn committed_files_match_the_manifest_and_the_sources() {
+    let manifest =
+        Manifest::parse(&std::fs::read_to_string(dist().join(MANIFEST_FILE)).unwrap()).unwrap();
+    let names: Vec<_> = manifest.modules.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "sol-withdraw",
+            "token-withdraw",
+            "raydium-v4-swap",
+            "pumpfun-trade",
+            "jupiter-v6-route"
+        ]
+    );
+    let root = dist().parent().unwrap();
+    for m in &manifest.modules {
+        let bytes = std::fs::read(dist().join(&m.file)).unwrap();
+        assert_eq!(ModuleHash::of(&bytes).to_string(), m.sha256, "{}", m.name);
+        // The version is the module crate's version.
+        let cargo = std::fs::read_to_string(root.join(&m.name).join("Cargo.toml")).unwrap();
+        assert!(
+            cargo.contains(&format!("\nversion = \"{}\"\n", m.version)),
+            "{}",
+            m.name
+        );
+        // The schema is the module's schema.txt (which the module embeds).
+        let schema = std::fs::read_to_string(root.join(&m.name).join("schema.txt")).unwrap();
+        let lines: Vec<&str> = schema.lines().skip(1).filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines, m.params, "{}", m.name);
+    }
+}
+
+#[test]
+fn builtins_load_with_their_embedded_schema() {
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    assert_eq!(r.hashes().count(), 5);
+    for name in [
+        "sol-withdraw",
+        "token-withdraw",
+        "raydium-v4-swap",
+        "pumpfun-trade",
+        "jupiter-v6-route",
+    ] {
+        let h = r.builtin(name).unwrap();
+        let m = r.get(&h).unwrap();
+        let entry = m.manifest().unwrap();
+        let embedded = m.compiled().schema().unwrap().to_text();
+        assert_eq!(
+            embedded.lines().skip(1).collect::<Vec<_>>(),
+            entry.params,
+            "{name}"
+        );
+        // Every built-in starts with the common fields.
+        assert!(
+            embedded
+                .starts_with("kms-params v1\nuser pubkey\nmax_cu_limit u32\nmax_cu_price u64\n")
+        );
+    }
+}
+
+#[test]
+fn loading_a_directory_checks_every_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(dist()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+    }
+    let mut r = Registry::new(HostConfig::default());
+    let loaded = r.load_dir(tmp.path()).unwrap();
+    assert_eq!(loaded.len(), 5);
+    let builtins = Registry::with_builtins(HostConfig::default()).unwrap();
+    for h in &loaded {
+        assert!(builtins.get(h).is_some());
+    }
+
+    // One flipped byte in a module: refused, and nothing from that directory is added.
+    let path = tmp.path().join("pumpfun-trade.wasm");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let mut r = Registry::new(HostConfig::default());
+    let err = r.load_dir(tmp.path()).unwrap_err();
+    assert!(
+        matches!(err, Error::HashMismatch { ref name, .. } if name == "pumpfun-trade"),
+        "{err}"
+    );
+    assert_eq!(r.hashes().count(), 0);
+
+    // A manifest whose schema differs from the module's embedded one is refused.
+    std::fs::write(
+        &path,
+        std::fs::read(dist().join("pumpfun-trade.wasm")).unwrap(),
+    )
+    .unwrap();
+    let mpath = tmp.path().join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&mpath)
+        .unwrap()
+        .replace("\"min_sol_output u64\"", "\"min_sol_output u32\"");
+    std::fs::write(&mpath, text).unwrap();
+    let err = Registry::new(HostConfig::default())
+        .load_dir(tmp.path())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidManifest(ref m) if m.contains("schema")),
+        "{err}"
+    );
+
+    // A manifest entry that escapes the directory is refused.
+    let text = std::fs::read_to_string(dist().join(MANIFEST_FILE))
+        .unwrap()
+        .replace(
+            "\"file\": \"sol-withdraw.wasm\"",
+            "\"file\": \"../sol-withdraw.wasm\"",
+        );
+    std::fs::write(&mpath, text).unwrap();
+    let err = Registry::new(HostConfig::default())
+        .load_dir(tmp.path())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidManifest(_)), "{err}");
+
+    // A missing directory is an I/O error naming the path.
+    let err = Registry::new(HostConfig::default())
+        .load_dir(&tmp.path().join("nope"))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Io { .. }) && err.to_string().contains("nope"),
+        "{err}"
+    );
+}
+
+#[test]
+fn loading_the_same_bytes_twice_compiles_once() {
+    let mut r = Registry::new(HostConfig::default());
+    let bytes = std::fs::read(dist().join("sol-withdraw.wasm")).unwrap();
+    let a = r.load(&bytes).unwrap();
+    let m1 = r.get(&a).unwrap();
+    let b = r.load(&bytes).unwrap();
+    assert_eq!(a, b);
+    assert!(std::sync::Arc::ptr_eq(&m1, &r.get(&b).unwrap()));
+}

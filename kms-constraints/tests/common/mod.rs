@@ -1,0 +1,334 @@
+//! Test transactions built with the real Solana message compiler (`solana-message`), and the
+//! instructions of the programs the built-in modules know.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use kms_constraints::{HostConfig, ModuleHash, ParamValue, Registry};
+use kms_solana::programs::*;
+use solana_message::{
+    AccountMeta, Address, AddressLookupTableAccount, Hash, Instruction, Message, VersionedMessage,
+    v0,
+};
+
+pub fn addr(b: [u8; 32]) -> Address {
+    Address::new_from_array(b)
+}
+
+pub fn key(n: u8) -> [u8; 32] {
+    let mut k = [n; 32];
+    k[0] = 0xC0;
+    k
+}
+
+pub const USER: [u8; 32] = [0x11; 32];
+pub const ATTACKER: [u8; 32] = [0x66; 32];
+
+fn w(k: [u8; 32]) -> AccountMeta {
+    AccountMeta::new(addr(k), false)
+}
+fn r(k: [u8; 32]) -> AccountMeta {
+    AccountMeta::new_readonly(addr(k), false)
+}
+fn ws(k: [u8; 32]) -> AccountMeta {
+    AccountMeta::new(addr(k), true)
+}
+fn rs(k: [u8; 32]) -> AccountMeta {
+    AccountMeta::new_readonly(addr(k), true)
+}
+
+pub fn ix(program: [u8; 32], accounts: Vec<AccountMeta>, data: Vec<u8>) -> Instruction {
+    Instruction::new_with_bytes(addr(program), &data, accounts)
+}
+
+pub fn cu_limit(units: u32) -> Instruction {
+    let mut d = vec![2];
+    d.extend_from_slice(&units.to_le_bytes());
+    ix(COMPUTE_BUDGET_PROGRAM, vec![], d)
+}
+
+pub fn cu_price(micro_lamports: u64) -> Instruction {
+    let mut d = vec![3];
+    d.extend_from_slice(&micro_lamports.to_le_bytes());
+    ix(COMPUTE_BUDGET_PROGRAM, vec![], d)
+}
+
+pub fn transfer(from: [u8; 32], to: [u8; 32], lamports: u64) -> Instruction {
+    let mut d = vec![2, 0, 0, 0];
+    d.extend_from_slice(&lamports.to_le_bytes());
+    ix(SYSTEM_PROGRAM, vec![ws(from), w(to)], d)
+}
+
+pub fn create_ata(
+    payer: [u8; 32],
+    owner: [u8; 32],
+    mint: [u8; 32],
+    program: [u8; 32],
+) -> Instruction {
+    let ata = ata(owner, mint, program);
+    ix(
+        ASSOCIATED_TOKEN_PROGRAM,
+        vec![
+            ws(payer),
+            w(ata),
+            r(owner),
+            r(mint),
+            r(SYSTEM_PROGRAM),
+            r(program),
+        ],
+        vec![1],
+    )
+}
+
+pub fn ata(owner: [u8; 32], mint: [u8; 32], program: [u8; 32]) -> [u8; 32] {
+    kms_solana::associated_token_address(&owner, &mint, &program)
+        .unwrap()
+        .0
+}
+
+pub fn transfer_checked(
+    program: [u8; 32],
+    src: [u8; 32],
+    mint: [u8; 32],
+    dst: [u8; 32],
+    auth: [u8; 32],
+    amount: u64,
+    decimals: u8,
+) -> Instruction {
+    let mut d = vec![12];
+    d.extend_from_slice(&amount.to_le_bytes());
+    d.push(decimals);
+    ix(program, vec![w(src), r(mint), w(dst), rs(auth)], d)
+}
+
+pub fn sync_native(program: [u8; 32], account: [u8; 32]) -> Instruction {
+    ix(program, vec![w(account)], vec![17])
+}
+
+pub fn close(program: [u8; 32], account: [u8; 32], dest: [u8; 32], owner: [u8; 32]) -> Instruction {
+    ix(program, vec![w(account), w(dest), rs(owner)], vec![9])
+}
+
+pub fn set_authority(
+    program: [u8; 32],
+    account: [u8; 32],
+    owner: [u8; 32],
+    new: [u8; 32],
+) -> Instruction {
+    let mut d = vec![6, 2, 1];
+    d.extend_from_slice(&new);
+    ix(program, vec![w(account), rs(owner)], d)
+}
+
+pub fn approve(
+    program: [u8; 32],
+    account: [u8; 32],
+    delegate: [u8; 32],
+    owner: [u8; 32],
+    amount: u64,
+) -> Instruction {
+    let mut d = vec![4];
+    d.extend_from_slice(&amount.to_le_bytes());
+    ix(program, vec![w(account), r(delegate), rs(owner)], d)
+}
+
+pub fn raydium_swap(
+    base_in: bool,
+    a: u64,
+    b: u64,
+    src: [u8; 32],
+    dst: [u8; 32],
+    user: [u8; 32],
+) -> Instruction {
+    let mut d = vec![if base_in { 9 } else { 11 }];
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    let mut accts = vec![r(TOKEN_PROGRAM)];
+    for (i, writable) in [
+        true, false, true, true, true, true, false, true, true, true, true, true, true, false,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let k = key(0x40 + i as u8);
+        accts.push(if *writable { w(k) } else { r(k) });
+    }
+    accts.extend([w(src), w(dst), rs(user)]);
+    ix(RAYDIUM_AMM_V4_PROGRAM, accts, d)
+}
+
+pub const PUMP_BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
+pub const PUMP_SELL: [u8; 8] = [51, 230, 133, 164, 1, 127, 131, 173];
+pub fn pump_global() -> [u8; 32] {
+    kms_solana::address_from_base58("4wTV1YmiEkRvAtNtsSGPtUrqRYQMe5SKy2uB4Jjaxnjf").unwrap()
+}
+pub fn pump_event_authority() -> [u8; 32] {
+    kms_solana::address_from_base58("Ce6TQqeHC9p8KetsN6JsjHK7UTZk7nasjjnr7XxXp9F1").unwrap()
+}
+
+pub fn pump(buy: bool, amount: u64, sol_limit: u64, mint: [u8; 32], user: [u8; 32]) -> Instruction {
+    let mut d = (if buy { PUMP_BUY } else { PUMP_SELL }).to_vec();
+    d.extend_from_slice(&amount.to_le_bytes());
+    d.extend_from_slice(&sol_limit.to_le_bytes());
+    let user_ata = ata(user, mint, TOKEN_PROGRAM);
+    let mut accts = vec![
+        r(pump_global()),
+        w(key(0x50)),
+        r(mint),
+        w(key(0x51)),
+        w(key(0x52)),
+        w(user_ata),
+        ws(user),
+        r(SYSTEM_PROGRAM),
+    ];
+    if buy {
+        accts.extend([r(TOKEN_PROGRAM), r(SYSVAR_RENT)]);
+    } else {
+        accts.extend([r(ASSOCIATED_TOKEN_PROGRAM), r(TOKEN_PROGRAM)]);
+    }
+    accts.extend([r(pump_event_authority()), r(PUMP_FUN_PROGRAM)]);
+    ix(PUMP_FUN_PROGRAM, accts, d)
+}
+
+pub const JUP_ROUTE: [u8; 8] = [229, 23, 203, 151, 122, 227, 173, 42];
+pub const JUP_SHARED: [u8; 8] = [193, 32, 155, 51, 65, 214, 156, 129];
+pub const JUP_EXACT_OUT: [u8; 8] = [208, 51, 239, 151, 123, 43, 237, 92];
+pub fn jup_event_authority() -> [u8; 32] {
+    kms_solana::address_from_base58("D8cy77BBepLMngZx6ZukaTff5hCt1HrWyKk3Hnd9oitf").unwrap()
+}
+
+/// Route-plan bytes: one Raydium step (variant 7) and one Whirlpool step (variant 17, a_to_b).
+pub fn jup_plan() -> Vec<u8> {
+    let mut d = 2u32.to_le_bytes().to_vec();
+    d.extend_from_slice(&[7, 100, 0, 1]);
+    d.extend_from_slice(&[17, 1, 100, 1, 2]);
+    d
+}
+
+/// Legs' accounts: two AMM programs and pool accounts (the ones a lookup table may hold).
+pub fn jup_legs() -> Vec<AccountMeta> {
+    let mut v = vec![r(RAYDIUM_AMM_V4_PROGRAM)];
+    for i in 0..6 {
+        v.push(w(key(0x70 + i)));
+    }
+    v
+}
+
+pub struct Jup {
+    pub kind: [u8; 8],
+    pub amount: u64,
+    pub other: u64,
+    pub slippage: u16,
+    pub fee_bps: u8,
+    pub fee_account: Option<[u8; 32]>,
+    pub src: [u8; 32],
+    pub dst: [u8; 32],
+    pub mint_in: [u8; 32],
+    pub mint_out: [u8; 32],
+}
+
+pub fn jupiter(j: &Jup) -> Instruction {
+    let mut d = j.kind.to_vec();
+    if j.kind == JUP_SHARED {
+        d.push(3); // id
+    }
+    d.extend_from_slice(&jup_plan());
+    d.extend_from_slice(&j.amount.to_le_bytes());
+    d.extend_from_slice(&j.other.to_le_bytes());
+    d.extend_from_slice(&j.slippage.to_le_bytes());
+    d.push(j.fee_bps);
+    let none = r(JUPITER_V6_PROGRAM);
+    let fee = j.fee_account.map_or(none.clone(), w);
+    let mut a = vec![r(TOKEN_PROGRAM)];
+    if j.kind == JUP_ROUTE {
+        a.extend([
+            rs(USER),
+            w(j.src),
+            w(j.dst),
+            none.clone(),
+            r(j.mint_out),
+            fee,
+        ]);
+    } else if j.kind == JUP_SHARED {
+        a.extend([
+            r(key(0x60)),
+            rs(USER),
+            w(j.src),
+            w(key(0x61)),
+            w(key(0x62)),
+            w(j.dst),
+            r(j.mint_in),
+            r(j.mint_out),
+            fee,
+            none.clone(),
+        ]);
+    } else {
+        a.extend([
+            rs(USER),
+            w(j.src),
+            w(j.dst),
+            none.clone(),
+            r(j.mint_in),
+            r(j.mint_out),
+            fee,
+            none.clone(),
+        ]);
+    }
+    a.extend([r(jup_event_authority()), r(JUPITER_V6_PROGRAM)]);
+    a.extend(jup_legs());
+    ix(JUPITER_V6_PROGRAM, a, d)
+}
+
+pub fn legacy(ixs: &[Instruction]) -> Vec<u8> {
+    let m = Message::new_with_blockhash(ixs, Some(&addr(USER)), &Hash::new_from_array([0xAB; 32]));
+    bincode::serialize(&VersionedMessage::Legacy(m)).unwrap()
+}
+
+/// A v0 message with these lookup tables; returns the message and the loaded accounts in the
+/// order the message numbers them.
+pub fn v0_with(
+    ixs: &[Instruction],
+    tables: &[AddressLookupTableAccount],
+) -> (Vec<u8>, Vec<[u8; 32]>) {
+    let m = v0::Message::try_compile(&addr(USER), ixs, tables, Hash::new_from_array([0xAB; 32]))
+        .unwrap();
+    let mut writable = Vec::new();
+    let mut readonly = Vec::new();
+    for l in &m.address_table_lookups {
+        let t = tables.iter().find(|t| t.key == l.account_key).unwrap();
+        writable.extend(
+            l.writable_indexes
+                .iter()
+                .map(|&i| t.addresses[usize::from(i)].to_bytes()),
+        );
+        readonly.extend(
+            l.readonly_indexes
+                .iter()
+                .map(|&i| t.addresses[usize::from(i)].to_bytes()),
+        );
+    }
+    writable.extend(readonly);
+    (
+        bincode::serialize(&VersionedMessage::V0(m)).unwrap(),
+        writable,
+    )
+}
+
+pub fn table(keys: &[[u8; 32]]) -> AddressLookupTableAccount {
+    AddressLookupTableAccount {
+        key: addr(key(0xA1)),
+        addresses: keys.iter().map(|k| addr(*k)).collect(),
+    }
+}
+
+pub fn registry() -> Registry {
+    Registry::with_builtins(HostConfig::default()).unwrap()
+}
+
+pub fn params(r: &Registry, h: &ModuleHash, values: &[ParamValue]) -> Vec<u8> {
+    r.get(h)
+        .unwrap()
+        .compiled()
+        .schema()
+        .unwrap()
+        .encode(values)
+        .unwrap()
+}
