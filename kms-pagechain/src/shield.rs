@@ -1,0 +1,535 @@
+//! The shield: two chain buffers (active and standby), the sealed secret, plaintext buffers for
+//! readers, and the optional background mutator.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use zeroize::Zeroize;
+
+use crate::chain::{self, Geometry, TAG_BYTES};
+use crate::config::ShieldConfig;
+use crate::error::{Error, MemlockLimit};
+use crate::sys::{self, MapError, Region};
+
+/// A secret kept in memory only as ciphertext under the hash of a chain of random pages.
+///
+/// The secret is XChaCha20-Poly1305-encrypted under a key derived (BLAKE3 `derive_key`) from
+/// every byte of a chain of random pages, read in the chain's link order, which is a random
+/// permutation unrelated to the pages' addresses. Reading the secret needs every byte of every
+/// page, in the right order, plus the ciphertext. All of it lives in private, `mlock`ed memory
+/// that is excluded from core dumps and zero-filled in forked children, and is wiped and unmapped
+/// on drop.
+///
+/// `Shield` is `Send + Sync`; share it by reference or in an `Arc`. Every state change (a fresh
+/// chain after a use, [`mutate`](Self::mutate), the background mutator) happens under a write
+/// lock and is published only when complete, so no caller ever sees a half-built chain.
+///
+/// ```
+/// use kms_pagechain::{MemoryLocking, Shield, ShieldConfig};
+///
+/// # fn main() -> Result<(), kms_pagechain::Error> {
+/// let master_key = vec![0x42u8; 32];
+/// let shield = Shield::new(master_key, ShieldConfig::default())?;
+/// let first_byte = shield.with_secret(|key| key[0])?;
+/// assert_eq!(first_byte, 0x42);
+/// shield.mutate()?;
+/// assert_eq!(shield.with_secret(|key| key.len())?, 32);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Shield {
+    shared: Arc<Shared>,
+    mutator: Option<Mutator>,
+}
+
+/// One memory mapping owned by a shield, for audits (for example against `/proc/self/smaps`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemoryRegion {
+    /// Start address.
+    pub start: usize,
+    /// Length in bytes.
+    pub len: usize,
+    /// Whether the region is locked in RAM.
+    pub locked: bool,
+    /// What the region holds.
+    pub kind: RegionKind,
+}
+
+/// What a [`MemoryRegion`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegionKind {
+    /// A page chain (the active one or the standby buffer the next chain is built in).
+    Chain,
+    /// The sealed secret (ciphertext and tag, active and standby).
+    Sealed,
+    /// A plaintext buffer lent to `with_secret` closures; zero between uses.
+    Plaintext,
+}
+
+struct Shared {
+    state: RwLock<State>,
+    slots: SlotPool,
+    geom: Geometry,
+    aad: Vec<u8>,
+    config: ShieldConfig,
+    chain_len: usize,
+    mutations: AtomicU64,
+    background_failures: AtomicU64,
+}
+
+/// Both chain buffers and both sealed slots; `active` says which side holds the live chain.
+struct State {
+    chains: [Region; 2],
+    heads: [usize; 2],
+    sealed: Region,
+    stride: usize,
+    active: usize,
+}
+
+struct Mutator {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn round_up(n: usize, to: usize) -> usize {
+    n.div_ceil(to) * to
+}
+
+/// Maps a region and turns a failure into the crate's error, with `RLIMIT_MEMLOCK` for mlock.
+fn map_region(bytes: usize, lock: bool) -> Result<Region, Error> {
+    Region::map(bytes, lock).map_err(|e| match e {
+        MapError::Map(source) => Error::Map { bytes, source },
+        MapError::Advise(advice, source) => Error::Advise { advice, source },
+        MapError::Lock(source) => {
+            let limit = sys::memlock_limit().map_or(
+                MemlockLimit {
+                    soft: None,
+                    hard: None,
+                },
+                |l| MemlockLimit {
+                    soft: l.soft,
+                    hard: l.hard,
+                },
+            );
+            Error::MemoryLock {
+                bytes,
+                limit,
+                source,
+            }
+        }
+    })
+}
+
+impl State {
+    fn sealed_range(&self, side: usize, geom: Geometry) -> std::ops::Range<usize> {
+        let start = side * self.stride;
+        start..start + geom.secret_len + TAG_BYTES
+    }
+
+    /// Derives the key from the active chain and decrypts into `out`.
+    fn unshield_into(&self, geom: Geometry, aad: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        let side = self.active;
+        let key = chain::derive_key(&self.chains[side], self.heads[side], geom)?;
+        chain::open(
+            &key,
+            aad,
+            &self.sealed.as_slice()[self.sealed_range(side, geom)],
+            out,
+        )
+    }
+
+    /// Builds a fresh chain in the standby buffer, seals `plain` under it, then makes it active
+    /// and wipes the previous chain and ciphertext. On failure the active side is untouched.
+    fn reshield_from(&mut self, geom: Geometry, aad: &[u8], plain: &[u8]) -> Result<(), Error> {
+        let side = 1 - self.active;
+        let range = self.sealed_range(side, geom);
+        let built = chain::build(&mut self.chains[side], geom).and_then(|head| {
+            let key = chain::derive_key(&self.chains[side], head, geom)?;
+            let buf = &mut self.sealed.as_mut_slice()[range.clone()];
+            buf[..geom.secret_len].copy_from_slice(plain);
+            chain::seal(&key, aad, buf, geom.secret_len)?;
+            Ok(head)
+        });
+        match built {
+            Ok(head) => {
+                self.heads[side] = head;
+                let old = self.active;
+                self.active = side;
+                // Without its ciphertext the old chain protects nothing; it is left in place to
+                // be overwritten by the next build (a 16 KiB wipe per use saved), and wiped when
+                // the buffer is remapped by `mutate` or the shield is dropped.
+                let old_range = self.sealed_range(old, geom);
+                sys::wipe(&mut self.sealed.as_mut_slice()[old_range]);
+                Ok(())
+            }
+            Err(e) => {
+                sys::wipe(&mut self.sealed.as_mut_slice()[range]);
+                sys::wipe(self.chains[side].as_mut_slice());
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Plaintext buffers: a cache of mapped (and locked) regions. A reader takes one, or maps a fresh
+/// one when all are lent out, and gives it back wiped.
+struct SlotPool {
+    free: Mutex<Vec<Region>>,
+    keep: usize,
+    bytes: usize,
+    lock: bool,
+    len: usize,
+}
+
+struct Slot<'a> {
+    pool: &'a SlotPool,
+    region: Option<Region>,
+}
+
+impl SlotPool {
+    fn new(keep: usize, bytes: usize, lock: bool, len: usize) -> Result<Self, Error> {
+        let mut free = Vec::with_capacity(keep);
+        for _ in 0..keep {
+            free.push(map_region(bytes, lock)?);
+        }
+        Ok(Self {
+            free: Mutex::new(free),
+            keep,
+            bytes,
+            lock,
+            len,
+        })
+    }
+
+    fn acquire(&self) -> Result<Slot<'_>, Error> {
+        let cached = self
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let region = match cached {
+            Some(region) => region,
+            None => map_region(self.bytes, self.lock)?,
+        };
+        Ok(Slot {
+            pool: self,
+            region: Some(region),
+        })
+    }
+}
+
+impl Slot<'_> {
+    fn buf(&mut self) -> &mut [u8] {
+        let len = self.pool.len;
+        match self.region.as_mut() {
+            Some(region) => &mut region.as_mut_slice()[..len],
+            None => &mut [],
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    /// Wipes the plaintext and scrubs the stack below the caller, also while unwinding from a
+    /// panicking closure.
+    fn drop(&mut self) {
+        if let Some(mut region) = self.region.take() {
+            sys::wipe(region.as_mut_slice());
+            let mut free = self
+                .pool
+                .free
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if free.len() < self.pool.keep {
+                free.push(region);
+            }
+        }
+        sys::scrub_stack();
+    }
+}
+
+impl Shared {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // Poisoning cannot leave a torn state: a state change is published by one assignment
+        // of `active` after the new side is complete.
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn mutate(&self) -> Result<(), Error> {
+        // A fresh mapping for the next chain, so the chain also moves to new addresses. Mapped
+        // before taking the lock to keep readers waiting only for the cryptography.
+        let fresh = map_region(self.chain_len, self.config.lock())?;
+        let mut slot = self.slots.acquire()?;
+        let plain = slot.buf();
+        {
+            let mut state = self.write();
+            let standby = 1 - state.active;
+            state.chains[standby] = fresh;
+            state.unshield_into(self.geom, &self.aad, plain)?;
+            state.reshield_from(self.geom, &self.aad, plain)?;
+        }
+        self.mutations.fetch_add(1, Ordering::Relaxed);
+        drop(slot);
+        Ok(())
+    }
+}
+
+impl Shield {
+    /// Shields `secret` and wipes the caller's copy (also when this fails).
+    ///
+    /// Pass an owner of heap bytes (`Vec<u8>`, `Box<[u8]>`, `Zeroizing<Vec<u8>>`): moving it
+    /// moves only a pointer, so the secret bytes are never copied onto the stack. Secrets of 1 to
+    /// [`MAX_SECRET_LEN`](crate::MAX_SECRET_LEN) bytes are accepted.
+    ///
+    /// Costs two chain mappings, one sealed-secret page and the plaintext buffers
+    /// (`pages × page_size × 2 + (1 + reader_slots) × 4 KiB` with the defaults: 52 KiB locked),
+    /// plus one chain build (about 15 µs for 16 KiB).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`], [`Error::EmptySecret`], [`Error::SecretTooLong`];
+    /// [`Error::MemoryLock`] when mlock is refused (the message says how to raise
+    /// `RLIMIT_MEMLOCK`); [`Error::Map`], [`Error::Advise`], [`Error::Random`],
+    /// [`Error::Thread`].
+    pub fn new<S: AsMut<[u8]> + Zeroize>(
+        mut secret: S,
+        config: ShieldConfig,
+    ) -> Result<Self, Error> {
+        let shield = Self::build(secret.as_mut(), config);
+        secret.zeroize();
+        shield
+    }
+
+    /// Like [`new`](Self::new) for a secret in a buffer the caller keeps: copies it into the
+    /// shield and overwrites `secret` with zeros (also when this fails).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn from_mut_slice(secret: &mut [u8], config: ShieldConfig) -> Result<Self, Error> {
+        let shield = Self::build(secret, config);
+        sys::wipe(secret);
+        shield
+    }
+
+    fn build(secret: &[u8], config: ShieldConfig) -> Result<Self, Error> {
+        let geom = config.geometry(secret.len())?;
+        let page = sys::os_page_size();
+        let lock = config.lock();
+        let chain_len = round_up(geom.chain_bytes(), page);
+        let stride = round_up(geom.secret_len + TAG_BYTES, 64);
+        let mut state = State {
+            chains: [map_region(chain_len, lock)?, map_region(chain_len, lock)?],
+            heads: [0, 0],
+            sealed: map_region(round_up(2 * stride, page), lock)?,
+            stride,
+            active: 1,
+        };
+        let aad = geom.aad();
+        state.reshield_from(geom, &aad, secret)?;
+        sys::scrub_stack();
+        let slots = SlotPool::new(
+            config.slots(),
+            round_up(geom.secret_len, page),
+            lock,
+            geom.secret_len,
+        )?;
+        let interval = config.mutation_interval();
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            slots,
+            geom,
+            aad,
+            config,
+            chain_len,
+            mutations: AtomicU64::new(0),
+            background_failures: AtomicU64::new(0),
+        });
+        let mutator = match interval {
+            Some(interval) => Some(spawn_mutator(Arc::clone(&shared), interval)?),
+            None => None,
+        };
+        Ok(Self { shared, mutator })
+    }
+
+    /// Runs `f` with the secret and returns what `f` returns.
+    ///
+    /// The key is recomputed from the chain, the secret decrypted into a locked buffer that
+    /// exists only for this call, and, unless re-shielding after use is turned off, the chain
+    /// replaced by a fresh one and the secret re-sealed under it *before* `f` runs (the chain that
+    /// was just read is already gone when `f` sees the secret). The key and every cryptographic
+    /// intermediate are wiped before `f` runs; after `f` returns the buffer is wiped and the
+    /// 16 KiB of stack below this call are scrubbed; if `f` panics the buffer is wiped while
+    /// unwinding. `f` may call this shield again (nested calls get their own buffer).
+    ///
+    /// Cost with the default chain: two 16 KiB BLAKE3 hashes, 16 KiB of ChaCha20 and two short
+    /// AEAD operations (see the crate's benchmarks). Copying the secret out of `f` defeats the
+    /// shield; derive what you need inside `f`.
+    ///
+    /// # Errors
+    /// [`Error::DecryptionFailed`] or [`Error::ChainCorrupted`] if the shield's memory was
+    /// altered; [`Error::Random`] if the OS RNG fails while building the next chain (the secret
+    /// stays shielded under the current one); [`Error::MemoryLock`] or [`Error::Map`] if more
+    /// concurrent readers than `reader_slots` need a buffer and none can be mapped.
+    pub fn with_secret<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, Error> {
+        let shared = &*self.shared;
+        let mut slot = shared.slots.acquire()?;
+        {
+            let plain = slot.buf();
+            if shared.config.reshields_after_use() {
+                let mut state = shared.write();
+                state.unshield_into(shared.geom, &shared.aad, plain)?;
+                state.reshield_from(shared.geom, &shared.aad, plain)?;
+                drop(state);
+                shared.mutations.fetch_add(1, Ordering::Relaxed);
+            } else {
+                shared
+                    .read()
+                    .unshield_into(shared.geom, &shared.aad, plain)?;
+            }
+        }
+        // Dropping the slot wipes it and scrubs the stack once, which covers the frames of the
+        // cryptography and of `f` alike; residue of the former during `f` is no worse than the
+        // plaintext `f` is holding.
+        let out = f(slot.buf());
+        drop(slot);
+        Ok(out)
+    }
+
+    /// Replaces the chain with a fresh one (new page contents, new link order, new mapping
+    /// addresses) and re-seals the secret under it. Concurrent readers wait for the swap; none
+    /// sees a half-built chain.
+    ///
+    /// # Errors
+    /// As [`with_secret`](Self::with_secret), plus [`Error::Map`] / [`Error::MemoryLock`] for the
+    /// new mapping. On error the secret stays shielded under the current chain.
+    pub fn mutate(&self) -> Result<(), Error> {
+        self.shared.mutate()
+    }
+
+    /// How many times the chain has been replaced (re-shields after use, `mutate` calls and
+    /// background mutations).
+    pub fn mutations(&self) -> u64 {
+        self.shared.mutations.load(Ordering::Relaxed)
+    }
+
+    /// How many background mutations failed (each leaves the secret under the previous chain).
+    pub fn background_failures(&self) -> u64 {
+        self.shared.background_failures.load(Ordering::Relaxed)
+    }
+
+    /// Length of the shielded secret in bytes.
+    pub fn secret_len(&self) -> usize {
+        self.shared.geom.secret_len
+    }
+
+    /// The configuration this shield was built with.
+    pub fn config(&self) -> &ShieldConfig {
+        &self.shared.config
+    }
+
+    /// The memory mappings this shield owns right now (both chain buffers, the sealed secret and
+    /// the idle plaintext buffers), for audits against `/proc/self/smaps`. Addresses change when
+    /// the shield mutates.
+    pub fn memory_regions(&self) -> Vec<MemoryRegion> {
+        let describe = |r: &Region, kind| MemoryRegion {
+            start: r.start(),
+            len: r.len(),
+            locked: r.is_locked(),
+            kind,
+        };
+        let state = self.shared.read();
+        let mut out: Vec<MemoryRegion> = state
+            .chains
+            .iter()
+            .map(|r| describe(r, RegionKind::Chain))
+            .collect();
+        out.push(describe(&state.sealed, RegionKind::Sealed));
+        drop(state);
+        let free = self
+            .shared
+            .slots
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        out.extend(free.iter().map(|r| describe(r, RegionKind::Plaintext)));
+        out
+    }
+}
+
+fn spawn_mutator(shared: Arc<Shared>, interval: Duration) -> Result<Mutator, Error> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("kms-pagechain-mutator".to_owned())
+        .spawn(move || {
+            // Any message or a dropped sender (the shield is being dropped) ends the loop.
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                if shared.mutate().is_err() {
+                    shared.background_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+        .map_err(Error::Thread)?;
+    Ok(Mutator {
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+impl Drop for Shield {
+    fn drop(&mut self) {
+        if let Some(mut mutator) = self.mutator.take() {
+            drop(mutator.stop.take());
+            if let Some(thread) = mutator.thread.take() {
+                // The thread only mutates and exits; a panic there has nothing left to clean up.
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Shield {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let geom = self.shared.geom;
+        f.debug_struct("Shield")
+            .field("pages", &geom.pages)
+            .field("page_size", &geom.page_size)
+            .field("secret_len", &geom.secret_len)
+            .field(
+                "reshield_after_use",
+                &self.shared.config.reshields_after_use(),
+            )
+            .field("memory_locking", &self.shared.config.locking())
+            .field(
+                "background_mutation",
+                &self.shared.config.mutation_interval(),
+            )
+            .field("mutations", &self.mutations())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+impl Shield {
+    /// Test access to the live state: `f(active chain bytes, head, active sealed bytes)`.
+    pub(crate) fn with_live_state<R>(&self, f: impl FnOnce(&mut [u8], usize, &mut [u8]) -> R) -> R {
+        let geom = self.shared.geom;
+        let mut state = self.shared.write();
+        let side = state.active;
+        let head = state.heads[side];
+        let range = state.sealed_range(side, geom);
+        let State { chains, sealed, .. } = &mut *state;
+        f(
+            chains[side].as_mut_slice(),
+            head,
+            &mut sealed.as_mut_slice()[range],
+        )
+    }
+}
