@@ -186,12 +186,11 @@ pub fn describe_message(m: &Message<'_>, ctx: &DescribeContext) -> Description {
     for (index, ins) in m.instructions().enumerate() {
         out.push(d.instruction(index, &ins));
     }
-    let signers = m.account_keys()[..usize::from(m.header().num_required_signatures)]
-        .iter()
-        .map(|k| b58(k))
+    let signers = (0..m.header().num_required_signatures)
+        .map(|i| d.static_name(i))
         .collect();
     Description {
-        fee_payer: b58(m.fee_payer()),
+        fee_payer: d.static_name(0),
         version: match m.version() {
             crate::Version::Legacy => "legacy",
             crate::Version::V0 => "v0",
@@ -240,8 +239,9 @@ pub fn sol(lamports: u128) -> String {
     format!("{} SOL ({lamports} lamports)", format_units(lamports, 9))
 }
 
-fn b58(a: &[u8]) -> String {
-    bs58::encode(a).into_string()
+fn b58(a: &Address) -> String {
+    let mut buf = [0u8; 44];
+    crate::programs::address_to_base58(a, &mut buf).to_owned()
 }
 
 fn u16_at(d: &[u8], at: usize) -> Option<u16> {
@@ -341,6 +341,21 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
         matches!(self.who(ins, pos), Who::Table { .. })
     }
 
+    /// Base58 of static key `i` (cached).
+    fn static_name(&mut self, i: u8) -> String {
+        if let Some(s) = self.names.get(&i) {
+            return s.clone();
+        }
+        let s = self
+            .m
+            .account_keys()
+            .get(usize::from(i))
+            .map(b58)
+            .unwrap_or_default();
+        self.names.insert(i, s.clone());
+        s
+    }
+
     /// Text for the account at `pos` (cached per account index).
     fn name(&mut self, ins: &Instruction<'a>, pos: usize) -> String {
         if pos < 256 {
@@ -402,7 +417,7 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
             dangers.push(Danger::UnknownProgram);
             let mut t = format!(
                 "Unknown program {}: {} accounts, {} bytes of data",
-                b58(&pid),
+                self.static_name(ins.program_id_index),
                 ins.accounts.len(),
                 ins.data.len()
             );
@@ -426,7 +441,7 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
         InstructionDescription {
             index,
             program: program.to_owned(),
-            program_id: b58(&pid),
+            program_id: self.static_name(ins.program_id_index),
             text,
             dangers,
         }

@@ -19,7 +19,7 @@ pub use pda::{
     MAX_SEED_LEN, MAX_SEEDS, PDA_MARKER, associated_token_address, create_program_address,
     find_program_address, is_on_curve,
 };
-pub use programs::address_from_base58;
+pub use programs::{address_from_base58, address_to_base58};
 pub use wire::read_compact_u16;
 
 #[cfg(feature = "std")]
