@@ -119,7 +119,10 @@ pub struct DecisionSpec {
 impl DecisionSpec {
     /// A decision of `kind` labelled `label`.
     pub fn new(kind: DecisionKind, label: impl Into<String>) -> Self {
-        Self { kind, label: label.into() }
+        Self {
+            kind,
+            label: label.into(),
+        }
     }
 }
 
@@ -263,7 +266,11 @@ impl ParsedToken {
         id.copy_from_slice(&raw[..8]);
         let mut secret = [0u8; 32];
         secret.copy_from_slice(&raw[9..TOKEN_RAW_LEN]);
-        Ok(Self { challenge_id: ChallengeId(id), decision_index: raw[8], secret })
+        Ok(Self {
+            challenge_id: ChallengeId(id),
+            decision_index: raw[8],
+            secret,
+        })
     }
 
     /// The challenge the token names.
@@ -389,7 +396,11 @@ impl ChallengeRecord {
             let kind = DecisionKind::decode(r)?;
             let label = r.string(MAX_LABEL_LEN, "decision label too long")?;
             let token_hash = r.fixed()?;
-            decisions.push(StoredDecision { kind, label, token_hash });
+            decisions.push(StoredDecision {
+                kind,
+                label,
+                token_hash,
+            });
         }
         let outcome = if r.bool()? {
             let i = r.u8()?;
@@ -400,7 +411,11 @@ impl ChallengeRecord {
         } else {
             None
         };
-        let intent = if r.bool()? { Some(IntentTerms::decode(r)?) } else { None };
+        let intent = if r.bool()? {
+            Some(IntentTerms::decode(r)?)
+        } else {
+            None
+        };
         let intent_created = r.bool()?;
         Ok(Self {
             id,
@@ -424,7 +439,10 @@ pub(crate) struct ChallengeBook {
 
 fn validate_spec(spec: &ChallengeSpec, now: u64) -> Result<(), IntentError> {
     if spec.description.len() > MAX_DESCRIPTION_LEN {
-        return Err(IntentError::TooLong { field: "description", max: MAX_DESCRIPTION_LEN });
+        return Err(IntentError::TooLong {
+            field: "description",
+            max: MAX_DESCRIPTION_LEN,
+        });
     }
     if spec.decisions.len() < MIN_DECISIONS {
         return Err(IntentError::InvalidInput {
@@ -433,14 +451,23 @@ fn validate_spec(spec: &ChallengeSpec, now: u64) -> Result<(), IntentError> {
         });
     }
     if spec.decisions.len() > MAX_DECISIONS {
-        return Err(IntentError::TooLong { field: "decisions", max: MAX_DECISIONS });
+        return Err(IntentError::TooLong {
+            field: "decisions",
+            max: MAX_DECISIONS,
+        });
     }
     for (i, d) in spec.decisions.iter().enumerate() {
         if d.label.is_empty() {
-            return Err(IntentError::InvalidInput { field: "label", reason: "empty" });
+            return Err(IntentError::InvalidInput {
+                field: "label",
+                reason: "empty",
+            });
         }
         if d.label.len() > MAX_LABEL_LEN {
-            return Err(IntentError::TooLong { field: "label", max: MAX_LABEL_LEN });
+            return Err(IntentError::TooLong {
+                field: "label",
+                max: MAX_LABEL_LEN,
+            });
         }
         if spec.decisions[..i].iter().any(|e| e.kind == d.kind) {
             return Err(IntentError::InvalidInput {
@@ -461,7 +488,10 @@ fn validate_spec(spec: &ChallengeSpec, now: u64) -> Result<(), IntentError> {
             reason: "further than the maximum challenge lifetime",
         });
     }
-    let has_remember = spec.decisions.iter().any(|d| d.kind == DecisionKind::ApproveAndRemember);
+    let has_remember = spec
+        .decisions
+        .iter()
+        .any(|d| d.kind == DecisionKind::ApproveAndRemember);
     match &spec.intent {
         Some(terms) => terms.validate(now)?,
         None if has_remember => {
@@ -488,7 +518,9 @@ impl ChallengeBook {
         validate_spec(spec, now)?;
         self.prune(now);
         if self.records.iter().filter(|r| r.is_open(now)).count() >= MAX_OPEN_CHALLENGES {
-            return Err(IntentError::TooManyChallenges { max: MAX_OPEN_CHALLENGES });
+            return Err(IntentError::TooManyChallenges {
+                max: MAX_OPEN_CHALLENGES,
+            });
         }
         if self.records.len() >= MAX_CHALLENGE_RECORDS {
             // Forget the closed challenge that closed first.
@@ -504,7 +536,9 @@ impl ChallengeBook {
                     self.records.remove(i);
                 }
                 None => {
-                    return Err(IntentError::TooManyChallenges { max: MAX_OPEN_CHALLENGES });
+                    return Err(IntentError::TooManyChallenges {
+                        max: MAX_OPEN_CHALLENGES,
+                    });
                 }
             }
         }

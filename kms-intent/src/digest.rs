@@ -39,7 +39,8 @@ pub(crate) fn fill_random<R: TryCryptoRng + ?Sized>(
     rng: &mut R,
     buf: &mut [u8],
 ) -> Result<(), IntentError> {
-    rng.try_fill_bytes(buf).map_err(|_| IntentError::RandomnessUnavailable)
+    rng.try_fill_bytes(buf)
+        .map_err(|_| IntentError::RandomnessUnavailable)
 }
 
 /// A uniform index below `n` (`n > 0`) by rejection sampling, so no index is favoured.
@@ -51,7 +52,9 @@ pub(crate) fn random_below<R: TryCryptoRng + ?Sized>(
     let n = n.max(1);
     let zone = u32::MAX - (u32::MAX % n);
     loop {
-        let v = rng.try_next_u32().map_err(|_| IntentError::RandomnessUnavailable)?;
+        let v = rng
+            .try_next_u32()
+            .map_err(|_| IntentError::RandomnessUnavailable)?;
         if v < zone {
             return Ok(v % n);
         }

@@ -171,7 +171,9 @@ pub enum IntentError {
     #[error("the authenticator did not verify the user")]
     UserNotVerified,
     /// The signature counter did not increase: the authenticator may be cloned.
-    #[error("passkey signature counter went from {stored} to {received}: possible cloned authenticator")]
+    #[error(
+        "passkey signature counter went from {stored} to {received}: possible cloned authenticator"
+    )]
     CounterRegression {
         /// The counter stored from the last assertion.
         stored: u32,

@@ -49,7 +49,10 @@ impl IntentTerms {
             });
         }
         if self.max_uses == 0 {
-            return Err(IntentError::InvalidInput { field: "max_uses", reason: "zero" });
+            return Err(IntentError::InvalidInput {
+                field: "max_uses",
+                reason: "zero",
+            });
         }
         if self.per_transaction_limit > self.cumulative_limit {
             return Err(IntentError::InvalidInput {
@@ -78,7 +81,9 @@ impl IntentTerms {
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, IntentError> {
         let t = Self {
             module_hash: r.fixed()?,
-            parameters: r.bytes(MAX_INTENT_PARAMETERS_LEN, "intent parameters too long")?.to_vec(),
+            parameters: r
+                .bytes(MAX_INTENT_PARAMETERS_LEN, "intent parameters too long")?
+                .to_vec(),
             per_transaction_limit: r.u64()?,
             cumulative_limit: r.u64()?,
             max_uses: r.u32()?,
@@ -274,8 +279,11 @@ impl IntentBook {
         req: &SpendRequest<'_>,
         now: u64,
     ) -> Result<(), IntentError> {
-        let intent =
-            self.intents.iter_mut().find(|i| i.id == id).ok_or(IntentError::UnknownIntent)?;
+        let intent = self
+            .intents
+            .iter_mut()
+            .find(|i| i.id == id)
+            .ok_or(IntentError::UnknownIntent)?;
         let total = intent.check(req, now)?;
         intent.spent = total;
         intent.uses += 1;
@@ -299,8 +307,11 @@ impl IntentBook {
     }
 
     pub(crate) fn revoke(&mut self, id: IntentId, now: u64) -> Result<(), IntentError> {
-        let intent =
-            self.intents.iter_mut().find(|i| i.id == id).ok_or(IntentError::UnknownIntent)?;
+        let intent = self
+            .intents
+            .iter_mut()
+            .find(|i| i.id == id)
+            .ok_or(IntentError::UnknownIntent)?;
         if intent.revoked_at.is_none() {
             intent.revoked_at = Some(now);
         }

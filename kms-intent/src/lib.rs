@@ -23,10 +23,12 @@ pub use challenge::{
 pub use digest::{REQUEST_DIGEST_DOMAIN, request_digest};
 pub use error::IntentError;
 pub use intent::{
-    INACTIVE_INTENT_RETENTION_SECS, IntentId, IntentStatus, IntentTerms,
-    MAX_INTENT_PARAMETERS_LEN, MAX_INTENTS, SpendRequest, StandingIntent,
+    INACTIVE_INTENT_RETENTION_SECS, IntentId, IntentStatus, IntentTerms, MAX_INTENT_PARAMETERS_LEN,
+    MAX_INTENTS, SpendRequest, StandingIntent,
 };
-pub use policy::{Action, Factor, MAX_WHITELIST_LEN, Policy, Requirement, Whitelist, default_requirement};
+pub use policy::{
+    Action, Factor, MAX_WHITELIST_LEN, Policy, Requirement, Whitelist, default_requirement,
+};
 pub use quiz::{DEFAULT_QUIZ_WORDS, SeedBackup, SeedQuiz};
 pub use ratelimit::{AttemptKey, AttemptKind, RateLimitPolicy};
 pub use recovery::{RECOVERY_CODE_CHARS, RECOVERY_CODE_COUNT, RECOVERY_HASH_DOMAIN, RecoveryCodes};
@@ -35,5 +37,7 @@ pub use state::{
     USED_PASSKEY_CHALLENGES, UserState,
 };
 pub use store::{IntentStore, Persistence};
-pub use totp::{MAX_TOTP_NAME_LEN, TotpAlgorithm, TotpEnrollment, TotpParams, TotpSecret, totp_code};
+pub use totp::{
+    MAX_TOTP_NAME_LEN, TotpAlgorithm, TotpEnrollment, TotpParams, TotpSecret, totp_code,
+};
 pub use webauthn::{PasskeyAssertion, PasskeyCredential, RelyingParty};

@@ -143,7 +143,10 @@ impl Action {
     /// factors (replace a lost one), never to move funds or export secrets.
     #[must_use]
     pub fn recovery_code_allowed(self) -> bool {
-        matches!(self, Self::EnableFactor(_) | Self::DisableFactor(_) | Self::ManageRecoveryCodes)
+        matches!(
+            self,
+            Self::EnableFactor(_) | Self::DisableFactor(_) | Self::ManageRecoveryCodes
+        )
     }
 }
 
@@ -270,8 +273,13 @@ impl Policy {
         for _ in 0..n {
             let a = Action::decode(r)?;
             let q = Requirement::decode(r)?;
-            if overrides.last_key_value().is_some_and(|(last, _)| *last >= a) {
-                return Err(IntentError::Malformed("policy overrides not in ascending order"));
+            if overrides
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= a)
+            {
+                return Err(IntentError::Malformed(
+                    "policy overrides not in ascending order",
+                ));
             }
             overrides.insert(a, q);
         }
@@ -326,7 +334,9 @@ impl Whitelist {
         for _ in 0..n {
             let m: [u8; 32] = r.fixed()?;
             if prev.is_some_and(|p| p >= m) {
-                return Err(IntentError::Malformed("whitelist not in strictly ascending order"));
+                return Err(IntentError::Malformed(
+                    "whitelist not in strictly ascending order",
+                ));
             }
             prev = Some(m);
             mints.insert(m);

@@ -68,8 +68,13 @@ impl SeedBackup {
             all.swap(i, j);
         }
         all.truncate(k);
-        let quiz = SeedQuiz { positions: all.iter().map(|p| usize::from(*p) + 1).collect() };
-        *self = Self::QuizPending { word_count: word_count as u8, positions: all };
+        let quiz = SeedQuiz {
+            positions: all.iter().map(|p| usize::from(*p) + 1).collect(),
+        };
+        *self = Self::QuizPending {
+            word_count: word_count as u8,
+            positions: all,
+        };
         Ok(quiz)
     }
 
@@ -81,7 +86,11 @@ impl SeedBackup {
         answers: &[&str],
         now: u64,
     ) -> Result<(), IntentError> {
-        let Self::QuizPending { word_count, positions } = self else {
+        let Self::QuizPending {
+            word_count,
+            positions,
+        } = self
+        else {
             return Err(IntentError::NoQuizPending);
         };
         if phrase.len() != usize::from(*word_count) {
@@ -110,7 +119,10 @@ impl SeedBackup {
     pub(crate) fn encode(&self, w: &mut Writer) {
         match self {
             Self::NotShown => w.u8(0),
-            Self::QuizPending { word_count, positions } => {
+            Self::QuizPending {
+                word_count,
+                positions,
+            } => {
                 w.u8(1);
                 w.u8(*word_count);
                 w.bytes(positions);
@@ -131,11 +143,17 @@ impl SeedBackup {
                     return Err(IntentError::Malformed("seed word count"));
                 }
                 let positions = r.bytes(24, "too many quiz positions")?.to_vec();
-                let distinct = positions.iter().enumerate().all(|(i, p)| !positions[..i].contains(p));
+                let distinct = positions
+                    .iter()
+                    .enumerate()
+                    .all(|(i, p)| !positions[..i].contains(p));
                 if positions.is_empty() || !distinct || positions.iter().any(|p| *p >= word_count) {
                     return Err(IntentError::Malformed("quiz positions"));
                 }
-                Self::QuizPending { word_count, positions }
+                Self::QuizPending {
+                    word_count,
+                    positions,
+                }
             }
             2 => Self::Confirmed { at: r.u64()? },
             _ => return Err(IntentError::Malformed("unknown seed-backup state")),

@@ -86,7 +86,10 @@ impl Default for RateLimitPolicy {
 impl RateLimitPolicy {
     pub(crate) fn validate(&self) -> Result<(), IntentError> {
         if self.lock_after == 0 {
-            return Err(IntentError::InvalidInput { field: "lock_after", reason: "zero" });
+            return Err(IntentError::InvalidInput {
+                field: "lock_after",
+                reason: "zero",
+            });
         }
         if self.free_attempts > self.lock_after {
             return Err(IntentError::InvalidInput {
@@ -105,7 +108,9 @@ impl RateLimitPolicy {
         }
         let doublings = failures - self.free_attempts;
         let factor = 1u64.checked_shl(doublings).unwrap_or(u64::MAX);
-        self.base_delay_secs.saturating_mul(factor).min(self.max_delay_secs)
+        self.base_delay_secs
+            .saturating_mul(factor)
+            .min(self.max_delay_secs)
     }
 
     pub(crate) fn encode(&self, w: &mut Writer) {
@@ -124,7 +129,8 @@ impl RateLimitPolicy {
             lock_after: r.u32()?,
             lock_secs: r.opt_u64()?,
         };
-        p.validate().map_err(|_| IntentError::Malformed("invalid rate-limit policy"))?;
+        p.validate()
+            .map_err(|_| IntentError::Malformed("invalid rate-limit policy"))?;
         Ok(p)
     }
 }
@@ -149,22 +155,31 @@ impl RateLimits {
         policy: &RateLimitPolicy,
         now: u64,
     ) -> Result<(), IntentError> {
-        let Some(c) = self.entries.get(&key) else { return Ok(()) };
+        let Some(c) = self.entries.get(&key) else {
+            return Ok(());
+        };
         if c.failures >= policy.lock_after {
             return match policy.lock_secs {
                 Some(d) if now >= c.last_failure_at.saturating_add(d) => Ok(()),
                 _ => Err(IntentError::Locked),
             };
         }
-        let next = c.last_failure_at.saturating_add(policy.delay_after(c.failures));
+        let next = c
+            .last_failure_at
+            .saturating_add(policy.delay_after(c.failures));
         if now < next {
-            return Err(IntentError::RateLimited { retry_after_secs: next - now });
+            return Err(IntentError::RateLimited {
+                retry_after_secs: next - now,
+            });
         }
         Ok(())
     }
 
     pub(crate) fn record_failure(&mut self, key: AttemptKey, now: u64) {
-        let c = self.entries.entry(key).or_insert(Counter { failures: 0, last_failure_at: now });
+        let c = self.entries.entry(key).or_insert(Counter {
+            failures: 0,
+            last_failure_at: now,
+        });
         c.failures = c.failures.saturating_add(1);
         c.last_failure_at = now;
     }
@@ -175,7 +190,8 @@ impl RateLimits {
 
     /// Clears every counter but the recovery-code ones.
     pub(crate) fn clear_factor_counters(&mut self) {
-        self.entries.retain(|k, _| k.kind == AttemptKind::RecoveryCode);
+        self.entries
+            .retain(|k, _| k.kind == AttemptKind::RecoveryCode);
     }
 
     pub(crate) fn clear_all(&mut self) {
@@ -207,10 +223,21 @@ impl RateLimits {
         let mut entries = BTreeMap::new();
         for _ in 0..n {
             let kind = AttemptKind::from_tag(r.u8()?)?;
-            let action = if r.bool()? { Some(Action::decode(r)?) } else { None };
-            let c = Counter { failures: r.u32()?, last_failure_at: r.u64()? };
+            let action = if r.bool()? {
+                Some(Action::decode(r)?)
+            } else {
+                None
+            };
+            let c = Counter {
+                failures: r.u32()?,
+                last_failure_at: r.u64()?,
+            };
             let key = AttemptKey { kind, action };
-            if c.failures == 0 || entries.last_key_value().is_some_and(|(last, _)| *last >= key) {
+            if c.failures == 0
+                || entries
+                    .last_key_value()
+                    .is_some_and(|(last, _)| *last >= key)
+            {
                 return Err(IntentError::Malformed("rate-limit counters not canonical"));
             }
             entries.insert(key, c);

@@ -46,7 +46,9 @@ impl RecoveryCodes {
 
 impl fmt::Debug for RecoveryCodes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecoveryCodes").field("count", &self.0.len()).finish_non_exhaustive()
+        f.debug_struct("RecoveryCodes")
+            .field("count", &self.0.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -12,7 +12,7 @@ use crate::challenge::{
 };
 use crate::error::IntentError;
 use crate::intent::{IntentBook, IntentId, MAX_INTENTS, SpendRequest, StandingIntent};
-use crate::policy::{Action, Factor, Policy, Requirement, Whitelist, MAX_WHITELIST_LEN};
+use crate::policy::{Action, Factor, MAX_WHITELIST_LEN, Policy, Requirement, Whitelist};
 use crate::quiz::{SeedBackup, SeedQuiz};
 use crate::ratelimit::{AttemptKey, AttemptKind, RateLimitPolicy, RateLimits};
 use crate::recovery::{RecoveryBook, RecoveryCodes};
@@ -190,7 +190,10 @@ impl UserState {
     /// [`IntentError::MalformedToken`], [`IntentError::Invalid`] (counted as failures);
     /// [`IntentError::Expired`], [`IntentError::AlreadyDecided`] for a right token too late.
     pub fn resolve(&mut self, token: &str, now: u64) -> Result<Resolution, IntentError> {
-        let key = AttemptKey { kind: AttemptKind::Token, action: None };
+        let key = AttemptKey {
+            kind: AttemptKind::Token,
+            action: None,
+        };
         self.rate.check(key, &self.rate_policy, now)?;
         match self.challenges.resolve(self.user, token, now) {
             Ok(r) => {
@@ -226,7 +229,10 @@ impl UserState {
         auth: Authorization,
         now: u64,
     ) -> Result<IntentId, IntentError> {
-        let record = self.challenges.get(challenge).ok_or(IntentError::UnknownChallenge)?;
+        let record = self
+            .challenges
+            .get(challenge)
+            .ok_or(IntentError::UnknownChallenge)?;
         self.check_auth(&auth, Action::CreateIntent)?;
         if auth.request_digest != record.request_digest {
             return Err(IntentError::AuthorizationMismatch);
@@ -354,7 +360,12 @@ impl UserState {
         if !satisfied {
             return Err(IntentError::SecondFactorRequired { action });
         }
-        Ok(Authorization { user: self.user, action, request_digest: *request_digest, proof: used })
+        Ok(Authorization {
+            user: self.user,
+            action,
+            request_digest: *request_digest,
+            proof: used,
+        })
     }
 
     fn verify_proof(
@@ -367,7 +378,10 @@ impl UserState {
         match proof {
             FactorProof::None => Ok(None),
             FactorProof::Totp(code) => {
-                let key = AttemptKey { kind: AttemptKind::Totp, action: Some(action) };
+                let key = AttemptKey {
+                    kind: AttemptKind::Totp,
+                    action: Some(action),
+                };
                 let Some(totp) = self.totp.as_mut() else {
                     return Err(IntentError::FactorNotEnabled(Factor::Totp));
                 };
@@ -384,7 +398,10 @@ impl UserState {
                 }
             }
             FactorProof::Passkey { rp, assertion } => {
-                let key = AttemptKey { kind: AttemptKind::Passkey, action: Some(action) };
+                let key = AttemptKey {
+                    kind: AttemptKind::Passkey,
+                    action: Some(action),
+                };
                 if self.passkeys.is_empty() {
                     return Err(IntentError::FactorNotEnabled(Factor::Passkey));
                 }
@@ -392,7 +409,11 @@ impl UserState {
                 let result = if self.used_passkey_challenges.contains(request_digest) {
                     Err(IntentError::ChallengeMismatch)
                 } else {
-                    match self.passkeys.iter_mut().find(|c| c.id == assertion.credential_id) {
+                    match self
+                        .passkeys
+                        .iter_mut()
+                        .find(|c| c.id == assertion.credential_id)
+                    {
                         None => Err(IntentError::UnknownCredential),
                         Some(cred) => verify_assertion(rp, cred, request_digest, assertion)
                             .map(|count| cred.sign_count = count),
@@ -417,7 +438,10 @@ impl UserState {
                 if !action.recovery_code_allowed() {
                     return Err(IntentError::SecondFactorRequired { action });
                 }
-                let key = AttemptKey { kind: AttemptKind::RecoveryCode, action: None };
+                let key = AttemptKey {
+                    kind: AttemptKind::RecoveryCode,
+                    action: None,
+                };
                 self.rate.check(key, &self.rate_policy, now)?;
                 match self.recovery.consume(self.user, code) {
                     Ok(()) => {
@@ -507,7 +531,10 @@ impl UserState {
         self.check_auth(&auth, Action::AddToWhitelist)?;
         if self.whitelist.mints.len() >= MAX_WHITELIST_LEN && !self.whitelist.mints.contains(&mint)
         {
-            return Err(IntentError::TooLong { field: "whitelist", max: MAX_WHITELIST_LEN });
+            return Err(IntentError::TooLong {
+                field: "whitelist",
+                max: MAX_WHITELIST_LEN,
+            });
         }
         self.whitelist.mints.insert(mint);
         Ok(())
@@ -569,7 +596,10 @@ impl UserState {
     /// [`IntentError::NoPendingEnrollment`] (none, or older than
     /// [`TOTP_ENROLLMENT_TTL_SECS`]); [`IntentError::TotpInvalid`] (counted, throttled).
     pub fn confirm_totp(&mut self, code: &str, now: u64) -> Result<(), IntentError> {
-        let key = AttemptKey { kind: AttemptKind::Totp, action: Some(Action::EnableFactor(Factor::Totp)) };
+        let key = AttemptKey {
+            kind: AttemptKind::Totp,
+            action: Some(Action::EnableFactor(Factor::Totp)),
+        };
         match &self.totp_pending {
             Some((_, started)) if now < started.saturating_add(TOTP_ENROLLMENT_TTL_SECS) => {}
             _ => {
@@ -599,7 +629,11 @@ impl UserState {
     ///
     /// # Errors
     /// [`IntentError::AuthorizationMismatch`], [`IntentError::FactorNotEnabled`].
-    pub fn disable_factor(&mut self, factor: Factor, auth: Authorization) -> Result<(), IntentError> {
+    pub fn disable_factor(
+        &mut self,
+        factor: Factor,
+        auth: Authorization,
+    ) -> Result<(), IntentError> {
         self.check_auth(&auth, Action::DisableFactor(factor))?;
         match factor {
             Factor::Totp => {
@@ -636,7 +670,10 @@ impl UserState {
     ) -> Result<&PasskeyCredential, IntentError> {
         self.check_auth(&auth, Action::EnableFactor(Factor::Passkey))?;
         if self.passkeys.len() >= MAX_PASSKEYS {
-            return Err(IntentError::TooLong { field: "passkeys", max: MAX_PASSKEYS });
+            return Err(IntentError::TooLong {
+                field: "passkeys",
+                max: MAX_PASSKEYS,
+            });
         }
         let cred = verify_registration(
             rp,
@@ -727,7 +764,10 @@ impl UserState {
         answers: &[&str],
         now: u64,
     ) -> Result<(), IntentError> {
-        let key = AttemptKey { kind: AttemptKind::SeedQuiz, action: None };
+        let key = AttemptKey {
+            kind: AttemptKind::SeedQuiz,
+            action: None,
+        };
         self.rate.check(key, &self.rate_policy, now)?;
         match self.seed_backup.answer(phrase, answers, now) {
             Ok(()) => {
@@ -762,7 +802,9 @@ impl UserState {
         self.check_auth(&auth, Action::ExportSeed)?;
         match auth.proof {
             Some(ProofUsed::Totp | ProofUsed::Passkey) => Ok(()),
-            _ => Err(IntentError::SecondFactorRequired { action: Action::ExportSeed }),
+            _ => Err(IntentError::SecondFactorRequired {
+                action: Action::ExportSeed,
+            }),
         }
     }
 
@@ -872,13 +914,22 @@ impl UserState {
         for _ in 0..n {
             let i = StandingIntent::decode(&mut r)?;
             if i.id.0 >= next_id || intents.last().is_some_and(|p| p.id >= i.id) {
-                return Err(IntentError::Malformed("intent ids not ascending below the next id"));
+                return Err(IntentError::Malformed(
+                    "intent ids not ascending below the next id",
+                ));
             }
             intents.push(i);
         }
-        let totp = if r.bool()? { Some(TotpFactor::decode(&mut r)?) } else { None };
-        let totp_pending =
-            if r.bool()? { Some((TotpFactor::decode(&mut r)?, r.u64()?)) } else { None };
+        let totp = if r.bool()? {
+            Some(TotpFactor::decode(&mut r)?)
+        } else {
+            None
+        };
+        let totp_pending = if r.bool()? {
+            Some((TotpFactor::decode(&mut r)?, r.u64()?))
+        } else {
+            None
+        };
         let n = r.len(MAX_PASSKEYS, "too many passkeys")?;
         let mut passkeys: Vec<PasskeyCredential> = Vec::with_capacity(n);
         for _ in 0..n {

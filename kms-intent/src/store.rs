@@ -46,7 +46,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl<P: Persistence> IntentStore<P> {
     /// A store over `persistence`; new users get `rate_policy`.
     pub fn new(persistence: P, rate_policy: RateLimitPolicy) -> Self {
-        Self { persistence, rate_policy, users: Mutex::new(HashMap::new()) }
+        Self {
+            persistence,
+            rate_policy,
+            users: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The persistence layer.
@@ -63,7 +67,9 @@ impl<P: Persistence> IntentStore<P> {
             Some(bytes) => {
                 let s = UserState::decode(&bytes)?;
                 if s.user() != user {
-                    return Err(IntentError::Malformed("stored state belongs to another user"));
+                    return Err(IntentError::Malformed(
+                        "stored state belongs to another user",
+                    ));
                 }
                 s
             }
@@ -99,7 +105,11 @@ impl<P: Persistence> IntentStore<P> {
     ///
     /// # Errors
     /// A load or decode error.
-    pub fn read_user<T>(&self, user: UserId, f: impl FnOnce(&UserState) -> T) -> Result<T, IntentError> {
+    pub fn read_user<T>(
+        &self,
+        user: UserId,
+        f: impl FnOnce(&UserState) -> T,
+    ) -> Result<T, IntentError> {
         let slot = self.slot(user)?;
         let current = lock(&slot);
         Ok(f(&current))

@@ -75,17 +75,27 @@ pub struct TotpParams {
 impl Default for TotpParams {
     /// SHA1, 6 digits, 30 s: the parameters every authenticator app understands.
     fn default() -> Self {
-        Self { algorithm: TotpAlgorithm::Sha1, digits: 6, period: 30 }
+        Self {
+            algorithm: TotpAlgorithm::Sha1,
+            digits: 6,
+            period: 30,
+        }
     }
 }
 
 impl TotpParams {
     fn validate(&self) -> Result<(), IntentError> {
         if !(6..=8).contains(&self.digits) {
-            return Err(IntentError::InvalidInput { field: "digits", reason: "not 6 to 8" });
+            return Err(IntentError::InvalidInput {
+                field: "digits",
+                reason: "not 6 to 8",
+            });
         }
         if !(15..=300).contains(&self.period) {
-            return Err(IntentError::InvalidInput { field: "period", reason: "not 15 to 300 s" });
+            return Err(IntentError::InvalidInput {
+                field: "period",
+                reason: "not 15 to 300 s",
+            });
         }
         Ok(())
     }
@@ -125,7 +135,9 @@ impl TotpSecret {
 
 impl fmt::Debug for TotpSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TotpSecret").field("len", &self.0.len()).finish_non_exhaustive()
+        f.debug_struct("TotpSecret")
+            .field("len", &self.0.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -233,7 +245,11 @@ impl TotpFactor {
         params.validate()?;
         let mut bytes = Zeroizing::new(vec![0u8; params.algorithm.secret_len()]);
         fill_random(rng, &mut bytes)?;
-        Ok(Self { secret: TotpSecret(bytes), params, last_step: None })
+        Ok(Self {
+            secret: TotpSecret(bytes),
+            params,
+            last_step: None,
+        })
     }
 
     /// Verifies `code` at `now` with ±1 step of skew. The code is compared in constant time
@@ -248,7 +264,10 @@ impl TotpFactor {
         let step = now / u64::from(self.params.period);
         let mut accepted: Option<u64> = None;
         let mut replayed = false;
-        for s in [step.checked_sub(1), Some(step), step.checked_add(1)].into_iter().flatten() {
+        for s in [step.checked_sub(1), Some(step), step.checked_add(1)]
+            .into_iter()
+            .flatten()
+        {
             let expected = hotp(&self.secret, self.params.algorithm, self.params.digits, s);
             let hit: Choice = expected.to_be_bytes().ct_eq(&presented.to_be_bytes());
             if bool::from(hit) {
@@ -283,10 +302,16 @@ impl TotpFactor {
             digits: r.u8()?,
             period: r.u32()?,
         };
-        params.validate().map_err(|_| IntentError::Malformed("invalid TOTP parameters"))?;
+        params
+            .validate()
+            .map_err(|_| IntentError::Malformed("invalid TOTP parameters"))?;
         let secret = TotpSecret::from_bytes(r.bytes(64, "TOTP secret too long")?)
             .map_err(|_| IntentError::Malformed("TOTP secret length"))?;
-        Ok(Self { secret, params, last_step: r.opt_u64()? })
+        Ok(Self {
+            secret,
+            params,
+            last_step: r.opt_u64()?,
+        })
     }
 }
 
@@ -300,7 +325,9 @@ pub struct TotpEnrollment {
 
 impl fmt::Debug for TotpEnrollment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TotpEnrollment").field("params", &self.params).finish_non_exhaustive()
+        f.debug_struct("TotpEnrollment")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
     }
 }
 
@@ -322,10 +349,16 @@ impl TotpEnrollment {
     ) -> Result<Self, IntentError> {
         for (field, v) in [("issuer", issuer), ("account", account)] {
             if v.is_empty() {
-                return Err(IntentError::InvalidInput { field, reason: "empty" });
+                return Err(IntentError::InvalidInput {
+                    field,
+                    reason: "empty",
+                });
             }
             if v.len() > MAX_TOTP_NAME_LEN {
-                return Err(IntentError::TooLong { field, max: MAX_TOTP_NAME_LEN });
+                return Err(IntentError::TooLong {
+                    field,
+                    max: MAX_TOTP_NAME_LEN,
+                });
             }
         }
         let mut uri = Zeroizing::new(String::from("otpauth://totp/"));
@@ -342,7 +375,11 @@ impl TotpEnrollment {
             factor.params.digits,
             factor.params.period
         ));
-        Ok(Self { secret: factor.secret.clone(), params: factor.params, uri })
+        Ok(Self {
+            secret: factor.secret.clone(),
+            params: factor.params,
+            uri,
+        })
     }
 
     /// The secret (for manual entry: use [`TotpSecret::to_base32`]).
@@ -379,7 +416,10 @@ impl TotpEnrollment {
     /// [`IntentError::InvalidInput`] for a bad scale or a URI too long for a QR code.
     pub fn qr_png(&self, scale: u32) -> Result<Zeroizing<Vec<u8>>, IntentError> {
         if !(1..=32).contains(&scale) {
-            return Err(IntentError::InvalidInput { field: "scale", reason: "not 1 to 32" });
+            return Err(IntentError::InvalidInput {
+                field: "scale",
+                reason: "not 1 to 32",
+            });
         }
         let code = self.qr()?;
         let modules = code.width();
@@ -408,8 +448,10 @@ impl TotpEnrollment {
             let mut enc = png::Encoder::new(&mut *out, side32, side32);
             enc.set_color(png::ColorType::Grayscale);
             enc.set_depth(png::BitDepth::Eight);
-            let png_err =
-                |_| IntentError::InvalidInput { field: "QR image", reason: "PNG encoding failed" };
+            let png_err = |_| IntentError::InvalidInput {
+                field: "QR image",
+                reason: "PNG encoding failed",
+            };
             let mut writer = enc.write_header().map_err(png_err)?;
             writer.write_image_data(&pixels).map_err(png_err)?;
             writer.finish().map_err(png_err)?;
@@ -432,7 +474,11 @@ impl TotpEnrollment {
             (Dense1x2::Dark, Dense1x2::Light)
         };
         Ok(Zeroizing::new(
-            code.render::<Dense1x2>().dark_color(dark).light_color(light).quiet_zone(true).build(),
+            code.render::<Dense1x2>()
+                .dark_color(dark)
+                .light_color(light)
+                .quiet_zone(true)
+                .build(),
         ))
     }
 }

@@ -12,7 +12,9 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new() -> Self {
-        Self { buf: Vec::with_capacity(256) }
+        Self {
+            buf: Vec::with_capacity(256),
+        }
     }
     pub(crate) fn u8(&mut self, v: u8) {
         self.buf.push(v);
@@ -105,7 +107,11 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
-    pub(crate) fn bytes(&mut self, max: usize, what: &'static str) -> Result<&'a [u8], IntentError> {
+    pub(crate) fn bytes(
+        &mut self,
+        max: usize,
+        what: &'static str,
+    ) -> Result<&'a [u8], IntentError> {
         let n = self.len(max, what)?;
         self.take(n)
     }
@@ -116,10 +122,18 @@ impl<'a> Reader<'a> {
             .map_err(|_| IntentError::Malformed("text is not UTF-8"))
     }
     pub(crate) fn opt_u64(&mut self) -> Result<Option<u64>, IntentError> {
-        if self.bool()? { Ok(Some(self.u64()?)) } else { Ok(None) }
+        if self.bool()? {
+            Ok(Some(self.u64()?))
+        } else {
+            Ok(None)
+        }
     }
     pub(crate) fn finish(self) -> Result<(), IntentError> {
-        if self.buf.is_empty() { Ok(()) } else { Err(IntentError::TrailingBytes) }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(IntentError::TrailingBytes)
+        }
     }
 }
 
@@ -146,7 +160,10 @@ mod tests {
 
         // A length above the maximum is refused before allocation.
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(r.bytes(10, "too long"), Err(IntentError::Malformed("too long")));
+        assert_eq!(
+            r.bytes(10, "too long"),
+            Err(IntentError::Malformed("too long"))
+        );
         // Truncation.
         let mut r = Reader::new(&[0, 0, 0, 5, 1]);
         assert_eq!(r.bytes(10, "x"), Err(IntentError::Truncated));

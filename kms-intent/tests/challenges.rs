@@ -1,4 +1,5 @@
 //! Commit-reveal challenges: tokens, single use, expiry, binding to user and challenge.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 
@@ -18,10 +19,15 @@ fn approve_flow_and_token_shape() {
         let t = b.token.expose_secret();
         assert_eq!(t.len(), TOKEN_LEN);
         assert!(t.len() <= 64, "fits a Telegram callback_data");
-        assert!(t.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            t.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
         assert_eq!(ParsedToken::parse(t).unwrap().challenge_id(), issued.id);
     }
-    let r = s.resolve(issued.buttons[0].token.expose_secret(), NOW + 10).unwrap();
+    let r = s
+        .resolve(issued.buttons[0].token.expose_secret(), NOW + 10)
+        .unwrap();
     assert_eq!(r.decision, DecisionKind::Approve);
     assert_eq!(r.request_digest, digest(1));
     assert_eq!(r.challenge_id, issued.id);
@@ -34,7 +40,10 @@ fn single_use_and_other_decisions_closed() {
     let issued = s.create_challenge(&mut os_rng(), &spec(1), NOW).unwrap();
     let approve = issued.buttons[0].token.expose_secret();
     let reject = issued.buttons[1].token.expose_secret();
-    assert_eq!(s.resolve(reject, NOW).unwrap().decision, DecisionKind::Reject);
+    assert_eq!(
+        s.resolve(reject, NOW).unwrap().decision,
+        DecisionKind::Reject
+    );
     assert_eq!(s.resolve(reject, NOW), Err(IntentError::AlreadyDecided));
     assert_eq!(s.resolve(approve, NOW), Err(IntentError::AlreadyDecided));
 }
@@ -57,14 +66,31 @@ fn unknown_and_malformed_tokens() {
     let mut bad = good.clone().into_bytes();
     let last = bad.len() - 3;
     bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
-    assert_eq!(s.resolve(std::str::from_utf8(&bad).unwrap(), NOW), Err(IntentError::Invalid));
+    assert_eq!(
+        s.resolve(std::str::from_utf8(&bad).unwrap(), NOW),
+        Err(IntentError::Invalid)
+    );
     s.operator_unlock_all();
     // Change the decision index: the hash binds it.
-    let mut p = ParsedToken::parse(&good).unwrap().encode().expose_secret().to_owned();
+    let mut p = ParsedToken::parse(&good)
+        .unwrap()
+        .encode()
+        .expose_secret()
+        .to_owned();
     assert_eq!(p, good);
     p.replace_range(1..2, "Z");
-    assert!(matches!(s.resolve(&p, NOW), Err(IntentError::Invalid | IntentError::MalformedToken)));
-    for m in ["", "1", "2AAAA", &"1".repeat(56), &format!("2{}", &good[1..]), &format!("{good}A")] {
+    assert!(matches!(
+        s.resolve(&p, NOW),
+        Err(IntentError::Invalid | IntentError::MalformedToken)
+    ));
+    for m in [
+        "",
+        "1",
+        "2AAAA",
+        &"1".repeat(56),
+        &format!("2{}", &good[1..]),
+        &format!("{good}A"),
+    ] {
         s.operator_unlock_all();
         assert_eq!(s.resolve(m, NOW), Err(IntentError::MalformedToken), "{m:?}");
     }
@@ -77,19 +103,35 @@ fn unknown_and_malformed_tokens() {
 fn another_users_token_never_resolves() {
     let mut alice = state(1);
     let mut mallory = state(2);
-    let a = alice.create_challenge(&mut os_rng(), &spec(1), NOW).unwrap();
-    let _m = mallory.create_challenge(&mut os_rng(), &spec(1), NOW).unwrap();
+    let a = alice
+        .create_challenge(&mut os_rng(), &spec(1), NOW)
+        .unwrap();
+    let _m = mallory
+        .create_challenge(&mut os_rng(), &spec(1), NOW)
+        .unwrap();
     // Mallory presses Alice's button (same request digest, even): refused.
-    assert_eq!(mallory.resolve(a.buttons[0].token.expose_secret(), NOW), Err(IntentError::Invalid));
+    assert_eq!(
+        mallory.resolve(a.buttons[0].token.expose_secret(), NOW),
+        Err(IntentError::Invalid)
+    );
     // Even if Mallory's state held a challenge with the same id, the user is bound in the hash.
     let mut cloned = UserState::decode(&alice.encode()).unwrap();
-    assert_eq!(cloned.resolve(a.buttons[0].token.expose_secret(), NOW).unwrap().decision, DecisionKind::Approve);
+    assert_eq!(
+        cloned
+            .resolve(a.buttons[0].token.expose_secret(), NOW)
+            .unwrap()
+            .decision,
+        DecisionKind::Approve
+    );
     let bytes = alice.encode();
     let mut forged = bytes.to_vec();
     forged[6..14].copy_from_slice(&2u64.to_be_bytes()); // same records, user id 2
     let mut as_mallory = UserState::decode(&forged).unwrap();
     assert_eq!(as_mallory.user(), UserId(2));
-    assert_eq!(as_mallory.resolve(a.buttons[0].token.expose_secret(), NOW), Err(IntentError::Invalid));
+    assert_eq!(
+        as_mallory.resolve(a.buttons[0].token.expose_secret(), NOW),
+        Err(IntentError::Invalid)
+    );
 }
 
 #[test]
@@ -118,24 +160,58 @@ fn another_challenges_token_never_resolves() {
 fn custom_decisions_and_spec_validation() {
     let mut s = state(1);
     let mut sp = spec(1);
-    sp.decisions.push(DecisionSpec::new(DecisionKind::Custom(7), "Approve half"));
+    sp.decisions
+        .push(DecisionSpec::new(DecisionKind::Custom(7), "Approve half"));
     let issued = s.create_challenge(&mut os_rng(), &sp, NOW).unwrap();
-    assert_eq!(s.resolve(issued.buttons[2].token.expose_secret(), NOW).unwrap().decision, DecisionKind::Custom(7));
+    assert_eq!(
+        s.resolve(issued.buttons[2].token.expose_secret(), NOW)
+            .unwrap()
+            .decision,
+        DecisionKind::Custom(7)
+    );
 
     let bad = |f: &dyn Fn(&mut ChallengeSpec)| {
         let mut sp = spec(1);
         f(&mut sp);
-        state(1).create_challenge(&mut os_rng(), &sp, NOW).unwrap_err()
+        state(1)
+            .create_challenge(&mut os_rng(), &sp, NOW)
+            .unwrap_err()
     };
-    assert!(matches!(bad(&|s| { s.decisions.truncate(1); }), IntentError::InvalidInput { .. }));
-    assert!(matches!(bad(&|s| s.expires_at = NOW), IntentError::InvalidInput { .. }));
-    assert!(matches!(bad(&|s| s.expires_at = NOW + 8 * 24 * 3600), IntentError::InvalidInput { .. }));
-    assert!(matches!(bad(&|s| s.description = "x".repeat(5000)), IntentError::TooLong { .. }));
-    assert!(matches!(bad(&|s| s.decisions[0].label = "x".repeat(65)), IntentError::TooLong { .. }));
-    assert!(matches!(bad(&|s| s.decisions[1].kind = DecisionKind::Approve), IntentError::InvalidInput { .. }));
     assert!(matches!(
-        bad(&|s| s.decisions.push(DecisionSpec::new(DecisionKind::ApproveAndRemember, "Always"))),
-        IntentError::InvalidInput { field: "intent", .. }
+        bad(&|s| {
+            s.decisions.truncate(1);
+        }),
+        IntentError::InvalidInput { .. }
+    ));
+    assert!(matches!(
+        bad(&|s| s.expires_at = NOW),
+        IntentError::InvalidInput { .. }
+    ));
+    assert!(matches!(
+        bad(&|s| s.expires_at = NOW + 8 * 24 * 3600),
+        IntentError::InvalidInput { .. }
+    ));
+    assert!(matches!(
+        bad(&|s| s.description = "x".repeat(5000)),
+        IntentError::TooLong { .. }
+    ));
+    assert!(matches!(
+        bad(&|s| s.decisions[0].label = "x".repeat(65)),
+        IntentError::TooLong { .. }
+    ));
+    assert!(matches!(
+        bad(&|s| s.decisions[1].kind = DecisionKind::Approve),
+        IntentError::InvalidInput { .. }
+    ));
+    assert!(matches!(
+        bad(&|s| s.decisions.push(DecisionSpec::new(
+            DecisionKind::ApproveAndRemember,
+            "Always"
+        ))),
+        IntentError::InvalidInput {
+            field: "intent",
+            ..
+        }
     ));
 }
 
@@ -146,8 +222,11 @@ fn open_challenge_limit() {
         s.create_challenge(&mut seeded(i), &spec(i), NOW).unwrap();
     }
     assert_eq!(
-        s.create_challenge(&mut os_rng(), &spec(9999), NOW).unwrap_err(),
-        IntentError::TooManyChallenges { max: kms_intent::MAX_OPEN_CHALLENGES }
+        s.create_challenge(&mut os_rng(), &spec(9999), NOW)
+            .unwrap_err(),
+        IntentError::TooManyChallenges {
+            max: kms_intent::MAX_OPEN_CHALLENGES
+        }
     );
     // Once they expire, new ones can be made.
     let mut later = spec(9999);
@@ -164,17 +243,24 @@ fn attack_replay_old_approve_token_for_new_transaction() {
     let r = s.resolve(&old_approve, NOW + 1).unwrap();
     assert_eq!(r.request_digest, digest(1));
     // A new transaction gets a new challenge; the old token cannot approve it.
-    let new = s.create_challenge(&mut os_rng(), &spec(2), NOW + 2).unwrap();
+    let new = s
+        .create_challenge(&mut os_rng(), &spec(2), NOW + 2)
+        .unwrap();
     let replay = s.resolve(&old_approve, NOW + 3);
     assert_eq!(replay, Err(IntentError::AlreadyDecided));
     // Whatever the old token does, it never yields a resolution for the new request digest,
     // and the new challenge stays open for the user.
     assert_eq!(s.open_challenges(NOW + 3), 1);
-    let ok = s.resolve(new.buttons[0].token.expose_secret(), NOW + 4).unwrap();
+    let ok = s
+        .resolve(new.buttons[0].token.expose_secret(), NOW + 4)
+        .unwrap();
     assert_eq!(ok.request_digest, digest(2));
     // Long after, when the old challenge is forgotten, the replay is just invalid.
     s.prune(NOW + 3 * 24 * 3600);
-    assert_eq!(s.resolve(&old_approve, NOW + 3 * 24 * 3600).map(|_| ()), Err(IntentError::Invalid));
+    assert_eq!(
+        s.resolve(&old_approve, NOW + 3 * 24 * 3600).map(|_| ()),
+        Err(IntentError::Invalid)
+    );
 }
 
 /// Attack: the business logic guesses tokens. 10^6 random well-formed guesses (with the real
@@ -211,23 +297,44 @@ fn attack_guess_tokens_million_tries_and_rate_limited() {
     // Rate limiting: with the default policy, 3 free failures, then backoff, then a lock.
     let mut s = state(1);
     let issued = s.create_challenge(&mut os_rng(), &spec(1), NOW).unwrap();
-    let key = AttemptKey { kind: AttemptKind::Token, action: None };
+    let key = AttemptKey {
+        kind: AttemptKind::Token,
+        action: None,
+    };
     let mut t = NOW;
     for i in 0..3 {
         rng.fill_bytes(&mut raw[9..]);
-        assert_eq!(s.resolve(&format!("1{}", e.encode(raw)), t), Err(IntentError::Invalid), "free attempt {i}");
+        assert_eq!(
+            s.resolve(&format!("1{}", e.encode(raw)), t),
+            Err(IntentError::Invalid),
+            "free attempt {i}"
+        );
     }
-    assert_eq!(s.resolve(&format!("1{}", e.encode(raw)), t), Err(IntentError::RateLimited { retry_after_secs: 2 }));
+    assert_eq!(
+        s.resolve(&format!("1{}", e.encode(raw)), t),
+        Err(IntentError::RateLimited {
+            retry_after_secs: 2
+        })
+    );
     // Waiting out each backoff still reaches the lock after 10 failures.
     for _ in 3..10 {
         t += 4000;
-        assert_eq!(s.resolve(&format!("1{}", e.encode(raw)), t), Err(IntentError::Invalid));
+        assert_eq!(
+            s.resolve(&format!("1{}", e.encode(raw)), t),
+            Err(IntentError::Invalid)
+        );
     }
     assert_eq!(s.failed_attempts(key), 10);
     t += 4000;
-    assert_eq!(s.resolve(&format!("1{}", e.encode(raw)), t), Err(IntentError::Locked));
+    assert_eq!(
+        s.resolve(&format!("1{}", e.encode(raw)), t),
+        Err(IntentError::Locked)
+    );
     // While locked even the real token is refused (the guesser cannot profit from a lucky guess).
-    assert_eq!(s.resolve(issued.buttons[0].token.expose_secret(), t), Err(IntentError::Locked));
+    assert_eq!(
+        s.resolve(issued.buttons[0].token.expose_secret(), t),
+        Err(IntentError::Locked)
+    );
 }
 
 proptest! {

@@ -1,4 +1,5 @@
 //! The versioned state encoding: round trip, strict decoding, no secrets in Debug.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 mod common;
 
@@ -14,28 +15,85 @@ fn populated() -> (UserState, String) {
     let mut s = state(42);
     let _open = s.create_challenge(&mut seeded(1), &spec(1), NOW).unwrap();
     let decided = s.create_challenge(&mut seeded(2), &spec(2), NOW).unwrap();
-    s.resolve(decided.buttons[1].token.expose_secret(), NOW).unwrap();
+    s.resolve(decided.buttons[1].token.expose_secret(), NOW)
+        .unwrap();
     let id = make_intent(&mut s, terms(10, 100, 5), NOW);
-    s.spend(id, &kms_intent::SpendRequest { module_hash: &[0x22; 32], parameters: b"dca:SOL->USDC", amount: 3 }, NOW).unwrap();
-    let auth = s.authorize(Action::EnableFactor(Factor::Passkey), &digest(9), &FactorProof::None, NOW).unwrap();
+    s.spend(
+        id,
+        &kms_intent::SpendRequest {
+            module_hash: &[0x22; 32],
+            parameters: b"dca:SOL->USDC",
+            amount: 3,
+        },
+        NOW,
+    )
+    .unwrap();
+    let auth = s
+        .authorize(
+            Action::EnableFactor(Factor::Passkey),
+            &digest(9),
+            &FactorProof::None,
+            NOW,
+        )
+        .unwrap();
     let mut pk = SoftAuthenticator::ed25519();
     let (cd, att) = pk.register("wallet.example", "https://wallet.example", &digest(9));
-    s.register_passkey(&kms_intent::RelyingParty::new("wallet.example"), &cd, &att, "key", auth, NOW).unwrap();
+    s.register_passkey(
+        &kms_intent::RelyingParty::new("wallet.example"),
+        &cd,
+        &att,
+        "key",
+        auth,
+        NOW,
+    )
+    .unwrap();
     let asr = pk.assert("wallet.example", "https://wallet.example", &digest(10));
     let rp = kms_intent::RelyingParty::new("wallet.example");
-    let auth = s.authorize(Action::EnableFactor(Factor::Totp), &digest(10), &FactorProof::Passkey { rp: &rp, assertion: asr.as_ref() }, NOW).unwrap();
-    let e = s.begin_totp_enrollment(&mut seeded(3), TotpParams::default(), "kms", "u", auth, NOW).unwrap();
+    let auth = s
+        .authorize(
+            Action::EnableFactor(Factor::Totp),
+            &digest(10),
+            &FactorProof::Passkey {
+                rp: &rp,
+                assertion: asr.as_ref(),
+            },
+            NOW,
+        )
+        .unwrap();
+    let e = s
+        .begin_totp_enrollment(&mut seeded(3), TotpParams::default(), "kms", "u", auth, NOW)
+        .unwrap();
     let b32 = e.secret().to_base32().to_string();
-    s.confirm_totp(&totp_code(e.secret(), &TotpParams::default(), NOW), NOW).unwrap();
+    s.confirm_totp(&totp_code(e.secret(), &TotpParams::default(), NOW), NOW)
+        .unwrap();
     let t = NOW + 30;
-    let auth = s.authorize(Action::ManageRecoveryCodes, &digest(3), &FactorProof::Totp(&totp_code(e.secret(), &TotpParams::default(), t)), t).unwrap();
+    let auth = s
+        .authorize(
+            Action::ManageRecoveryCodes,
+            &digest(3),
+            &FactorProof::Totp(&totp_code(e.secret(), &TotpParams::default(), t)),
+            t,
+        )
+        .unwrap();
     let _codes = s.generate_recovery_codes(&mut seeded(4), auth).unwrap();
     s.enable_whitelist();
     let t = NOW + 60;
-    let auth = s.authorize(Action::AddToWhitelist, &digest(4), &FactorProof::Totp(&totp_code(e.secret(), &TotpParams::default(), t)), t).unwrap();
+    let auth = s
+        .authorize(
+            Action::AddToWhitelist,
+            &digest(4),
+            &FactorProof::Totp(&totp_code(e.secret(), &TotpParams::default(), t)),
+            t,
+        )
+        .unwrap();
     s.add_to_whitelist([5; 32], auth).unwrap();
     let _ = s.resolve("bad token", t);
-    let _ = s.authorize(Action::WithdrawSol, &digest(5), &FactorProof::Totp("000000"), t);
+    let _ = s.authorize(
+        Action::WithdrawSol,
+        &digest(5),
+        &FactorProof::Totp("000000"),
+        t,
+    );
     s.begin_seed_backup(&mut seeded(5), 24, 3).unwrap();
     (s, b32)
 }
@@ -57,17 +115,29 @@ fn every_truncation_and_trailing_byte_is_refused() {
     let bytes = s.encode();
     for n in 0..bytes.len() {
         let e = UserState::decode(&bytes[..n]).unwrap_err();
-        assert!(matches!(e, IntentError::Truncated | IntentError::Malformed(_)), "{n}: {e:?}");
+        assert!(
+            matches!(e, IntentError::Truncated | IntentError::Malformed(_)),
+            "{n}: {e:?}"
+        );
     }
     let mut longer = bytes.to_vec();
     longer.push(0);
-    assert_eq!(UserState::decode(&longer).unwrap_err(), IntentError::TrailingBytes);
+    assert_eq!(
+        UserState::decode(&longer).unwrap_err(),
+        IntentError::TrailingBytes
+    );
     let mut v2 = bytes.to_vec();
     v2[5] = 2;
-    assert_eq!(UserState::decode(&v2).unwrap_err(), IntentError::UnsupportedVersion(2));
+    assert_eq!(
+        UserState::decode(&v2).unwrap_err(),
+        IntentError::UnsupportedVersion(2)
+    );
     let mut magic = bytes.to_vec();
     magic[0] = b'X';
-    assert!(matches!(UserState::decode(&magic), Err(IntentError::Malformed(_))));
+    assert!(matches!(
+        UserState::decode(&magic),
+        Err(IntentError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -78,7 +148,9 @@ fn no_secret_in_debug_or_errors() {
     // The raw secret bytes, in any of Debug's list formats, are absent too.
     let raw = kms_intent::TotpSecret::from_bytes(&[0xAB; 20]).unwrap();
     assert!(!format!("{raw:?}").contains("171"));
-    let issued = state(1).create_challenge(&mut os_rng(), &spec(1), NOW).unwrap();
+    let issued = state(1)
+        .create_challenge(&mut os_rng(), &spec(1), NOW)
+        .unwrap();
     let tok = issued.buttons[0].token.expose_secret().to_owned();
     assert!(!format!("{issued:?}").contains(&tok));
     let mut st = state(1);

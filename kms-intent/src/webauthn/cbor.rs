@@ -35,14 +35,24 @@ pub enum Value<'a> {
 impl<'a> Value<'a> {
     /// The value of integer key `k` in a map.
     pub(crate) fn map_get_int(&self, k: i64) -> Option<&Value<'a>> {
-        let Value::Map(entries) = self else { return None };
-        entries.iter().find(|(key, _)| key.as_i64() == Some(k)).map(|(_, v)| v)
+        let Value::Map(entries) = self else {
+            return None;
+        };
+        entries
+            .iter()
+            .find(|(key, _)| key.as_i64() == Some(k))
+            .map(|(_, v)| v)
     }
 
     /// The value of text key `k` in a map.
     pub(crate) fn map_get_text(&self, k: &str) -> Option<&Value<'a>> {
-        let Value::Map(entries) = self else { return None };
-        entries.iter().find(|(key, _)| matches!(key, Value::Text(t) if *t == k)).map(|(_, v)| v)
+        let Value::Map(entries) = self else {
+            return None;
+        };
+        entries
+            .iter()
+            .find(|(key, _)| matches!(key, Value::Text(t) if *t == k))
+            .map(|(_, v)| v)
     }
 
     pub(crate) fn as_i64(&self) -> Option<i64> {
@@ -143,7 +153,9 @@ impl<'a> Decoder<'a> {
             2 => Ok(Value::Bytes(self.take(arg)?)),
             3 => {
                 let b = self.take(arg)?;
-                core::str::from_utf8(b).map(Value::Text).map_err(|_| ERR("text is not UTF-8"))
+                core::str::from_utf8(b)
+                    .map(Value::Text)
+                    .map_err(|_| ERR("text is not UTF-8"))
             }
             4 => {
                 // Every item takes at least one byte.

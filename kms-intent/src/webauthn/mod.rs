@@ -37,7 +37,11 @@ impl RelyingParty {
     pub fn new(id: impl Into<String>) -> Self {
         let id = id.into();
         let origins = vec![format!("https://{id}")];
-        Self { id, origins, require_user_verification: true }
+        Self {
+            id,
+            origins,
+            require_user_verification: true,
+        }
     }
 
     fn rp_id_hash(&self) -> [u8; 32] {
@@ -145,7 +149,9 @@ impl PasskeyCredential {
     }
 
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, IntentError> {
-        let id = r.bytes(MAX_CREDENTIAL_ID_LEN, "credential id too long")?.to_vec();
+        let id = r
+            .bytes(MAX_CREDENTIAL_ID_LEN, "credential id too long")?
+            .to_vec();
         if id.is_empty() {
             return Err(IntentError::Malformed("empty credential id"));
         }
@@ -205,15 +211,18 @@ pub fn verify_registration(
     now: u64,
 ) -> Result<PasskeyCredential, IntentError> {
     if label.len() > MAX_PASSKEY_LABEL_LEN {
-        return Err(IntentError::TooLong { field: "passkey label", max: MAX_PASSKEY_LABEL_LEN });
+        return Err(IntentError::TooLong {
+            field: "passkey label",
+            max: MAX_PASSKEY_LABEL_LEN,
+        });
     }
     rp.check_client_data(client_data_json, "webauthn.create", expected_challenge)?;
     let att = parse_attestation_object(attestation_object)?;
     let ad = parse_authenticator_data(att.auth_data)?;
     rp.check_auth_data(&ad)?;
-    let cred = ad
-        .attested
-        .ok_or(IntentError::MalformedAuthenticatorData("no attested credential data"))?;
+    let cred = ad.attested.ok_or(IntentError::MalformedAuthenticatorData(
+        "no attested credential data",
+    ))?;
     Ok(PasskeyCredential {
         id: cred.credential_id.to_vec(),
         key: cred.public_key,
@@ -242,7 +251,11 @@ pub fn verify_assertion(
     if assertion.credential_id != credential.id.as_slice() {
         return Err(IntentError::UnknownCredential);
     }
-    rp.check_client_data(assertion.client_data_json, "webauthn.get", expected_challenge)?;
+    rp.check_client_data(
+        assertion.client_data_json,
+        "webauthn.get",
+        expected_challenge,
+    )?;
     let ad = parse_authenticator_data(assertion.authenticator_data)?;
     if ad.attested.is_some() {
         return Err(IntentError::MalformedAuthenticatorData(
@@ -261,14 +274,16 @@ pub fn verify_assertion(
                 .map_err(|_| IntentError::PasskeySignatureInvalid)?;
             let sig = p256::ecdsa::DerSignature::from_bytes(assertion.signature)
                 .map_err(|_| IntentError::PasskeySignatureInvalid)?;
-            key.verify(&signed, &sig).map_err(|_| IntentError::PasskeySignatureInvalid)?;
+            key.verify(&signed, &sig)
+                .map_err(|_| IntentError::PasskeySignatureInvalid)?;
         }
         CoseKey::Ed25519(k) => {
             let key = ed25519_dalek::VerifyingKey::from_bytes(k)
                 .map_err(|_| IntentError::PasskeySignatureInvalid)?;
             let sig = ed25519_dalek::Signature::from_slice(assertion.signature)
                 .map_err(|_| IntentError::PasskeySignatureInvalid)?;
-            key.verify_strict(&signed, &sig).map_err(|_| IntentError::PasskeySignatureInvalid)?;
+            key.verify_strict(&signed, &sig)
+                .map_err(|_| IntentError::PasskeySignatureInvalid)?;
         }
     }
     let stored = credential.sign_count;

@@ -56,12 +56,16 @@ impl CoseKey {
                 a.copy_from_slice(b);
                 Ok(a)
             }
-            _ => Err(IntentError::UnsupportedCoseKey("coordinate missing or not 32 bytes")),
+            _ => Err(IntentError::UnsupportedCoseKey(
+                "coordinate missing or not 32 bytes",
+            )),
         };
         match (int(1), int(3), int(-1)) {
             (Some(2), Some(-7), Some(1)) => {
                 if entries.len() != 5 {
-                    return Err(IntentError::UnsupportedCoseKey("unexpected EC2 key parameters"));
+                    return Err(IntentError::UnsupportedCoseKey(
+                        "unexpected EC2 key parameters",
+                    ));
                 }
                 let (x, y) = (bytes32(-2)?, bytes32(-3)?);
                 let mut point = [0u8; 65];
@@ -74,17 +78,23 @@ impl CoseKey {
             }
             (Some(1), Some(-8 | -19), Some(6)) => {
                 if entries.len() != 4 {
-                    return Err(IntentError::UnsupportedCoseKey("unexpected OKP key parameters"));
+                    return Err(IntentError::UnsupportedCoseKey(
+                        "unexpected OKP key parameters",
+                    ));
                 }
                 let x = bytes32(-2)?;
                 let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
                     .map_err(|_| IntentError::UnsupportedCoseKey("Ed25519 point invalid"))?;
                 if key.is_weak() {
-                    return Err(IntentError::UnsupportedCoseKey("Ed25519 key of small order"));
+                    return Err(IntentError::UnsupportedCoseKey(
+                        "Ed25519 key of small order",
+                    ));
                 }
                 Ok(Self::Ed25519(x))
             }
-            _ => Err(IntentError::UnsupportedCoseKey("only ES256 (EC2 P-256) and Ed25519 (OKP)")),
+            _ => Err(IntentError::UnsupportedCoseKey(
+                "only ES256 (EC2 P-256) and Ed25519 (OKP)",
+            )),
         }
     }
 
@@ -176,7 +186,11 @@ pub fn parse_authenticator_data(data: &[u8]) -> Result<AuthenticatorData<'_>, In
         let (key_value, used) = cbor::decode_prefix(after)?;
         let public_key = CoseKey::from_cose(&key_value)?;
         rest = &after[used..];
-        Some(AttestedCredential { aaguid, credential_id, public_key })
+        Some(AttestedCredential {
+            aaguid,
+            credential_id,
+            public_key,
+        })
     } else {
         None
     };
@@ -194,7 +208,13 @@ pub fn parse_authenticator_data(data: &[u8]) -> Result<AuthenticatorData<'_>, In
     if !rest.is_empty() {
         return Err(Bad("trailing bytes"));
     }
-    Ok(AuthenticatorData { rp_id_hash, flags, sign_count, attested, extensions })
+    Ok(AuthenticatorData {
+        rp_id_hash,
+        flags,
+        sign_count,
+        attested,
+        extensions,
+    })
 }
 
 /// A parsed attestation object.
@@ -217,10 +237,14 @@ pub fn parse_attestation_object(data: &[u8]) -> Result<AttestationObject<'_>, In
     }
     let v = cbor::decode(data)?;
     let Value::Map(entries) = &v else {
-        return Err(IntentError::MalformedCbor("attestation object is not a map"));
+        return Err(IntentError::MalformedCbor(
+            "attestation object is not a map",
+        ));
     };
     if entries.len() != 3 {
-        return Err(IntentError::MalformedCbor("attestation object needs exactly 3 entries"));
+        return Err(IntentError::MalformedCbor(
+            "attestation object needs exactly 3 entries",
+        ));
     }
     let fmt = match v.map_get_text("fmt") {
         Some(Value::Text(t)) => *t,
@@ -231,7 +255,9 @@ pub fn parse_attestation_object(data: &[u8]) -> Result<AttestationObject<'_>, In
         _ => return Err(IntentError::MalformedCbor("attStmt missing")),
     };
     if fmt == "none" && stmt_len != 0 {
-        return Err(IntentError::MalformedCbor("none attestation with a statement"));
+        return Err(IntentError::MalformedCbor(
+            "none attestation with a statement",
+        ));
     }
     let auth_data = match v.map_get_text("authData") {
         Some(Value::Bytes(b)) => *b,
@@ -277,9 +303,11 @@ pub fn parse_client_data(json: &[u8]) -> Result<ClientData, IntentError> {
     if json.len() > MAX_CLIENT_DATA_LEN {
         return Err(Bad("too long"));
     }
-    let raw: RawClientData = serde_json::from_slice(json).map_err(|_| Bad("not the expected JSON object"))?;
-    let challenge =
-        URL_SAFE_NO_PAD.decode(raw.challenge.as_bytes()).map_err(|_| Bad("challenge is not base64url"))?;
+    let raw: RawClientData =
+        serde_json::from_slice(json).map_err(|_| Bad("not the expected JSON object"))?;
+    let challenge = URL_SAFE_NO_PAD
+        .decode(raw.challenge.as_bytes())
+        .map_err(|_| Bad("challenge is not base64url"))?;
     Ok(ClientData {
         ty: raw.ty,
         challenge,

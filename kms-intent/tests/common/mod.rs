@@ -1,5 +1,11 @@
 //! Helpers shared by the integration tests: RNGs and a software WebAuthn authenticator.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::panic
+)]
 
 use kms_intent::{ChallengeSpec, UserId, UserState, request_digest};
 use rand::SeedableRng;
@@ -133,11 +139,19 @@ impl SoftAuthenticator {
     }
 
     pub fn ed25519() -> Self {
-        Self::with_key(SoftKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&random32())))
+        Self::with_key(SoftKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+            &random32(),
+        )))
     }
 
     fn with_key(key: SoftKey) -> Self {
-        Self { key, credential_id: random32()[..16].to_vec(), counter: 0, counting: true, flags: UP | UV }
+        Self {
+            key,
+            credential_id: random32()[..16].to_vec(),
+            counter: 0,
+            counting: true,
+            flags: UP | UV,
+        }
     }
 
     pub fn cose_key(&self) -> Vec<u8> {
@@ -158,7 +172,10 @@ impl SoftAuthenticator {
                 (Cbor::Uint(1), Cbor::Uint(1)),
                 (Cbor::Uint(3), Cbor::Neg(-8)),
                 (Cbor::Neg(-1), Cbor::Uint(6)),
-                (Cbor::Neg(-2), Cbor::Bytes(k.verifying_key().to_bytes().to_vec())),
+                (
+                    Cbor::Neg(-2),
+                    Cbor::Bytes(k.verifying_key().to_bytes().to_vec()),
+                ),
             ])
             .to_vec(),
         }
@@ -221,12 +238,23 @@ impl SoftAuthenticator {
     }
 
     /// An assertion with every part chosen by the caller, signed for real.
-    pub fn assert_raw(&self, rp_id: &str, client_data: Vec<u8>, flags: u8, counter: u32) -> Assertion {
+    pub fn assert_raw(
+        &self,
+        rp_id: &str,
+        client_data: Vec<u8>,
+        flags: u8,
+        counter: u32,
+    ) -> Assertion {
         let ad = self.auth_data(rp_id, flags, counter, false);
         let mut msg = ad.clone();
         msg.extend(Sha256::digest(&client_data));
         let signature = self.sign(&msg);
-        Assertion { credential_id: self.credential_id.clone(), client_data, auth_data: ad, signature }
+        Assertion {
+            credential_id: self.credential_id.clone(),
+            client_data,
+            auth_data: ad,
+            signature,
+        }
     }
 }
 
@@ -267,7 +295,8 @@ impl kms_intent::Persistence for MemPersistence {
         if self.fail_writes.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(kms_intent::IntentError::Persistence("disk full".into()));
         }
-        self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.records.lock().unwrap().insert(user, state.to_vec());
         Ok(())
     }
@@ -275,14 +304,31 @@ impl kms_intent::Persistence for MemPersistence {
 
 /// Creates an intent through the full flow: challenge with terms, "approve and remember",
 /// authorization of CreateIntent without a factor (none enabled).
-pub fn make_intent(s: &mut UserState, terms: kms_intent::IntentTerms, now: u64) -> kms_intent::IntentId {
+pub fn make_intent(
+    s: &mut UserState,
+    terms: kms_intent::IntentTerms,
+    now: u64,
+) -> kms_intent::IntentId {
     use kms_intent::{Action, DecisionKind, DecisionSpec, FactorProof};
-    let mut sp = ChallengeSpec::approve_reject(digest(777), "Allow up to 5 SOL of DCA buys", now + 300);
-    sp.decisions.push(DecisionSpec::new(DecisionKind::ApproveAndRemember, "Approve and remember"));
+    let mut sp =
+        ChallengeSpec::approve_reject(digest(777), "Allow up to 5 SOL of DCA buys", now + 300);
+    sp.decisions.push(DecisionSpec::new(
+        DecisionKind::ApproveAndRemember,
+        "Approve and remember",
+    ));
     sp.intent = Some(terms);
     let issued = s.create_challenge(&mut os_rng(), &sp, now).unwrap();
-    let r = s.resolve(issued.buttons[2].token.expose_secret(), now).unwrap();
-    let auth = s.authorize(Action::CreateIntent, &r.request_digest, &FactorProof::None, now).unwrap();
+    let r = s
+        .resolve(issued.buttons[2].token.expose_secret(), now)
+        .unwrap();
+    let auth = s
+        .authorize(
+            Action::CreateIntent,
+            &r.request_digest,
+            &FactorProof::None,
+            now,
+        )
+        .unwrap();
     s.create_intent(r.challenge_id, auth, now).unwrap()
 }
 
