@@ -1,1 +1,4 @@
-//! Shared helpers for the kms benchmarks.
+//! Shared helpers for the kms benchmarks and the performance-budget report.
+
+pub mod budget;
+pub mod constraints;

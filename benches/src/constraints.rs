@@ -1,0 +1,419 @@
+//! Typical transactions for each built-in kms-constraints module (built with the real Solana
+//! message compiler), shared by `benches/constraints.rs` and the budget report.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use kms_constraints::{HostConfig, ModuleHash, ParamValue as V, Registry};
+use kms_module_sdk::kms_solana::programs::*;
+use kms_module_sdk::kms_solana::{
+    Address as Addr, Message as Parsed, address_from_base58, associated_token_address,
+};
+use kms_module_sdk::{Check, Params, Reason};
+use solana_message::{
+    AccountMeta, Address, AddressLookupTableAccount, Hash, Instruction, Message, VersionedMessage,
+    v0,
+};
+
+use crate::budget::{Entry, Stat};
+
+/// A module's validate function, compiled natively.
+pub type NativeValidate = fn(&Parsed<'_>, &[Addr], &mut Params<'_>) -> Check;
+
+/// One typical transaction for one module.
+pub struct Fixture {
+    /// Module name.
+    pub module: &'static str,
+    /// Its hash in the registry.
+    pub hash: ModuleHash,
+    /// The message bytes.
+    pub message: Vec<u8>,
+    /// The lookup-table accounts it loads.
+    pub loaded: Vec<[u8; 32]>,
+    /// The user's parameters.
+    pub params: Vec<u8>,
+    /// The same module compiled natively.
+    pub native: NativeValidate,
+}
+
+const USER: [u8; 32] = [0x11; 32];
+
+fn key(n: u8) -> [u8; 32] {
+    let mut k = [n; 32];
+    k[0] = 0xC0;
+    k
+}
+fn a(k: [u8; 32]) -> Address {
+    Address::new_from_array(k)
+}
+fn w(k: [u8; 32]) -> AccountMeta {
+    AccountMeta::new(a(k), false)
+}
+fn r(k: [u8; 32]) -> AccountMeta {
+    AccountMeta::new_readonly(a(k), false)
+}
+fn ix(p: [u8; 32], accounts: Vec<AccountMeta>, data: Vec<u8>) -> Instruction {
+    Instruction::new_with_bytes(a(p), &data, accounts)
+}
+fn cu() -> [Instruction; 2] {
+    let mut l = vec![2];
+    l.extend_from_slice(&200_000u32.to_le_bytes());
+    let mut p = vec![3];
+    p.extend_from_slice(&50_000u64.to_le_bytes());
+    [
+        ix(COMPUTE_BUDGET_PROGRAM, vec![], l),
+        ix(COMPUTE_BUDGET_PROGRAM, vec![], p),
+    ]
+}
+fn ata(owner: [u8; 32], mint: [u8; 32]) -> [u8; 32] {
+    associated_token_address(&owner, &mint, &TOKEN_PROGRAM)
+        .map(|x| x.0)
+        .unwrap_or([0; 32])
+}
+fn create_ata(owner: [u8; 32], mint: [u8; 32]) -> Instruction {
+    ix(
+        ASSOCIATED_TOKEN_PROGRAM,
+        vec![
+            AccountMeta::new(a(USER), true),
+            w(ata(owner, mint)),
+            r(owner),
+            r(mint),
+            r(SYSTEM_PROGRAM),
+            r(TOKEN_PROGRAM),
+        ],
+        vec![1],
+    )
+}
+fn transfer(to: [u8; 32], lamports: u64) -> Instruction {
+    let mut d = vec![2, 0, 0, 0];
+    d.extend_from_slice(&lamports.to_le_bytes());
+    ix(
+        SYSTEM_PROGRAM,
+        vec![AccountMeta::new(a(USER), true), w(to)],
+        d,
+    )
+}
+fn token(data: Vec<u8>, accounts: Vec<AccountMeta>) -> Instruction {
+    ix(TOKEN_PROGRAM, accounts, data)
+}
+fn serialize(m: VersionedMessage) -> Vec<u8> {
+    bincode::serialize(&m).unwrap_or_default()
+}
+fn legacy(ixs: &[Instruction]) -> Vec<u8> {
+    serialize(VersionedMessage::Legacy(Message::new_with_blockhash(
+        ixs,
+        Some(&a(USER)),
+        &Hash::new_from_array([0xAB; 32]),
+    )))
+}
+fn head(v: &[V]) -> Vec<V> {
+    let mut out = vec![V::Pubkey(USER), V::U32(200_000), V::U64(50_000)];
+    out.extend_from_slice(v);
+    out
+}
+
+/// The fixtures, one per built-in module.
+///
+/// # Panics
+/// If the built-ins fail to load or a fixture is malformed (a bug in this file).
+#[allow(clippy::expect_used, clippy::too_many_lines)]
+pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
+    let enc = |name: &str, v: Vec<V>| {
+        let h = registry.builtin(name).expect("built-in");
+        let p = registry
+            .get(&h)
+            .expect("loaded")
+            .compiled()
+            .schema()
+            .expect("schema")
+            .encode(&v)
+            .expect("params");
+        (h, p)
+    };
+    let mint = key(0x33);
+    let owner = key(0x22);
+    let mut out = Vec::new();
+
+    let (hash, params) = enc(
+        "sol-withdraw",
+        head(&[V::Pubkey(owner), V::U64(1_000_000_000)]),
+    );
+    let [l, p] = cu();
+    out.push(Fixture {
+        module: "sol-withdraw",
+        hash,
+        message: legacy(&[l, p, transfer(owner, 500_000_000)]),
+        loaded: vec![],
+        params,
+        native: sol_withdraw::validate,
+    });
+
+    let (hash, params) = enc(
+        "token-withdraw",
+        head(&[
+            V::Pubkey(mint),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::U8(6),
+            V::Pubkey(owner),
+            V::U64(1_000_000),
+            V::Derived,
+            V::Derived,
+        ]),
+    );
+    let mut d = vec![12];
+    d.extend_from_slice(&250_000u64.to_le_bytes());
+    d.push(6);
+    let send = token(
+        d,
+        vec![
+            w(ata(USER, mint)),
+            r(mint),
+            w(ata(owner, mint)),
+            AccountMeta::new_readonly(a(USER), true),
+        ],
+    );
+    let [l, p] = cu();
+    out.push(Fixture {
+        module: "token-withdraw",
+        hash,
+        message: legacy(&[l, p, create_ata(owner, mint), send]),
+        loaded: vec![],
+        params,
+        native: token_withdraw::validate,
+    });
+
+    // Raydium: SOL -> token with the full wrapped-SOL sequence.
+    let (hash, params) = enc(
+        "raydium-v4-swap",
+        head(&[
+            V::Pubkey(NATIVE_MINT),
+            V::Pubkey(mint),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::U64(1_000_000_000),
+            V::U64(1),
+            V::Derived,
+            V::Derived,
+        ]),
+    );
+    let wsol = ata(USER, NATIVE_MINT);
+    let mut d = vec![9];
+    d.extend_from_slice(&100_000_000u64.to_le_bytes());
+    d.extend_from_slice(&1_000u64.to_le_bytes());
+    let mut accts = vec![r(TOKEN_PROGRAM)];
+    for i in 0..14u8 {
+        accts.push(if matches!(i, 1 | 6 | 13) {
+            r(key(0x40 + i))
+        } else {
+            w(key(0x40 + i))
+        });
+    }
+    accts.extend([
+        w(wsol),
+        w(ata(USER, mint)),
+        AccountMeta::new_readonly(a(USER), true),
+    ]);
+    let swap = ix(RAYDIUM_AMM_V4_PROGRAM, accts, d);
+    let [l, p] = cu();
+    let ixs = [
+        l,
+        p,
+        create_ata(USER, NATIVE_MINT),
+        transfer(wsol, 100_000_000),
+        token(vec![17], vec![w(wsol)]),
+        create_ata(USER, mint),
+        swap,
+        token(
+            vec![9],
+            vec![w(wsol), w(USER), AccountMeta::new_readonly(a(USER), true)],
+        ),
+    ];
+    out.push(Fixture {
+        module: "raydium-v4-swap",
+        hash,
+        message: legacy(&ixs),
+        loaded: vec![],
+        params,
+        native: raydium_v4_swap::validate,
+    });
+
+    // pump.fun buy.
+    let (hash, params) = enc(
+        "pumpfun-trade",
+        head(&[
+            V::Pubkey(mint),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::U64(1_000_000_000),
+            V::U64(0),
+            V::Derived,
+        ]),
+    );
+    let global =
+        address_from_base58("4wTV1YmiEkRvAtNtsSGPtUrqRYQMe5SKy2uB4Jjaxnjf").unwrap_or_default();
+    let ev =
+        address_from_base58("Ce6TQqeHC9p8KetsN6JsjHK7UTZk7nasjjnr7XxXp9F1").unwrap_or_default();
+    let mut d = pumpfun_trade::BUY.to_vec();
+    d.extend_from_slice(&1_000_000u64.to_le_bytes());
+    d.extend_from_slice(&500_000_000u64.to_le_bytes());
+    let buy = ix(
+        PUMP_FUN_PROGRAM,
+        vec![
+            r(global),
+            w(key(0x50)),
+            r(mint),
+            w(key(0x51)),
+            w(key(0x52)),
+            w(ata(USER, mint)),
+            AccountMeta::new(a(USER), true),
+            r(SYSTEM_PROGRAM),
+            r(TOKEN_PROGRAM),
+            r(SYSVAR_RENT),
+            r(ev),
+            r(PUMP_FUN_PROGRAM),
+        ],
+        d,
+    );
+    let [l, p] = cu();
+    out.push(Fixture {
+        module: "pumpfun-trade",
+        hash,
+        message: legacy(&[l, p, create_ata(USER, mint), buy]),
+        loaded: vec![],
+        params,
+        native: pumpfun_trade::validate,
+    });
+
+    // Jupiter sharedAccountsRoute token -> token, two legs, pools in a lookup table (v0).
+    let out_mint = key(0x34);
+    let (hash, params) = enc(
+        "jupiter-v6-route",
+        head(&[
+            V::Pubkey(mint),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::Pubkey(out_mint),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::U64(1_000_000),
+            V::U16(100),
+            V::U8(0),
+            V::OptPubkey(None),
+            V::Derived,
+            V::Derived,
+        ]),
+    );
+    let jev =
+        address_from_base58("D8cy77BBepLMngZx6ZukaTff5hCt1HrWyKk3Hnd9oitf").unwrap_or_default();
+    let mut d = jupiter_v6_route::SHARED_ACCOUNTS_ROUTE.to_vec();
+    d.push(3);
+    d.extend_from_slice(&2u32.to_le_bytes());
+    d.extend_from_slice(&[7, 100, 0, 1, 17, 1, 100, 1, 2]);
+    d.extend_from_slice(&1_000_000u64.to_le_bytes());
+    d.extend_from_slice(&990_000u64.to_le_bytes());
+    d.extend_from_slice(&50u16.to_le_bytes());
+    d.push(0);
+    let mut accts = vec![
+        r(TOKEN_PROGRAM),
+        r(key(0x60)),
+        AccountMeta::new_readonly(a(USER), true),
+        w(ata(USER, mint)),
+        w(key(0x61)),
+        w(key(0x62)),
+        w(ata(USER, out_mint)),
+        r(mint),
+        r(out_mint),
+        r(JUPITER_V6_PROGRAM),
+        r(JUPITER_V6_PROGRAM),
+        r(jev),
+        r(JUPITER_V6_PROGRAM),
+        r(RAYDIUM_AMM_V4_PROGRAM),
+    ];
+    let pools: Vec<[u8; 32]> = (0..16u8).map(|i| key(0x70 + i)).collect();
+    accts.extend(pools.iter().map(|k| w(*k)));
+    let route = ix(JUPITER_V6_PROGRAM, accts, d);
+    let [l, p] = cu();
+    let table = AddressLookupTableAccount {
+        key: a(key(0xA1)),
+        addresses: pools.iter().map(|k| a(*k)).collect(),
+    };
+    let m = v0::Message::try_compile(
+        &a(USER),
+        &[l, p, create_ata(USER, out_mint), route],
+        std::slice::from_ref(&table),
+        Hash::new_from_array([0xAB; 32]),
+    )
+    .expect("v0 compiles");
+    let mut loaded = Vec::new();
+    for lk in &m.address_table_lookups {
+        loaded.extend(
+            lk.writable_indexes
+                .iter()
+                .map(|&i| table.addresses[usize::from(i)].to_bytes()),
+        );
+    }
+    for lk in &m.address_table_lookups {
+        loaded.extend(
+            lk.readonly_indexes
+                .iter()
+                .map(|&i| table.addresses[usize::from(i)].to_bytes()),
+        );
+    }
+    out.push(Fixture {
+        module: "jupiter-v6-route",
+        hash,
+        message: serialize(VersionedMessage::V0(m)),
+        loaded,
+        params,
+        native: jupiter_v6_route::validate,
+    });
+    out
+}
+
+/// The built-in registry with default limits.
+///
+/// # Panics
+/// If the built-ins do not load (the crate's tests check they do).
+#[allow(clippy::expect_used)]
+pub fn registry() -> Registry {
+    Registry::with_builtins(HostConfig::default()).expect("built-ins load")
+}
+
+/// Runs the native module the way the WASM export does (parse, loaded check, module).
+pub fn native(f: &Fixture, reason: &mut Reason) -> i32 {
+    kms_module_sdk::run_native(
+        f.native,
+        &f.message,
+        f.loaded.as_flattened(),
+        &f.params,
+        reason,
+    )
+}
+
+/// DESIGN.md: "shape verification of a typical transaction by a built-in WASM module, p99
+/// ≤ 50 µs" — the whole `Registry::validate` (parse, parameter check with ATA derivations,
+/// fresh instance, module run), one entry per module.
+///
+/// # Panics
+/// If a fixture is rejected (the budget would be meaningless).
+#[allow(clippy::expect_used, clippy::panic)]
+pub fn budgets() -> Vec<Entry> {
+    let reg = std::rc::Rc::new(registry());
+    fixtures(&reg)
+        .into_iter()
+        .map(|f| {
+            reg.validate(&f.hash, &f.message, &f.loaded, &f.params)
+                .unwrap_or_else(|e| panic!("{}: fixture rejected: {e}", f.module));
+            let reg = reg.clone();
+            Entry {
+                name: format!("constraints: {} validate (WASM, fresh instance)", f.module),
+                budget: Duration::from_micros(50),
+                stat: Stat::P99,
+                run: Box::new(move || {
+                    let _ = black_box(reg.validate(
+                        &f.hash,
+                        black_box(&f.message),
+                        &f.loaded,
+                        &f.params,
+                    ));
+                }),
+            }
+        })
+        .collect()
+}
