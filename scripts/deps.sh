@@ -22,6 +22,14 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   echo "deps: adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi
+# The pinned toolchain of the built-in WASM modules (kms-constraints/modules/rust-toolchain.toml).
+pinned="$(sed -n 's/^channel = "\(.*\)"/\1/p' kms-constraints/modules/rust-toolchain.toml)"
+if ! rustup toolchain list | grep -q "^$pinned"; then
+  echo "deps: installing the modules' pinned toolchain $pinned"
+  rustup toolchain install "$pinned" --profile minimal --target wasm32-unknown-unknown
+elif ! rustup target list --installed --toolchain "$pinned" | grep -qx wasm32-unknown-unknown; then
+  rustup target add --toolchain "$pinned" wasm32-unknown-unknown
+fi
 for comp in rustfmt clippy; do
   rustup component list --installed | grep -q "^$comp" || rustup component add "$comp"
 done

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 
 export TSS2_LOG=all+none
+# The committed built-in WASM modules must be exactly what their sources build (reproducible
+# build on the pinned toolchain; kms-constraints/modules/build.sh).
+bash kms-constraints/modules/build.sh --check
 # Unit, integration and property tests, plus every benchmark run once in test mode.
 cargo test --workspace --all-targets --locked
 # Documentation examples (crate READMEs are crate docs, so their examples run here).
