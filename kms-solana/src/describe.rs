@@ -2,7 +2,6 @@
 //! what leaves and enters the user's accounts and flags on dangerous operations.
 
 use std::borrow::ToOwned;
-use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::format;
 use std::string::String;
@@ -98,7 +97,7 @@ pub struct InstructionDescription {
     /// Position in the transaction (0-based).
     pub index: usize,
     /// Program name ("System", "SPL Token", …) or "Unknown program".
-    pub program: String,
+    pub program: &'static str,
     /// The program's address, base58.
     pub program_id: String,
     /// The description.
@@ -277,7 +276,7 @@ struct Describer<'m, 'a, 'c> {
     ctx: &'c DescribeContext,
     users: Vec<Address>,
     user_accounts: Vec<Address>,
-    names: BTreeMap<u8, String>,
+    names: Vec<Option<String>>,
     /// Account positions of the current instruction already named in its text (bit per position).
     named: [u64; 4],
     sol_out: u128,
@@ -299,7 +298,7 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
             ctx,
             users,
             user_accounts: ctx.user_token_accounts.clone(),
-            names: BTreeMap::new(),
+            names: std::vec![None; m.num_accounts()],
             named: [0; 4],
             sol_out: 0,
             sol_in: 0,
@@ -343,7 +342,7 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
 
     /// Base58 of static key `i` (cached).
     fn static_name(&mut self, i: u8) -> String {
-        if let Some(s) = self.names.get(&i) {
+        if let Some(Some(s)) = self.names.get(usize::from(i)) {
             return s.clone();
         }
         let s = self
@@ -352,7 +351,9 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
             .get(usize::from(i))
             .map(b58)
             .unwrap_or_default();
-        self.names.insert(i, s.clone());
+        if let Some(slot) = self.names.get_mut(usize::from(i)) {
+            *slot = Some(s.clone());
+        }
         s
     }
 
@@ -364,7 +365,7 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
         let Some(&i) = ins.accounts.get(pos) else {
             return format!("<missing account #{}>", pos + 1);
         };
-        if let Some(s) = self.names.get(&i) {
+        if let Some(Some(s)) = self.names.get(usize::from(i)) {
             return s.clone();
         }
         let s = match self.who(ins, pos) {
@@ -379,7 +380,9 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
             },
             Who::Missing => format!("<missing account #{}>", pos + 1),
         };
-        self.names.insert(i, s.clone());
+        if let Some(slot) = self.names.get_mut(usize::from(i)) {
+            *slot = Some(s.clone());
+        }
         s
     }
 
@@ -440,7 +443,7 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
         }
         InstructionDescription {
             index,
-            program: program.to_owned(),
+            program,
             program_id: self.static_name(ins.program_id_index),
             text,
             dangers,

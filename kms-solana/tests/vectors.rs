@@ -267,3 +267,47 @@ fn every_real_vector_has_its_expected_description() {
         );
     }
 }
+
+/// The example's input handling: base58 and base64 are auto-detected for transactions and bare
+/// messages; anything else is a typed error. The JSON view names every account.
+#[test]
+fn text_input_is_auto_detected_and_bad_text_is_refused() {
+    use kms_solana::text::{Kind, decode_transaction_text, message_json, transaction_json};
+    for id in ITEMS {
+        let (v, bytes) = load(id);
+        let kind = if v["kind"] == "transaction" {
+            Kind::Transaction
+        } else {
+            Kind::Message
+        };
+        let b58 = bs58::encode(&bytes).into_string();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        assert_eq!(
+            decode_transaction_text(&b58).unwrap(),
+            (bytes.clone(), kind),
+            "{id} base58"
+        );
+        assert_eq!(
+            decode_transaction_text(&b64).unwrap(),
+            (bytes.clone(), kind),
+            "{id} base64"
+        );
+        let j = match kind {
+            Kind::Transaction => transaction_json(&parse_transaction(&bytes).unwrap()),
+            Kind::Message => message_json(&parse_message(&bytes).unwrap()),
+        };
+        let s = j.to_string();
+        assert!(s.contains("\"program_id\""), "{id}");
+    }
+    assert!(matches!(
+        decode_transaction_text("not a transaction!"),
+        Err(Error::InvalidEncoding { .. })
+    ));
+    assert!(matches!(
+        decode_transaction_text("  "),
+        Err(Error::InvalidEncoding { .. })
+    ));
+    // Valid base64 of bytes that are no transaction: the parse error, with its offset.
+    let e = decode_transaction_text("AQID").unwrap_err();
+    assert!(e.offset().is_some(), "{e}");
+}
