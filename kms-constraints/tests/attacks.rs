@@ -1,5 +1,6 @@
 //! Every built-in module: valid transactions accepted, and each attack of the issue rejected
 //! with a reason. Transactions are compiled by the real `solana-message` compiler.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Malicious and broken modules: refused at load or rejected cleanly at run time, never a host
 //! panic. Written as WebAssembly text.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 use kms_constraints::{Error, HostConfig, Registry, RejectionKind};
 
@@ -232,8 +233,6 @@ fn missing_or_mistyped_exports_and_wrong_abi_version_are_refused() {
         "{err}"
     );
 
-    let bad_type = module("i32.const 1", "").len(); // sanity: helper works
-    assert!(bad_type > 0);
     let wrong_alloc = r#"(module (memory (export "memory") 1)
         (func (export "kms_abi_version") (result i32) i32.const 1)
         (func (export "kms_alloc") (param i64) (result i32) i32.const 0)
@@ -253,16 +252,11 @@ fn missing_or_mistyped_exports_and_wrong_abi_version_are_refused() {
         "{err}"
     );
 
-    let v2 = module("i32.const 1", "")
-        .iter()
-        .copied()
-        .collect::<Vec<_>>();
     let v2_text = r#"(module (memory (export "memory") 1)
         (func (export "kms_abi_version") (result i32) i32.const 2)
         (func (export "kms_alloc") (param i32) (result i32) i32.const 0)
         (func (export "kms_reason") (result i64) i64.const 0)
         (func (export "kms_validate") (param i32 i32 i32 i32 i32 i32) (result i32) i32.const 1))"#;
-    assert!(!v2.is_empty());
     let err = Registry::new(HostConfig::default())
         .load(&wat::parse_str(v2_text).unwrap())
         .unwrap_err();
@@ -313,8 +307,6 @@ fn floats_and_garbage_are_invalid_modules() {
 
 #[test]
 fn lying_allocator_and_reason_pointers_are_abi_violations() {
-    let alloc_zero = module("i32.const 1", "").len();
-    assert!(alloc_zero > 0);
     let text = |alloc: &str, reason: &str| {
         format!(
             r#"(module (memory (export "memory") 1 16)

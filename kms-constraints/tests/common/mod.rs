@@ -158,10 +158,10 @@ pub fn raydium_swap(
 pub const PUMP_BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
 pub const PUMP_SELL: [u8; 8] = [51, 230, 133, 164, 1, 127, 131, 173];
 pub fn pump_global() -> [u8; 32] {
-    kms_solana::address_from_base58("4wTV1YmiEkRvAtNtsSGPtUrqRYQMe5SKy2uB4Jjaxnjf").unwrap()
+    address_from_base58("4wTV1YmiEkRvAtNtsSGPtUrqRYQMe5SKy2uB4Jjaxnjf").unwrap()
 }
 pub fn pump_event_authority() -> [u8; 32] {
-    kms_solana::address_from_base58("Ce6TQqeHC9p8KetsN6JsjHK7UTZk7nasjjnr7XxXp9F1").unwrap()
+    address_from_base58("Ce6TQqeHC9p8KetsN6JsjHK7UTZk7nasjjnr7XxXp9F1").unwrap()
 }
 
 pub fn pump(buy: bool, amount: u64, sol_limit: u64, mint: [u8; 32], user: [u8; 32]) -> Instruction {
@@ -192,7 +192,7 @@ pub const JUP_ROUTE: [u8; 8] = [229, 23, 203, 151, 122, 227, 173, 42];
 pub const JUP_SHARED: [u8; 8] = [193, 32, 155, 51, 65, 214, 156, 129];
 pub const JUP_EXACT_OUT: [u8; 8] = [208, 51, 239, 151, 123, 43, 237, 92];
 pub fn jup_event_authority() -> [u8; 32] {
-    kms_solana::address_from_base58("D8cy77BBepLMngZx6ZukaTff5hCt1HrWyKk3Hnd9oitf").unwrap()
+    address_from_base58("D8cy77BBepLMngZx6ZukaTff5hCt1HrWyKk3Hnd9oitf").unwrap()
 }
 
 /// Route-plan bytes: one Raydium step (variant 7) and one Whirlpool step (variant 17, a_to_b).
