@@ -3,12 +3,14 @@
 //! two-TPM master-key hand-over. swtpm latencies, not hardware-TPM ones: a discrete TPM is
 //! typically 10–100x slower per command.
 //!
-//! `cargo bench -p kms-benches --bench tpm`
+//! `cargo bench -p kms-benches --bench tpm`. With `--bench`, a per-call latency report (median
+//! and p99 of individually timed calls) is printed after the criterion runs.
+#![allow(clippy::expect_used)] // benchmark set-up: a failure aborts the run with its reason
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use kms_tpm::swtpm::Swtpm;
 use kms_tpm::{
     JoinPolicy, Joiner, PcrAllowlist, PcrSelection, Sealer as _, SecretBytes, Sponsor, Tpm,
@@ -65,9 +67,67 @@ fn bench_tpm(c: &mut Criterion) {
     g.finish();
 }
 
+/// Median and p99 of `n` individually timed calls.
+fn percentiles(n: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+    let mut t: Vec<Duration> = (0..n)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    t.sort();
+    (t[n / 2], t[(n * 99).div_ceil(100) - 1])
+}
+
+fn latency_report() {
+    let sw = Swtpm::start().expect("swtpm");
+    let sel = PcrSelection::measured_boot();
+    let mut sealer = TpmSealer::new(Tpm::open(&sw.tcti()).expect("open TPM"), sel);
+    let secret = SecretBytes::random(32).expect("rng");
+    let blob = sealer.seal(&secret).expect("seal");
+    let mut rows = vec![
+        (
+            "seal 32 B",
+            percentiles(200, || drop(sealer.seal(&secret).expect("seal"))),
+        ),
+        (
+            "unseal 32 B",
+            percentiles(200, || drop(sealer.unseal(&blob).expect("unseal"))),
+        ),
+    ];
+    let mut tpm = sealer.into_tpm();
+    let ak = tpm.create_attestation_key().expect("AK");
+    let nonce = [3u8; 32];
+    rows.push((
+        "quote 3 PCRs",
+        percentiles(200, || drop(tpm.quote(&ak, &nonce, sel).expect("quote"))),
+    ));
+    let quote = tpm.quote(&ak, &nonce, sel).expect("quote");
+    let mut allow = PcrAllowlist::new(sel);
+    allow.allow(quote.pcr_values.clone()).expect("allow");
+    rows.push((
+        "verify_quote (pure Rust)",
+        percentiles(2000, || {
+            drop(verify_quote(ak.public(), &quote, &nonce, &allow).expect("verify"))
+        }),
+    ));
+    println!("\nkms-tpm per-call latency against swtpm (median / p99):");
+    for (name, (median, p99)) in rows {
+        println!("  {name:<26} {median:>12.2?} / {p99:>12.2?}");
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(5));
     targets = bench_tpm
 }
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    if std::env::args().any(|a| a == "--bench") {
+        latency_report();
+    }
+}

@@ -246,6 +246,28 @@ mod tests {
     }
 
     #[test]
+    fn debug_and_errors_do_not_show_key_or_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = counting(dir.path());
+        let key = std::fs::read(dir.path().join("dev.key")).unwrap();
+        let secret = SecretBytes::from_slice(&[0x42; 32]);
+        let mut blob = s.seal(&secret).unwrap();
+        let shown = format!("{s:?} {secret:?}");
+        let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            !shown.contains(&key_hex) && !shown.contains(&format!("{:?}", &key[..8])),
+            "{shown}"
+        );
+        assert!(!shown.contains("66, 66, 66"), "{shown}");
+        blob[30] ^= 1;
+        let err = s.unseal(&blob).unwrap_err();
+        assert_eq!(
+            format!("{err}"),
+            "decryption failed: wrong key or altered data"
+        );
+    }
+
+    #[test]
     fn bad_key_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("dev.key"), b"short").unwrap();
