@@ -986,7 +986,15 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
 
     fn memo(&mut self, ins: &Instruction<'a>) -> String {
         let text = match std::str::from_utf8(ins.data) {
-            Ok(s) => format!("{:?}", s),
+            // Plain printable ASCII needs no escaping; anything else is escaped like Rust's `{:?}`
+            // (quotes, control and invisible characters cannot disguise the text).
+            Ok(s)
+                if s.bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') =>
+            {
+                format!("\"{s}\"")
+            }
+            Ok(s) => format!("{s:?}"),
             Err(_) => format!(
                 "{} bytes that are not UTF-8 (the program rejects them)",
                 ins.data.len()
