@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     let mut entries = Vec::new();
     // One line per crate that has budgets; each returns its entries.
     entries.extend(kms_benches::constraints::budgets());
+    entries.extend(kms_benches::pagechain::budgets());
     if kms_benches::budget::report(entries, 2_000, 20_000) {
         ExitCode::SUCCESS
     } else {
