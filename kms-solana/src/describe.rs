@@ -238,7 +238,53 @@ pub fn sol(lamports: u128) -> String {
     format!("{} SOL ({lamports} lamports)", format_units(lamports, 9))
 }
 
+/// Base58 text of the well-known addresses, so the common ones cost no encoding.
+const KNOWN: &[(Address, &str)] = &[
+    (SYSTEM_PROGRAM, "11111111111111111111111111111111"),
+    (TOKEN_PROGRAM, "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"),
+    (
+        TOKEN_2022_PROGRAM,
+        "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb",
+    ),
+    (
+        ASSOCIATED_TOKEN_PROGRAM,
+        "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL",
+    ),
+    (
+        COMPUTE_BUDGET_PROGRAM,
+        "ComputeBudget111111111111111111111111111111",
+    ),
+    (MEMO_PROGRAM, "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"),
+    (
+        MEMO_V1_PROGRAM,
+        "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo",
+    ),
+    (
+        RAYDIUM_AMM_V4_PROGRAM,
+        "675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8",
+    ),
+    (
+        PUMP_FUN_PROGRAM,
+        "6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P",
+    ),
+    (
+        JUPITER_V6_PROGRAM,
+        "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4",
+    ),
+    (
+        crate::programs::SYSVAR_RENT,
+        "SysvarRent111111111111111111111111111111111",
+    ),
+    (
+        crate::programs::NATIVE_MINT,
+        "So11111111111111111111111111111111111111112",
+    ),
+];
+
 fn b58(a: &Address) -> String {
+    if let Some((_, s)) = KNOWN.iter().find(|(k, _)| k == a) {
+        return (*s).to_owned();
+    }
     let mut buf = [0u8; 44];
     crate::programs::address_to_base58(a, &mut buf).to_owned()
 }

@@ -311,3 +311,41 @@ fn text_input_is_auto_detected_and_bad_text_is_refused() {
     let e = decode_transaction_text("AQID").unwrap_err();
     assert!(e.offset().is_some(), "{e}");
 }
+
+#[test]
+fn well_known_names_match_their_addresses() {
+    use kms_solana::programs::*;
+    let mut buf = [0u8; 44];
+    for a in [
+        SYSTEM_PROGRAM,
+        TOKEN_PROGRAM,
+        TOKEN_2022_PROGRAM,
+        ASSOCIATED_TOKEN_PROGRAM,
+        COMPUTE_BUDGET_PROGRAM,
+        MEMO_PROGRAM,
+        MEMO_V1_PROGRAM,
+        RAYDIUM_AMM_V4_PROGRAM,
+        PUMP_FUN_PROGRAM,
+        JUPITER_V6_PROGRAM,
+        SYSVAR_RENT,
+        NATIVE_MINT,
+    ] {
+        let fast = address_to_base58(&a, &mut buf).to_owned();
+        assert_eq!(fast, bs58::encode(a).into_string());
+        assert_eq!(address_from_base58(&fast), Some(a));
+    }
+    // The fast encoder agrees with the bs58 crate on many pseudo-random keys.
+    let mut x = [0u8; 32];
+    for i in 0..5000u32 {
+        for (j, b) in x.iter_mut().enumerate() {
+            *b = (i.wrapping_mul(2_654_435_761).rotate_left(j as u32 * 3) >> 5) as u8;
+        }
+        if i % 7 == 0 {
+            x[..(i as usize % 5)].fill(0);
+        }
+        assert_eq!(
+            address_to_base58(&x, &mut buf),
+            bs58::encode(x).into_string()
+        );
+    }
+}
