@@ -1,10 +1,12 @@
 //! The page chain: page contents and links, the chain key, and sealing under it. Layout and
 //! constants are specified in `SPEC.md`; this module is safe code over `sys::Region`.
 
-use chacha20::ChaCha12;
-use chacha20::cipher::{KeyIvInit, StreamCipher};
+use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+use chacha20::{ChaCha12, XChaCha20};
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305};
+use poly1305::Poly1305;
+use poly1305::universal_hash::UniversalHash;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::Error;
@@ -221,6 +223,66 @@ pub(crate) fn open(key: &ChainKey, aad: &[u8], sealed: &[u8], out: &mut [u8]) ->
     Ok(())
 }
 
+/// The two halves of XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha, RFC 8439 §2.8) for one key:
+/// the keystream positioned after the Poly1305 key block, and Poly1305 with `aad` absorbed.
+fn aead_parts(key: &ChainKey, aad: &[u8]) -> (XChaCha20, Poly1305) {
+    let mut cipher = XChaCha20::new(key.key().into(), key.nonce().into());
+    let mut mac_key = Zeroizing::new([0u8; 32]);
+    cipher.apply_keystream(mac_key.as_mut_slice());
+    let mut mac = Poly1305::new((&*mac_key).into());
+    cipher.seek(64u64);
+    mac.update_padded(aad);
+    (cipher, mac)
+}
+
+/// Absorbs the ciphertext and the length block into `mac`.
+fn absorb(mac: &mut Poly1305, aad: &[u8], ciphertext: &[u8]) {
+    mac.update_padded(ciphertext);
+    let mut lengths = poly1305::Block::default();
+    lengths[..8].copy_from_slice(&(aad.len() as u64).to_le_bytes());
+    lengths[8..].copy_from_slice(&(ciphertext.len() as u64).to_le_bytes());
+    mac.update(&[lengths]);
+}
+
+/// Re-seals `sealed` (`ciphertext || tag` under `old`) into `out` under `new` **without ever
+/// forming the plaintext**: the old tag is verified (constant time), then
+/// `out = ciphertext ^ (keystream_old ^ keystream_new)` and a new tag is computed over it. The
+/// result is exactly what [`seal`] under `new` would give, so [`open`] reads it.
+pub(crate) fn rekey(
+    old: &ChainKey,
+    new: &ChainKey,
+    aad: &[u8],
+    sealed: &[u8],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    let len = out
+        .len()
+        .checked_sub(TAG_BYTES)
+        .ok_or(Error::DecryptionFailed)?;
+    if sealed.len() != out.len() || len > crate::MAX_SECRET_LEN {
+        return Err(Error::DecryptionFailed);
+    }
+    let (ciphertext, tag) = sealed.split_at(len);
+    let tag = Tag::try_from(tag).map_err(|_| Error::DecryptionFailed)?;
+    let (mut old_stream, mut old_mac) = aead_parts(old, aad);
+    absorb(&mut old_mac, aad, ciphertext);
+    old_mac.verify(&tag).map_err(|_| Error::DecryptionFailed)?;
+
+    let (mut new_stream, mut new_mac) = aead_parts(new, aad);
+    let mut delta = [0u8; crate::MAX_SECRET_LEN];
+    let delta_part = &mut delta[..len];
+    old_stream.apply_keystream(delta_part);
+    new_stream.apply_keystream(delta_part);
+    let (out_ct, out_tag) = out.split_at_mut(len);
+    for ((o, c), d) in out_ct.iter_mut().zip(ciphertext).zip(delta_part.iter()) {
+        *o = c ^ d;
+    }
+    sys::wipe(&mut delta);
+    absorb(&mut new_mac, aad, out_ct);
+    out_tag.copy_from_slice(&new_mac.finalize());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +414,47 @@ mod tests {
             derive_key(&region, 4, g),
             Err(Error::ChainCorrupted)
         ));
+    }
+
+    #[test]
+    fn rekey_equals_sealing_under_the_new_key_and_checks_the_old_tag() {
+        let g = geom(2);
+        let mut a = Region::map(g.chain_bytes(), false).unwrap();
+        let mut b = Region::map(g.chain_bytes(), false).unwrap();
+        let head_a = build(&mut a, g).unwrap();
+        let head_b = build(&mut b, g).unwrap();
+        let old = derive_key(&a, head_a, g).unwrap();
+        let new = derive_key(&b, head_b, g).unwrap();
+        let aad = g.aad();
+        let secret = [0x6Bu8; 32];
+        let mut sealed_old = [0u8; 48];
+        sealed_old[..32].copy_from_slice(&secret);
+        seal(&old, &aad, &mut sealed_old, 32).unwrap();
+
+        let mut rekeyed = [0u8; 48];
+        rekey(&old, &new, &aad, &sealed_old, &mut rekeyed).unwrap();
+        // Byte for byte what the AEAD crate produces when sealing under the new key.
+        let mut sealed_new = [0u8; 48];
+        sealed_new[..32].copy_from_slice(&secret);
+        seal(&new, &aad, &mut sealed_new, 32).unwrap();
+        assert_eq!(rekeyed, sealed_new);
+        let mut out = [0u8; 32];
+        open(&new, &aad, &rekeyed, &mut out).unwrap();
+        assert_eq!(out, secret);
+
+        // A changed ciphertext or tag is refused before anything is written.
+        for i in [0, 31, 32, 47] {
+            let mut bad = sealed_old;
+            bad[i] ^= 1;
+            let mut out = [0xEEu8; 48];
+            assert!(matches!(
+                rekey(&old, &new, &aad, &bad, &mut out),
+                Err(Error::DecryptionFailed)
+            ));
+            assert_eq!(out, [0xEEu8; 48]);
+        }
+        // The wrong old key is refused.
+        assert!(rekey(&new, &old, &aad, &sealed_old, &mut [0u8; 48]).is_err());
     }
 
     #[test]

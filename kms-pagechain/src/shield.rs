@@ -177,6 +177,42 @@ impl State {
     }
 }
 
+impl State {
+    /// Like [`reshield_from`](Self::reshield_from), but re-keys the sealed secret from the active
+    /// chain's key to the fresh chain's key without decrypting it (see `chain::rekey`): the
+    /// plaintext never exists during a mutation.
+    fn rekey_to_fresh_chain(&mut self, geom: Geometry, aad: &[u8]) -> Result<(), Error> {
+        let (old, side) = (self.active, 1 - self.active);
+        let old_key = chain::derive_key(&self.chains[old], self.heads[old], geom)?;
+        let (old_range, range) = (self.sealed_range(old, geom), self.sealed_range(side, geom));
+        let built = chain::build(&mut self.chains[side], geom).and_then(|head| {
+            let key = chain::derive_key(&self.chains[side], head, geom)?;
+            let sealed = self.sealed.as_mut_slice();
+            let (low, high) = sealed.split_at_mut(range.start.max(old_range.start));
+            let (from, to) = if old_range.start < range.start {
+                (&low[old_range.clone()], &mut high[..range.len()])
+            } else {
+                (&high[..old_range.len()], &mut low[range.clone()])
+            };
+            chain::rekey(&old_key, &key, aad, from, to)?;
+            Ok(head)
+        });
+        match built {
+            Ok(head) => {
+                self.heads[side] = head;
+                self.active = side;
+                sys::wipe(&mut self.sealed.as_mut_slice()[old_range]);
+                Ok(())
+            }
+            Err(e) => {
+                sys::wipe(&mut self.sealed.as_mut_slice()[range]);
+                sys::wipe(self.chains[side].as_mut_slice());
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Plaintext buffers: a cache of mapped (and locked) regions. A reader takes one, or maps a fresh
 /// one when all are lent out, and gives it back wiped.
 struct SlotPool {
@@ -268,17 +304,14 @@ impl Shared {
         // A fresh mapping for the next chain, so the chain also moves to new addresses. Mapped
         // before taking the lock to keep readers waiting only for the cryptography.
         let fresh = map_region(self.chain_len, self.config.lock())?;
-        let mut slot = self.slots.acquire()?;
-        let plain = slot.buf();
         {
             let mut state = self.write();
             let standby = 1 - state.active;
             state.chains[standby] = fresh;
-            state.unshield_into(self.geom, &self.aad, plain)?;
-            state.reshield_from(self.geom, &self.aad, plain)?;
+            state.rekey_to_fresh_chain(self.geom, &self.aad)?;
         }
         self.mutations.fetch_add(1, Ordering::Relaxed);
-        drop(slot);
+        sys::scrub_stack();
         Ok(())
     }
 }
@@ -404,12 +437,13 @@ impl Shield {
     }
 
     /// Replaces the chain with a fresh one (new page contents, new link order, new mapping
-    /// addresses) and re-seals the secret under it. Concurrent readers wait for the swap; none
-    /// sees a half-built chain.
+    /// addresses) and re-keys the sealed secret to it **without decrypting it** (see SPEC.md,
+    /// "Re-keying"). Concurrent readers wait for the swap; none sees a half-built chain.
     ///
     /// # Errors
-    /// As [`with_secret`](Self::with_secret), plus [`Error::Map`] / [`Error::MemoryLock`] for the
-    /// new mapping. On error the secret stays shielded under the current chain.
+    /// [`Error::DecryptionFailed`] or [`Error::ChainCorrupted`] if the shield's memory was
+    /// altered, [`Error::Random`], and [`Error::Map`] / [`Error::MemoryLock`] for the new
+    /// mapping. On error the secret stays shielded under the current chain.
     pub fn mutate(&self) -> Result<(), Error> {
         self.shared.mutate()
     }

@@ -118,10 +118,19 @@ fn scan_child() {
             });
         }
     });
-    std::thread::sleep(Duration::from_millis(20));
-    assert!(reader.mutations() > 0);
-    // Each mutation holds the plaintext in a locked buffer for the microseconds it re-encrypts
-    // (as every use does), so the scan runs once the mutator has stopped.
+    // Mutations re-key the sealed secret without decrypting it, so scans while the background
+    // mutator runs (and no reader is active) find nothing.
+    let before = reader.mutations();
+    for round in 0..3 {
+        assert_absent(
+            &format!("while the background mutator runs ({round})"),
+            &complement,
+        );
+    }
+    assert!(
+        reader.mutations() > before,
+        "the mutator did not run during the scans"
+    );
     drop(reader);
     assert_absent(
         "after a shield with a background mutator was dropped",
