@@ -402,7 +402,7 @@ impl Shield {
     /// 16 KiB of stack below this call are scrubbed; if `f` panics the buffer is wiped while
     /// unwinding. `f` may call this shield again (nested calls get their own buffer).
     ///
-    /// Cost with the default chain: two 16 KiB BLAKE3 hashes, 16 KiB of ChaCha20 and two short
+    /// Cost with the default chain: two 16 KiB BLAKE3 hashes, 16 KiB of ChaCha12 and two short
     /// AEAD operations (see the crate's benchmarks). Copying the secret out of `f` defeats the
     /// shield; derive what you need inside `f`.
     ///
