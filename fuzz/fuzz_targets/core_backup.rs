@@ -1,19 +1,18 @@
-//! Backup-file decoding: arbitrary bytes never panic and never decrypt. Inputs whose header
-//! passes every structural check would run Argon2id (64 MiB); those are rare and bounded.
+//! Backup-file decoding: arbitrary bytes never panic. Structural checks (`inspect_backup`) run
+//! on every input; where they refuse a file, `import_backup` refuses it with the same error
+//! before any key derivation. Inputs that pass them would cost one Argon2id run (64 MiB) and
+//! cannot decrypt without the password, so they stop at the header.
 #![no_main]
 
-use kms_core::{Error, import_backup};
+use kms_core::{import_backup, inspect_backup};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // Keep each execution fast: a structurally valid header with the minimum parameters runs
-    // one Argon2id at 64 MiB; anything asking for more is refused before any work.
-    match import_backup(data, b"fuzz password") {
-        Ok(_) => panic!("random bytes decrypted as a backup"),
+    match inspect_backup(data) {
+        Ok(info) => assert!(info.body_len + 98 == data.len()),
         Err(e) => {
-            let msg = e.to_string();
-            assert!(!msg.contains("fuzz password"));
-            let _ = matches!(e, Error::WrongPassword);
+            assert_eq!(import_backup(data, b"fuzz password").err(), Some(e.clone()));
+            assert!(!e.to_string().contains("fuzz password"));
         }
     }
 });

@@ -313,6 +313,39 @@ pub fn export_backup(
 /// [`Error::WrongPassword`] (or a header altered so the derived key differs),
 /// [`Error::BackupTampered`] (the password matched but the body or header was altered).
 pub fn import_backup(bytes: &[u8], password: &[u8]) -> Result<BackupContents> {
+    let info = inspect_backup(bytes)?;
+    let keys = derive_keys(password, &info.salt, &info.params)?;
+    if !bool::from(keys.check.as_slice().ct_eq(&info.check)) {
+        return Err(Error::WrongPassword);
+    }
+    let mut buf = Zeroizing::new(Vec::with_capacity(bytes.len() - HEADER_LEN));
+    buf.extend_from_slice(&bytes[HEADER_LEN..]);
+    cipher(&keys.key)
+        .decrypt_in_place(&XNonce::from(info.nonce), &bytes[..HEADER_LEN], &mut *buf)
+        .map_err(|_| Error::BackupTampered)?;
+    BackupContents::decode(&buf)
+}
+
+/// What the public header of a backup file says, read without the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupInfo {
+    /// The Argon2id parameters the file was written with.
+    pub params: BackupParams,
+    /// Length of the encrypted body, tag included.
+    pub body_len: usize,
+    salt: [u8; 32],
+    nonce: [u8; 24],
+    check: [u8; 16],
+}
+
+/// Checks the structure of a backup file and reads its header, without the password and
+/// without running Argon2: every error of [`import_backup`] except `WrongPassword` and
+/// `BackupTampered` is found here.
+///
+/// # Errors
+/// [`Error::BackupMalformed`], [`Error::UnsupportedBackupVersion`], [`Error::BackupTruncated`],
+/// [`Error::BackupParameters`].
+pub fn inspect_backup(bytes: &[u8]) -> Result<BackupInfo> {
     if bytes.len() < BACKUP_MAGIC.len() + 1 {
         return if BACKUP_MAGIC.starts_with(bytes) {
             Err(Error::BackupTruncated("file ends inside the header"))
@@ -342,8 +375,8 @@ pub fn import_backup(bytes: &[u8], password: &[u8]) -> Result<BackupContents> {
     salt.copy_from_slice(&bytes[22..54]);
     let mut nonce = [0u8; 24];
     nonce.copy_from_slice(&bytes[54..78]);
-    let nonce = XNonce::from(nonce);
-    let check = &bytes[78..94];
+    let mut check = [0u8; 16];
+    check.copy_from_slice(&bytes[78..94]);
     let body_len = be32(94) as usize;
     if !(TAG_LEN..=MAX_BODY_LEN).contains(&body_len) {
         return Err(Error::BackupMalformed("body length out of range"));
@@ -357,14 +390,11 @@ pub fn import_backup(bytes: &[u8], password: &[u8]) -> Result<BackupContents> {
     if body.len() > body_len {
         return Err(Error::BackupMalformed("bytes after the end of the body"));
     }
-    let keys = derive_keys(password, &salt, &params)?;
-    if !bool::from(keys.check.as_slice().ct_eq(check)) {
-        return Err(Error::WrongPassword);
-    }
-    let mut buf = Zeroizing::new(Vec::with_capacity(body_len));
-    buf.extend_from_slice(body);
-    cipher(&keys.key)
-        .decrypt_in_place(&nonce, &bytes[..HEADER_LEN], &mut *buf)
-        .map_err(|_| Error::BackupTampered)?;
-    BackupContents::decode(&buf)
+    Ok(BackupInfo {
+        params,
+        body_len,
+        salt,
+        nonce,
+        check,
+    })
 }

@@ -11,8 +11,8 @@ mod slip10;
 mod store;
 
 pub use backup::{
-    BACKUP_MAGIC, BACKUP_VERSION, BackupContents, BackupParams, MAX_BODY_LEN, export_backup,
-    import_backup,
+    BACKUP_MAGIC, BACKUP_VERSION, BackupContents, BackupInfo, BackupParams, MAX_BODY_LEN,
+    export_backup, import_backup, inspect_backup,
 };
 pub use error::{Error, Result};
 pub use keys::{Address, Signature, WalletKey};

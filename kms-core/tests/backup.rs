@@ -188,6 +188,18 @@ fn attack_changed_argon2_parameter_does_not_open() {
 }
 
 #[test]
+fn the_header_can_be_inspected_without_the_password() {
+    let file = export_backup(&contents(), PASSWORD, BackupParams::default()).unwrap();
+    let info = kms_core::inspect_backup(&file).unwrap();
+    assert_eq!(info.params, BackupParams::default());
+    assert_eq!(info.body_len + 98, file.len());
+    assert!(matches!(
+        kms_core::inspect_backup(&file[..50]),
+        Err(Error::BackupTruncated(_))
+    ));
+}
+
+#[test]
 fn parameters_below_the_minimum_cannot_be_chosen() {
     assert!(BackupParams::new(32 * 1024, 3, 1).is_err());
     assert!(BackupParams::new(64 * 1024, 2, 1).is_err());
