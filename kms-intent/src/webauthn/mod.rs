@@ -131,6 +131,58 @@ impl PasskeyCredential {
         self.created_at
     }
 
+    /// Rebuilds a credential from fields a caller stored itself, for callers that use
+    /// [`verify_assertion`] directly rather than through [`crate::UserState`] (which persists
+    /// credentials for you). `sign_count` is the last counter the caller saw and stored.
+    ///
+    /// The same checks as loading a stored credential apply: a non-empty id of at most
+    /// [`MAX_CREDENTIAL_ID_LEN`] bytes, a P-256 point that is uncompressed and on the curve or an
+    /// Ed25519 key that decompresses and is not of small order, a label of at most
+    /// [`MAX_PASSKEY_LABEL_LEN`] bytes. Nothing about assertion verification changes: every check
+    /// of [`verify_assertion`] still runs against the rebuilt credential.
+    ///
+    /// # Errors
+    /// [`IntentError::Malformed`] for an empty or too long id or an invalid key,
+    /// [`IntentError::TooLong`] for a too long label.
+    pub fn from_parts(
+        id: &[u8],
+        key: CoseKey,
+        sign_count: u32,
+        label: &str,
+        created_at: u64,
+    ) -> Result<Self, IntentError> {
+        if id.is_empty() {
+            return Err(IntentError::Malformed("empty credential id"));
+        }
+        if id.len() > MAX_CREDENTIAL_ID_LEN {
+            return Err(IntentError::Malformed("credential id too long"));
+        }
+        if label.len() > MAX_PASSKEY_LABEL_LEN {
+            return Err(IntentError::TooLong {
+                field: "passkey label",
+                max: MAX_PASSKEY_LABEL_LEN,
+            });
+        }
+        match &key {
+            CoseKey::Es256(p) => {
+                if p[0] != 4 || p256::ecdsa::VerifyingKey::from_sec1_bytes(p).is_err() {
+                    return Err(IntentError::Malformed("invalid P-256 key"));
+                }
+            }
+            CoseKey::Ed25519(k) => match ed25519_dalek::VerifyingKey::from_bytes(k) {
+                Ok(v) if !v.is_weak() => {}
+                _ => return Err(IntentError::Malformed("invalid Ed25519 key")),
+            },
+        }
+        Ok(Self {
+            id: id.to_vec(),
+            key,
+            sign_count,
+            label: label.to_owned(),
+            created_at,
+        })
+    }
+
     pub(crate) fn encode(&self, w: &mut Writer) {
         w.bytes(&self.id);
         match &self.key {
