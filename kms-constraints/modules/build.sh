@@ -14,6 +14,29 @@ check=0
 
 modules=(sol-withdraw token-withdraw raydium-v4-swap pumpfun-trade jupiter-v6-route)
 target="${KMS_MODULES_TARGET_DIR:-$here/target}"
+
+# Cargo's metadata hash of a path dependency (kms-solana) includes its absolute path, and that
+# hash orders symbols and data in the output. So the sources are copied to one fixed directory
+# and built there: the bytes do not depend on where the repository is checked out.
+canon="/tmp/kms-modules-reproducible-src"
+exec 9>"$canon.lock"
+flock 9
+rm -rf "$canon"
+mkdir -p "$canon"
+tar -C "$root" --exclude=./target --exclude='./fuzz' --exclude='*/target' --exclude=./.git \
+  -cf - Cargo.toml Cargo.lock kms-solana kms-constraints/modules | tar -C "$canon" -xf -
+# The root workspace's member glob must resolve: give every other member an empty stand-in.
+for d in "$root"/kms-*/ "$root"/benches/; do
+  name="$(basename "$d")"
+  [ -e "$canon/$name" ] && continue
+  mkdir -p "$canon/$name/src"
+  sed -n '1,/^\[lints\]/p' "$d/Cargo.toml" | sed '/^\[lints\]/d' > "$canon/$name/Cargo.toml"
+  : > "$canon/$name/src/lib.rs"
+done
+here_src="$here"
+root_src="$root"
+here="$canon/kms-constraints/modules"
+root="$canon"
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 toolchain="$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)"
 
@@ -31,8 +54,12 @@ enc="${enc%$'\x1f'}"
 
 pkgs=()
 for m in "${modules[@]}"; do pkgs+=(-p "$m"); done
-CARGO_TARGET_DIR="$target" CARGO_ENCODED_RUSTFLAGS="$enc" SOURCE_DATE_EPOCH=0 \
-  cargo "+$toolchain" build --release --locked --target wasm32-unknown-unknown "${pkgs[@]}"
+(cd "$here" && CARGO_TARGET_DIR="$target" CARGO_ENCODED_RUSTFLAGS="$enc" SOURCE_DATE_EPOCH=0 \
+  cargo "+$toolchain" build --release --locked --target wasm32-unknown-unknown "${pkgs[@]}")
+# From here on, dist/ and the schemas are those of the checkout this script belongs to.
+here="$here_src"
+root="$root_src"
+cd "$here"
 
 out="$target/wasm32-unknown-unknown/release"
 mkdir -p dist
