@@ -11,7 +11,7 @@ export TSS2_LOG=all+none
 # build on the pinned toolchain; kms-constraints/modules/build.sh).
 bash kms-constraints/modules/build.sh --check
 # Unit, integration and property tests, plus every benchmark run once in test mode.
-cargo test --workspace --all-targets --locked
+cargo test --workspace --all-targets --locked --no-fail-fast
 # Documentation examples (crate READMEs are crate docs, so their examples run here).
-cargo test --workspace --doc --locked
+cargo test --workspace --doc --locked --no-fail-fast
 bash scripts/fuzz-smoke.sh

@@ -205,6 +205,17 @@ impl KeyStore for MemoryStore {
     }
 }
 
+/// Runs a redb operation, turning a panic inside redb into an error. redb panics on some
+/// corrupted pages; a database file is outside input (whoever owns the disk can edit it), and
+/// bad input must give an error, never bring the signer down.
+fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Store(
+            "the database file is corrupted (the storage engine could not read it)".into(),
+        ))
+    })
+}
+
 const RECORDS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("kms-core/records/v1");
 const META: TableDefinition<'_, &str, u32> = TableDefinition::new("kms-core/meta");
 const SCHEMA_VERSION: u32 = 1;
@@ -231,26 +242,28 @@ impl RedbStore {
     /// [`Error::Store`] when the file cannot be opened (in use by another process, not a redb
     /// file, or written by a newer schema).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let db = Database::create(path)?;
-        let txn = db.begin_write()?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let existing = meta.get("schema")?.map(|v| v.value());
-            match existing {
-                None => {
-                    meta.insert("schema", SCHEMA_VERSION)?;
+        guarded(|| {
+            let db = Database::create(path)?;
+            let txn = db.begin_write()?;
+            {
+                let mut meta = txn.open_table(META)?;
+                let existing = meta.get("schema")?.map(|v| v.value());
+                match existing {
+                    None => {
+                        meta.insert("schema", SCHEMA_VERSION)?;
+                    }
+                    Some(SCHEMA_VERSION) => {}
+                    Some(v) => {
+                        return Err(Error::Store(format!(
+                            "database schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
+                        )));
+                    }
                 }
-                Some(SCHEMA_VERSION) => {}
-                Some(v) => {
-                    return Err(Error::Store(format!(
-                        "database schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
-                    )));
-                }
+                txn.open_table(RECORDS)?;
             }
-            txn.open_table(RECORDS)?;
-        }
-        txn.commit()?;
-        Ok(RedbStore { db })
+            txn.commit()?;
+            Ok(RedbStore { db })
+        })
     }
 
     /// Writes many records in one transaction (bulk import); fails whole if any exists.
@@ -261,19 +274,21 @@ impl RedbStore {
         &self,
         records: impl IntoIterator<Item = (&'a RecordLocation, &'a SealedRecord)>,
     ) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut t = txn.open_table(RECORDS)?;
-            for (at, rec) in records {
-                let k = at.store_key();
-                if t.get(k.as_slice())?.is_some() {
-                    return Err(Error::AlreadyExists);
+        guarded(|| {
+            let txn = self.db.begin_write()?;
+            {
+                let mut t = txn.open_table(RECORDS)?;
+                for (at, rec) in records {
+                    let k = at.store_key();
+                    if t.get(k.as_slice())?.is_some() {
+                        return Err(Error::AlreadyExists);
+                    }
+                    t.insert(k.as_slice(), rec.as_bytes())?;
                 }
-                t.insert(k.as_slice(), rec.as_bytes())?;
             }
-        }
-        txn.commit()?;
-        Ok(())
+            txn.commit()?;
+            Ok(())
+        })
     }
 
     fn write<T>(
@@ -295,33 +310,39 @@ impl RedbStore {
 
 impl KeyStore for RedbStore {
     fn create(&self, at: &RecordLocation, record: &SealedRecord) -> Result<()> {
-        let k = at.store_key();
-        self.write(|t| {
-            if t.get(k.as_slice())?.is_some() {
-                return Err(Error::AlreadyExists);
-            }
-            t.insert(k.as_slice(), record.as_bytes())?;
-            Ok(())
+        guarded(|| {
+            let k = at.store_key();
+            self.write(|t| {
+                if t.get(k.as_slice())?.is_some() {
+                    return Err(Error::AlreadyExists);
+                }
+                t.insert(k.as_slice(), record.as_bytes())?;
+                Ok(())
+            })
         })
     }
 
     fn get(&self, at: &RecordLocation) -> Result<Option<SealedRecord>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(RECORDS)?;
-        let v = t.get(at.store_key().as_slice())?;
-        v.map(|v| SealedRecord::from_bytes(v.value())).transpose()
+        guarded(|| {
+            let txn = self.db.begin_read()?;
+            let t = txn.open_table(RECORDS)?;
+            let v = t.get(at.store_key().as_slice())?;
+            v.map(|v| SealedRecord::from_bytes(v.value())).transpose()
+        })
     }
 
     fn list_user(&self, user: &UserId) -> Result<Vec<RecordLocation>> {
-        let (lo, hi) = user_range(user);
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(RECORDS)?;
-        let mut out = Vec::new();
-        for item in t.range(lo.as_slice()..=hi.as_slice())? {
-            let (k, _) = item?;
-            out.push(RecordLocation::from_store_key(k.value())?);
-        }
-        Ok(out)
+        guarded(|| {
+            let (lo, hi) = user_range(user);
+            let txn = self.db.begin_read()?;
+            let t = txn.open_table(RECORDS)?;
+            let mut out = Vec::new();
+            for item in t.range(lo.as_slice()..=hi.as_slice())? {
+                let (k, _) = item?;
+                out.push(RecordLocation::from_store_key(k.value())?);
+            }
+            Ok(out)
+        })
     }
 
     fn compare_and_swap(
@@ -330,23 +351,27 @@ impl KeyStore for RedbStore {
         expected: &SealedRecord,
         new: &SealedRecord,
     ) -> Result<()> {
-        let k = at.store_key();
-        self.write(|t| {
-            let same = match t.get(k.as_slice())? {
-                None => return Err(Error::NotFound),
-                Some(cur) => cur.value() == expected.as_bytes(),
-            };
-            if !same {
-                return Err(Error::Conflict);
-            }
-            t.insert(k.as_slice(), new.as_bytes())?;
-            Ok(())
+        guarded(|| {
+            let k = at.store_key();
+            self.write(|t| {
+                let same = match t.get(k.as_slice())? {
+                    None => return Err(Error::NotFound),
+                    Some(cur) => cur.value() == expected.as_bytes(),
+                };
+                if !same {
+                    return Err(Error::Conflict);
+                }
+                t.insert(k.as_slice(), new.as_bytes())?;
+                Ok(())
+            })
         })
     }
 
     fn delete(&self, at: &RecordLocation) -> Result<bool> {
-        let k = at.store_key();
-        self.write(|t| Ok(t.remove(k.as_slice())?.is_some()))
+        guarded(|| {
+            let k = at.store_key();
+            self.write(|t| Ok(t.remove(k.as_slice())?.is_some()))
+        })
     }
 
     fn scan(
@@ -354,24 +379,26 @@ impl KeyStore for RedbStore {
         after: Option<&RecordLocation>,
         limit: usize,
     ) -> Result<Vec<(RecordLocation, SealedRecord)>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(RECORDS)?;
-        let start = after.map(RecordLocation::store_key);
-        let range = match &start {
-            Some(s) => t.range::<&[u8]>((
-                std::ops::Bound::Excluded(s.as_slice()),
-                std::ops::Bound::Unbounded,
-            ))?,
-            None => t.range::<&[u8]>(..)?,
-        };
-        let mut out = Vec::new();
-        for item in range.take(limit) {
-            let (k, v) = item?;
-            out.push((
-                RecordLocation::from_store_key(k.value())?,
-                SealedRecord::from_bytes(v.value())?,
-            ));
-        }
-        Ok(out)
+        guarded(|| {
+            let txn = self.db.begin_read()?;
+            let t = txn.open_table(RECORDS)?;
+            let start = after.map(RecordLocation::store_key);
+            let range = match &start {
+                Some(s) => t.range::<&[u8]>((
+                    std::ops::Bound::Excluded(s.as_slice()),
+                    std::ops::Bound::Unbounded,
+                ))?,
+                None => t.range::<&[u8]>(..)?,
+            };
+            let mut out = Vec::new();
+            for item in range.take(limit) {
+                let (k, v) = item?;
+                out.push((
+                    RecordLocation::from_store_key(k.value())?,
+                    SealedRecord::from_bytes(v.value())?,
+                ));
+            }
+            Ok(out)
+        })
     }
 }

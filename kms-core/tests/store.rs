@@ -307,7 +307,7 @@ fn attack_database_file_edited_byte_by_byte_never_yields_a_different_key() {
         }
     }
     let original = std::fs::read(&path).unwrap();
-    let mut rnd = vec![0u8; 4 * 64];
+    let mut rnd = vec![0u8; 4 * 160];
     getrandom::fill(&mut rnd).unwrap();
     for chunk in rnd.chunks(4) {
         let mut bytes = original.clone();
