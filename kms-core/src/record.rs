@@ -367,25 +367,31 @@ impl SealedRecord {
         u32::from_be_bytes([self.0[6], self.0[7], self.0[8], self.0[9]])
     }
 
-    /// Decrypts the record at its location.
-    ///
-    /// # Errors
-    /// [`Error::EpochMismatch`] when `master` is of another epoch; [`Error::DecryptionFailed`]
-    /// for a wrong key, a record moved to another location, or any modified byte.
-    pub fn open(&self, master: &MasterKey, at: &RecordLocation) -> Result<OpenedRecord> {
+    /// Authenticates and decrypts the payload at `at` into a zeroizing buffer.
+    fn decrypt(&self, master: &MasterKey, at: &RecordLocation) -> Result<Zeroizing<Vec<u8>>> {
         if self.epoch() != master.epoch() {
             return Err(Error::EpochMismatch {
                 record: self.epoch(),
                 key: master.epoch(),
             });
         }
-        let kind = self.0[5];
-        let aad = at.aad(kind, self.epoch());
+        let aad = at.aad(self.0[5], self.epoch());
         let mut buf = Zeroizing::new(Vec::with_capacity(self.0.len() - HEADER_LEN));
         buf.extend_from_slice(&self.0[HEADER_LEN..]);
         record_cipher(master)
             .decrypt_in_place(&self.nonce(), &aad, &mut *buf)
             .map_err(|_| Error::DecryptionFailed)?;
+        Ok(buf)
+    }
+
+    /// Decrypts the record at its location.
+    ///
+    /// # Errors
+    /// [`Error::EpochMismatch`] when `master` is of another epoch; [`Error::DecryptionFailed`]
+    /// for a wrong key, a record moved to another location, or any modified byte.
+    pub fn open(&self, master: &MasterKey, at: &RecordLocation) -> Result<OpenedRecord> {
+        let kind = self.0[5];
+        let buf = self.decrypt(master, at)?;
         // Authentic from here on: the bytes are ones this crate sealed at this location, so
         // a layout error means a bug or a sealed-but-corrupt record; still no panic.
         let pt = buf.as_slice();
@@ -431,18 +437,7 @@ impl SealedRecord {
         new: &MasterKey,
         at: &RecordLocation,
     ) -> Result<SealedRecord> {
-        if self.epoch() != old.epoch() {
-            return Err(Error::EpochMismatch {
-                record: self.epoch(),
-                key: old.epoch(),
-            });
-        }
-        let aad = at.aad(self.0[5], old.epoch());
-        let mut buf = Zeroizing::new(Vec::with_capacity(self.0.len() - HEADER_LEN));
-        buf.extend_from_slice(&self.0[HEADER_LEN..]);
-        record_cipher(old)
-            .decrypt_in_place(&self.nonce(), &aad, &mut *buf)
-            .map_err(|_| Error::DecryptionFailed)?;
+        let buf = self.decrypt(old, at)?;
         Self::seal_plaintext(new, at, self.kind(), buf)
     }
 }
