@@ -70,6 +70,16 @@ pub enum Error {
         /// Imported item name.
         name: String,
     },
+    /// The module contains an instruction the host does not run (`memory.grow`, `table.grow`).
+    #[error(
+        "module uses `{instruction}` in function {function}; modules may not grow memory or tables"
+    )]
+    InstructionNotAllowed {
+        /// The instruction's text name.
+        instruction: &'static str,
+        /// Index of the function (in the code section) that contains it.
+        function: u32,
+    },
     /// The module has a start function, which would run code at instantiation.
     #[error("module has a start function; modules may not run code at instantiation")]
     StartFunctionNotAllowed,

@@ -143,6 +143,7 @@ impl Host {
         }
         let module =
             Module::new(&self.engine, bytes).map_err(|e| Error::InvalidModule(e.to_string()))?;
+        refuse_growth(bytes)?;
         if let Some(i) = module.imports().next() {
             return Err(Error::ImportNotAllowed {
                 module: i.module().to_owned(),
@@ -413,6 +414,40 @@ fn trap_to_rejection(e: &wasmi::Error) -> Error {
         ),
         None => Error::rejected(RejectionKind::Trap, format!("the module failed: {e}")),
     }
+}
+
+/// Refuses `memory.grow` and `table.grow` anywhere in the code (runs after wasmi validated the
+/// module, so every body decodes).
+///
+/// Why: wasmi's tail-call dispatch (its default, and 2x faster than the portable loop) needs
+/// every instruction handler to end in a tail call. The handlers of these two instructions call
+/// the next handler instead (checked by disassembling the release build), so a guest loop over
+/// either grows the host's stack until the process aborts. ABI v1 modules have a fixed arena and
+/// never need to grow; `tests/malicious.rs` runs a guest loop over every other kind of
+/// instruction on a small host stack.
+fn refuse_growth(bytes: &[u8]) -> Result<(), Error> {
+    use wasmparser::{Operator, Parser, Payload};
+    let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule(e.to_string());
+    let mut function = 0u32;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let Payload::CodeSectionEntry(body) = payload.map_err(invalid)? else {
+            continue;
+        };
+        let mut ops = body.get_operators_reader().map_err(invalid)?;
+        while !ops.eof() {
+            let instruction = match ops.read().map_err(invalid)? {
+                Operator::MemoryGrow { .. } => "memory.grow",
+                Operator::TableGrow { .. } => "table.grow",
+                _ => continue,
+            };
+            return Err(Error::InstructionNotAllowed {
+                instruction,
+                function,
+            });
+        }
+        function += 1;
+    }
+    Ok(())
 }
 
 /// What the section walk found.

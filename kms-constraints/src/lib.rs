@@ -11,5 +11,5 @@ mod schema;
 pub use error::{Error, RejectionKind};
 pub use hash::ModuleHash;
 pub use host::{CompiledModule, Host, HostConfig};
-pub use registry::{LoadedModule, MANIFEST_FILE, Manifest, ManifestEntry, Registry};
+pub use registry::{CheckedParams, LoadedModule, MANIFEST_FILE, Manifest, ManifestEntry, Registry};
 pub use schema::{ParamField, ParamSchema, ParamType, ParamValue};

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use kms_constraints::{Error, ModuleHash, ParamValue as V, Registry, RejectionKind};
+use kms_constraints::{Error, HostConfig, ModuleHash, ParamValue as V, Registry, RejectionKind};
 use kms_solana::programs::*;
 use solana_message::Instruction;
 
@@ -25,7 +25,20 @@ fn check(
     loaded: &[[u8; 32]],
     params: &[u8],
 ) -> Result<(), Error> {
-    r.validate(h, msg, loaded, params)
+    let one_shot = r.validate(h, msg, loaded, params);
+    // The signer's path (parameters checked once when the intent is authorized) must decide
+    // exactly as the one-shot path does.
+    if let Ok(checked) = r.check_params(h, params) {
+        assert_eq!(checked.module(), h);
+        assert_eq!(checked.as_bytes(), params);
+        let split = r.validate_checked(&checked, msg, loaded);
+        assert_eq!(
+            format!("{split:?}"),
+            format!("{one_shot:?}"),
+            "validate_checked and validate disagree"
+        );
+    }
+    one_shot
 }
 
 #[track_caller]
@@ -728,5 +741,29 @@ fn the_host_refuses_bad_input_before_every_builtin() {
             Some(RejectionKind::MalformedParams),
             "{name}"
         );
+        // The split path refuses the same parameters before any transaction is seen, and
+        // checked parameters only run where their module is loaded.
+        let err = r.check_params(&h, &[1, 2, 3]).unwrap_err();
+        assert_eq!(err.rejection_kind(), Some(RejectionKind::MalformedParams));
+        let empty = Registry::new(HostConfig::default());
+        assert!(matches!(
+            empty.check_params(&h, &[]),
+            Err(Error::UnknownModule(u)) if u == h
+        ));
     }
+    let sol = r.builtin("sol-withdraw").unwrap();
+    let mut params = USER.to_vec();
+    params.extend_from_slice(&200_000u32.to_le_bytes());
+    params.extend_from_slice(&1_000u64.to_le_bytes());
+    params.extend_from_slice(&key(1));
+    params.extend_from_slice(&5u64.to_le_bytes());
+    let checked = r.check_params(&sol, &params).unwrap();
+    let msg = legacy(&[transfer(USER, key(1), 5)]);
+    r.validate_checked(&checked, &msg, &[]).unwrap();
+    assert!(matches!(
+        Registry::new(HostConfig::default()).validate_checked(&checked, &msg, &[]),
+        Err(Error::UnknownModule(_))
+    ));
+    let err = r.validate_checked(&checked, b"garbage", &[]).unwrap_err();
+    assert_eq!(err.rejection_kind(), Some(RejectionKind::MalformedMessage));
 }

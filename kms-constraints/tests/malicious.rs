@@ -69,30 +69,216 @@ fn infinite_loop_runs_out_of_fuel() {
 }
 
 #[test]
-fn memory_growth_bomb_hits_the_limit() {
-    // A module without a declared maximum grows one page at a time forever: the host's limiter
-    // refuses the 17th page with a trap.
+fn memory_and_table_growth_are_refused_at_load() {
+    // A growth bomb never runs: ABI v1 modules have a fixed arena, and a guest loop over
+    // `memory.grow` would grow the host's stack (see `refuse_growth` in the host).
     let unbounded = |body: &str| {
         format!(
-            r#"(module (memory (export "memory") 1)
+            r#"(module (memory (export "memory") 1) (table 1 funcref)
             (func (export "kms_abi_version") (result i32) i32.const 1)
             (func (export "kms_alloc") (param i32) (result i32) i32.const 1024)
             (func (export "kms_reason") (result i64) i64.const 0)
             (func (export "kms_validate") (param i32 i32 i32 i32 i32 i32) (result i32) {body}))"#
         )
     };
-    let body = "(loop $l (drop (memory.grow (i32.const 1))) (br $l)) i32.const 0x4B4D5331";
-    let (kind, reason) = rejected(&wat::parse_str(unbounded(body)).unwrap());
-    assert_eq!(kind, RejectionKind::MemoryLimit, "{reason}");
-    // One huge grow at once is refused the same way.
-    let body = "(drop (memory.grow (i32.const 60000))) i32.const 0x4B4D5331";
-    let (kind, _) = rejected(&wat::parse_str(unbounded(body)).unwrap());
-    assert_eq!(kind, RejectionKind::MemoryLimit);
-    // With a declared maximum, growth past it fails inside the module (memory.grow returns -1)
-    // and the endless loop runs out of fuel.
-    let body = "(loop $l (drop (memory.grow (i32.const 1))) (br $l)) i32.const 0x4B4D5331";
-    let (kind, _) = rejected(&module(body, ""));
-    assert_eq!(kind, RejectionKind::OutOfFuel);
+    for (body, instruction) in [
+        (
+            "(loop $l (drop (memory.grow (i32.const 1))) (br $l)) i32.const 0x4B4D5331",
+            "memory.grow",
+        ),
+        (
+            "(drop (memory.grow (i32.const 60000))) i32.const 0x4B4D5331",
+            "memory.grow",
+        ),
+        (
+            "(drop (table.grow (ref.null func) (i32.const 1))) i32.const 0x4B4D5331",
+            "table.grow",
+        ),
+    ] {
+        let err = Registry::new(HostConfig::default())
+            .load(&wat::parse_str(unbounded(body)).unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InstructionNotAllowed { instruction: i, function: 3 } if i == instruction),
+            "{err}"
+        );
+        assert!(err.to_string().contains(instruction), "{err}");
+    }
+    // Declared memory above the limit is still refused before anything runs.
+    let big = r#"(module (memory (export "memory") 1 17)
+        (func (export "kms_abi_version") (result i32) i32.const 1))"#;
+    let err = Registry::new(HostConfig::default())
+        .load(&wat::parse_str(big).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::MemoryTooLarge { .. }), "{err}");
+}
+
+/// Loop bodies that together use every kind of instruction the host runs (integer arithmetic in
+/// register, constant and mixed operand forms; fused compare-and-branch; loads, stores and bulk
+/// memory; locals, globals, select; calls, indirect calls and tail calls; table and reference
+/// instructions).
+fn instruction_loops() -> Vec<(String, String)> {
+    let mut loops = Vec::new();
+    for (ty, v, c) in [("i32", "$a", "$c"), ("i64", "$b", "$d")] {
+        let mut body = String::new();
+        for op in [
+            "add", "sub", "mul", "div_s", "div_u", "rem_s", "rem_u", "and", "or", "xor", "shl",
+            "shr_s", "shr_u", "rotl", "rotr",
+        ] {
+            body += &format!(
+                "(local.set {v} ({ty}.{op} (local.get {v}) (local.get {c})))
+                 (local.set {v} ({ty}.{op} (local.get {v}) ({ty}.const 3)))
+                 (local.set {v} ({ty}.{op} ({ty}.const 1000) (local.get {c})))
+                 (local.set {v} ({ty}.add (local.get {v}) ({ty}.const 7)))\n"
+            );
+        }
+        for op in ["clz", "ctz", "popcnt", "extend8_s", "extend16_s"] {
+            body += &format!("(local.set {v} ({ty}.{op} (local.get {v})))\n");
+        }
+        for op in [
+            "eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s", "ge_u",
+        ] {
+            body += &format!(
+                "(drop ({ty}.{op} (local.get {v}) (local.get {c})))
+                 (drop ({ty}.{op} (local.get {v}) ({ty}.const 5)))
+                 (block $x (br_if $x ({ty}.{op} (local.get {v}) (local.get {c}))))
+                 (block $x (br_if $x ({ty}.{op} (local.get {v}) ({ty}.const -9))))
+                 (if ({ty}.{op} ({ty}.const 9) (local.get {c})) (then (nop)) (else (nop)))\n"
+            );
+        }
+        body += &format!("(drop ({ty}.eqz (local.get {v})))\n");
+        loops.push((format!("{ty} arithmetic"), body));
+    }
+    loops.push((
+        "conversions".into(),
+        "(local.set $a (i32.wrap_i64 (local.get $b)))
+         (local.set $b (i64.extend_i32_s (local.get $a)))
+         (local.set $b (i64.extend_i32_u (local.get $a)))
+         (local.set $b (i64.extend32_s (local.get $b)))"
+            .into(),
+    ));
+    let mut mem = String::new();
+    for (ty, loads, stores) in [
+        (
+            "i32",
+            &["load", "load8_s", "load8_u", "load16_s", "load16_u"][..],
+            &["store", "store8", "store16"][..],
+        ),
+        (
+            "i64",
+            &[
+                "load", "load8_s", "load8_u", "load16_s", "load16_u", "load32_s", "load32_u",
+            ][..],
+            &["store", "store8", "store16", "store32"][..],
+        ),
+    ] {
+        let v = if ty == "i32" { "$a" } else { "$b" };
+        for l in loads {
+            mem += &format!(
+                "(drop ({ty}.{l} (local.get $p))) (drop ({ty}.{l} offset=8 (local.get $p)))
+                 (drop ({ty}.{l} (i32.const 128)))\n"
+            );
+        }
+        for st in stores {
+            mem += &format!(
+                "({ty}.{st} (local.get $p) (local.get {v})) ({ty}.{st} offset=4 (local.get $p) ({ty}.const 5))
+                 ({ty}.{st} (i32.const 128) (local.get {v})) ({ty}.{st} (i32.const 256) ({ty}.const 6))\n"
+            );
+        }
+    }
+    loops.push(("loads and stores".into(), mem));
+    loops.push((
+        "bulk memory".into(),
+        "(memory.fill (local.get $p) (i32.const 0) (i32.const 16))
+         (memory.fill (i32.const 300) (local.get $a) (local.get $c))
+         (memory.copy (i32.const 256) (local.get $p) (i32.const 16))
+         (memory.copy (local.get $p) (i32.const 512) (local.get $c))
+         (memory.init $seg (i32.const 512) (i32.const 0) (i32.const 0))
+         (data.drop $seg)
+         (drop (memory.size))"
+            .into(),
+    ));
+    loops.push((
+        "locals, globals, select".into(),
+        "(local.set $a (select (local.get $a) (i32.const 1) (local.get $c)))
+         (local.set $b (select (local.get $b) (local.get $d) (local.get $a)))
+         (local.set $a (local.tee $p (i32.const 64)))
+         (global.set $g (i32.add (global.get $g) (i32.const 1)))
+         (global.set $h (local.get $b))
+         (local.set $b (global.get $h))
+         (nop)"
+            .into(),
+    ));
+    loops.push((
+        "control and calls".into(),
+        "(local.set $a (call $f (local.get $a)))
+         (local.set $a (call_indirect (type $t) (local.get $a) (i32.const 0)))
+         (local.set $a (call $tail (local.get $a)))
+         (call $nothing)
+         (block $x (block $y (block $z
+            (br_table $x $y $z (i32.and (local.get $a) (i32.const 3))))))
+         (block $x (br_table $x (local.get $a)))
+         (block $x (br $x))
+         (if (local.get $a) (then (local.set $a (i32.const 1))) (else (local.set $a (i32.const 2))))"
+            .into(),
+    ));
+    loops.push((
+        "tables and references".into(),
+        "(drop (table.size $t2))
+         (drop (table.get $t2 (i32.const 0)))
+         (table.set $t2 (i32.const 1) (ref.func $f))
+         (table.set $t2 (i32.and (local.get $c) (i32.const 1)) (ref.func $f))
+         (table.fill $t2 (i32.const 1) (ref.null func) (i32.const 1))
+         (table.copy $t2 $t2 (i32.const 1) (i32.const 0) (i32.const 1))
+         (table.init $t2 $e (i32.const 0) (i32.const 0) (i32.const 0))
+         (elem.drop $e)
+         (drop (ref.is_null (ref.null func)))"
+            .into(),
+    ));
+    loops
+}
+
+#[test]
+fn no_instruction_grows_the_host_stack() {
+    // wasmi's tail-call dispatch relies on every instruction handler ending in a tail call. A
+    // handler that calls the next one instead adds a host stack frame per executed instruction;
+    // a guest loop then aborts the whole process with a stack overflow. Each loop below runs
+    // until its fuel (2,000,000 instructions) is gone on a host thread with a 256 KiB stack: one
+    // leaked frame per iteration would need megabytes.
+    let loops = instruction_loops();
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            for (what, body) in loops {
+                let text = format!(
+                    r#"(module
+                    (memory (export "memory") 1 16)
+                    (type $t (func (param i32) (result i32)))
+                    (table $t2 2 funcref) (elem (i32.const 0) $f) (elem $e func $f)
+                    (global $g (mut i32) (i32.const 0))
+                    (global $h (mut i64) (i64.const 0))
+                    (data $seg "abcd")
+                    (func $f (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+                    (func $tail (param i32) (result i32) (return_call $f (local.get 0)))
+                    (func $nothing (return))
+                    (func (export "kms_abi_version") (result i32) i32.const 1)
+                    (func (export "kms_alloc") (param i32) (result i32) i32.const 1024)
+                    (func (export "kms_reason") (result i64) i64.const 0)
+                    (func (export "kms_validate") (param i32 i32 i32 i32 i32 i32) (result i32)
+                        (local $a i32) (local $b i64) (local $c i32) (local $d i64) (local $p i32)
+                        (local.set $c (i32.const 3)) (local.set $d (i64.const 3))
+                        (local.set $p (i32.const 64))
+                        (loop $l {body} (local.set $p (i32.const 64)) (br $l))
+                        i32.const 1))"#
+                );
+                let bytes = wat::parse_str(&text).unwrap_or_else(|e| panic!("{what}: {e}"));
+                let (kind, reason) = rejected(&bytes);
+                assert_eq!(kind, RejectionKind::OutOfFuel, "{what}: {reason}");
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }
 
 #[test]
@@ -168,7 +354,7 @@ fn memory_above_the_maximum_is_refused_at_load() {
         );
         let res = Registry::new(HostConfig::default()).load(&wat::parse_str(text).unwrap());
         if decl == "1" {
-            // No declared maximum: allowed, the runtime limit applies (see the growth bomb).
+            // No declared maximum: allowed; the module cannot grow (`memory.grow` is refused).
             assert!(res.is_ok());
         } else {
             assert!(
