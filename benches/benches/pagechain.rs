@@ -1,4 +1,5 @@
-//! kms-pagechain: `with_secret` on the default chain (budget: median ≤ 20 µs), beside OpenSSH's
+//! kms-pagechain: `with_secret` on the default chain (budget: median ≤ 20 µs; also without the
+//! chains prepared ahead, and without re-shielding), beside OpenSSH's
 //! per-use cost (SHA-512 over its 16 KiB prekey, and the whole unshield + re-shield it does),
 //! `mutate`, building a shield, and the signer's hot path with kms-core: unshield the master key,
 //! open a sealed record, sign, zeroize (budget: median ≤ 100 µs).
@@ -29,6 +30,11 @@ fn bench_pagechain(c: &mut Criterion) {
     let shield = Shield::new(secret(), ShieldConfig::default()).unwrap();
     c.bench_function("pagechain/with_secret_default_4x4KiB_reshield", |b| {
         b.iter(|| shield.with_secret(|s| black_box(s[0])).unwrap())
+    });
+
+    let own = Shield::new(secret(), ShieldConfig::default().prepare_ahead(false)).unwrap();
+    c.bench_function("pagechain/with_secret_4x4KiB_reshield_not_prepared", |b| {
+        b.iter(|| own.with_secret(|s| black_box(s[0])).unwrap())
     });
 
     let reader = Shield::new(secret(), ShieldConfig::default().reshield_after_use(false)).unwrap();
@@ -127,6 +133,10 @@ fn latency_report(_: &mut Criterion) {
         shield.with_secret(|s| black_box(s[0])).unwrap();
     });
     percentiles("pagechain/mutate", || shield.mutate().unwrap());
+    let own = Shield::new(secret(), ShieldConfig::default().prepare_ahead(false)).unwrap();
+    percentiles("pagechain/with_secret_not_prepared", || {
+        own.with_secret(|s| black_box(s[0])).unwrap();
+    });
     let reader = Shield::new(secret(), ShieldConfig::default().reshield_after_use(false)).unwrap();
     percentiles("pagechain/with_secret_no_reshield", || {
         reader.with_secret(|s| black_box(s[0])).unwrap();

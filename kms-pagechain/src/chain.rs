@@ -135,9 +135,25 @@ impl OrderRng {
 }
 
 /// The 32-byte AEAD key and 24-byte nonce derived from a chain. Zeroized on drop.
-pub(crate) struct ChainKey(Zeroizing<[u8; 56]>);
+pub(crate) struct ChainKey(Zeroizing<[u8; CHAIN_KEY_BYTES]>);
+
+/// Bytes of a [`ChainKey`] when parked in a locked region (key then nonce).
+pub(crate) const CHAIN_KEY_BYTES: usize = 56;
 
 impl ChainKey {
+    /// Copies the key into `out` (a slot of a locked region).
+    pub(crate) fn park(&self, out: &mut [u8; CHAIN_KEY_BYTES]) {
+        out.copy_from_slice(self.0.as_slice());
+    }
+
+    /// Moves a key parked by [`park`](Self::park) out of its slot and wipes the slot.
+    pub(crate) fn unpark(slot: &mut [u8; CHAIN_KEY_BYTES]) -> Self {
+        let mut key = Self(Zeroizing::new([0u8; CHAIN_KEY_BYTES]));
+        key.0.copy_from_slice(slot);
+        sys::wipe(slot);
+        key
+    }
+
     fn key(&self) -> &[u8; 32] {
         self.0.first_chunk::<32>().unwrap_or(&[0; 32])
     }
@@ -185,7 +201,7 @@ pub(crate) fn derive_key(region: &Region, head: usize, geom: Geometry) -> Result
     // The header goes last so every page starts on a BLAKE3 chunk boundary (a leading 13-byte
     // header would push a serial chunk compression into every page: 2x slower).
     hasher.0.update(&geom.header());
-    let mut okm = ChainKey(Zeroizing::new([0u8; 56]));
+    let mut okm = ChainKey(Zeroizing::new([0u8; CHAIN_KEY_BYTES]));
     let mut reader = hasher.0.finalize_xof();
     reader.fill(okm.0.as_mut_slice());
     reader.zeroize();

@@ -56,11 +56,13 @@ pub struct ShieldConfig {
     memory_locking: MemoryLocking,
     background_mutation: Option<Duration>,
     reader_slots: usize,
+    prepare_ahead: bool,
 }
 
 impl Default for ShieldConfig {
-    /// 4 pages of 4 KiB (16 KiB, like OpenSSH's prekey), a fresh chain after every use, memory
-    /// locked, no background mutator, 4 plaintext buffers kept for concurrent readers.
+    /// 4 pages of 4 KiB (16 KiB, like OpenSSH's prekey), a fresh chain after every use (built
+    /// ahead of time by a background thread), memory locked, no background mutator, 4 plaintext
+    /// buffers kept for concurrent readers.
     fn default() -> Self {
         Self {
             pages: DEFAULT_PAGES,
@@ -69,6 +71,7 @@ impl Default for ShieldConfig {
             memory_locking: MemoryLocking::Required,
             background_mutation: None,
             reader_slots: 4,
+            prepare_ahead: true,
         }
     }
 }
@@ -114,6 +117,18 @@ impl ShieldConfig {
         self
     }
 
+    /// Build the next chain ahead of time on a background thread (default `true`; only with
+    /// [`reshield_after_use`](Self::reshield_after_use)). Each use then hashes a chain that is
+    /// already filled with fresh random pages instead of generating 16 KiB first, and hands the
+    /// chain it made obsolete back to the thread for rebuilding. When no prepared chain is ready
+    /// (back-to-back uses faster than the thread, or its OS RNG call failed) the use builds its
+    /// own, as with `false`. Costs one thread and one more chain buffer.
+    #[must_use]
+    pub fn prepare_ahead(mut self, prepare: bool) -> Self {
+        self.prepare_ahead = prepare;
+        self
+    }
+
     /// Plaintext buffers kept mapped (and locked) for concurrent `with_secret` calls: 1 to
     /// [`MAX_READER_SLOTS`], default 4. More concurrent calls still work; each extra one maps a
     /// buffer for its duration.
@@ -136,6 +151,11 @@ impl ShieldConfig {
     /// The memory-locking policy.
     pub fn locking(&self) -> MemoryLocking {
         self.memory_locking
+    }
+
+    /// Whether the next chain is built ahead of time on a background thread.
+    pub fn prepares_ahead(&self) -> bool {
+        self.prepare_ahead
     }
 
     /// The background mutation interval, if any.

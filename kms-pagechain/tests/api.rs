@@ -236,6 +236,14 @@ fn configuration_is_reported() {
     assert_eq!(shield.config(), &config);
     assert_eq!(config.chain_bytes(), 6 * 4096);
     assert!(!shield.config().reshields_after_use());
+    assert!(ShieldConfig::default().prepares_ahead());
+    assert!(
+        !ShieldConfig::default()
+            .prepare_ahead(false)
+            .prepares_ahead()
+    );
+    // The Debug form says whether a preparer runs (none without re-shielding).
+    assert!(format!("{shield:?}").contains("prepare_ahead: false"));
     assert_eq!(shield.mutations(), 0);
     shield.with_secret(|_| ()).unwrap();
     assert_eq!(shield.mutations(), 0);

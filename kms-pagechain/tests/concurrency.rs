@@ -90,3 +90,19 @@ fn background_mutator_runs_on_its_own_and_stops_on_drop() {
     // Dropping joins the thread (the test would hang otherwise).
     drop(shield);
 }
+
+#[test]
+fn prepared_and_self_built_chains_both_round_trip() {
+    for prepare in [true, false] {
+        let shield = Shield::new(secret(), ShieldConfig::default().prepare_ahead(prepare)).unwrap();
+        // Back-to-back uses outrun the preparer thread now and then, so uses with a prepared
+        // chain and uses that build their own interleave.
+        for i in 0..3_000 {
+            let ok = shield.with_secret(|s| s == secret().as_slice()).unwrap();
+            assert!(ok, "prepare_ahead({prepare}) use {i} saw a wrong secret");
+        }
+        run(&shield, 3, 300);
+        assert_eq!(shield.background_failures(), 0);
+        assert!(shield.mutations() >= 3_900, "{}", shield.mutations());
+    }
+}

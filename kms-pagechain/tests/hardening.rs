@@ -15,9 +15,13 @@ use kms_pagechain::{
 fn assert_flags(shield: &Shield, when: &str) {
     let regions = shield.memory_regions();
     let kinds: Vec<RegionKind> = regions.iter().map(|r| r.kind).collect();
+    // Active and standby, plus the two spares built ahead when they are ready (not while the
+    // preparer thread is rebuilding one), whose keys wait in their own page.
+    let chains = kinds.iter().filter(|k| **k == RegionKind::Chain).count();
+    assert!((2..=4).contains(&chains), "{when}: {kinds:?}");
     assert_eq!(
-        kinds.iter().filter(|k| **k == RegionKind::Chain).count(),
-        2,
+        kinds.contains(&RegionKind::SpareKeys),
+        shield.config().prepares_ahead(),
         "{when}: {kinds:?}"
     );
     assert!(kinds.contains(&RegionKind::Sealed), "{when}: {kinds:?}");
@@ -49,6 +53,14 @@ fn assert_flags(shield: &Shield, when: &str) {
 fn pages_are_locked_and_excluded_from_core_dumps() {
     let shield = Shield::new(vec![9u8; 32], ShieldConfig::default()).unwrap();
     assert_flags(&shield, "after new");
+    // The first spares are built before `new` returns.
+    let chains = |s: &Shield| {
+        s.memory_regions()
+            .iter()
+            .filter(|r| r.kind == RegionKind::Chain)
+            .count()
+    };
+    assert_eq!(chains(&shield), 4);
     shield.with_secret(|_| ()).unwrap();
     assert_flags(&shield, "after with_secret");
     let before: Vec<usize> = shield.memory_regions().iter().map(|r| r.start).collect();
@@ -69,6 +81,11 @@ fn unlocked_pages_are_still_excluded_from_core_dumps() {
     )
     .unwrap();
     assert_flags(&shield, "unlocked");
+    // Without preparation ahead: the two chain buffers only, and no key page.
+    let shield = Shield::new(vec![9u8; 32], ShieldConfig::default().prepare_ahead(false)).unwrap();
+    assert_flags(&shield, "no preparation");
+    shield.with_secret(|_| ()).unwrap();
+    assert_flags(&shield, "no preparation, after with_secret");
 }
 
 #[test]

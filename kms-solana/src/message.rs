@@ -199,9 +199,15 @@ fn parse_message_at(bytes: &[u8], base: usize) -> Result<Message<'_>, Error> {
     let num_instructions = r.compact_u16(Field::InstructionCount)?;
     let instructions_offset = r.offset();
     let ins_start = r.pos;
+    // The framing pass also notes whether any index could be out of range; only then does the
+    // detailed pass below run (it reports the first offending index exactly). Inside the
+    // WebAssembly modules this saves decoding every instruction a second time.
+    let (mut bad_program, mut max_account) = (false, 0u8);
     for _ in 0..num_instructions {
-        r.u8(Field::ProgramIdIndex)?;
-        r.short_bytes(Field::AccountIndexCount, Field::AccountIndices)?;
+        let program = r.u8(Field::ProgramIdIndex)?;
+        bad_program |= program == 0 || usize::from(program) >= num_keys;
+        let accounts = r.short_bytes(Field::AccountIndexCount, Field::AccountIndices)?;
+        max_account = accounts.iter().fold(max_account, |m, &a| m.max(a));
         r.short_bytes(Field::DataLength, Field::Data)?;
     }
     let instructions = &bytes[ins_start..r.pos];
@@ -283,6 +289,22 @@ fn parse_message_at(bytes: &[u8], base: usize) -> Result<Message<'_>, Error> {
     m.loaded_writable = w as u16;
     m.loaded_readonly = ro as u16;
 
+    if bad_program || usize::from(max_account) >= total {
+        check_instruction_indexes(&m, num_keys, total)?;
+    }
+
+    let _ = keys_count_offset;
+    check_duplicate_keys(account_keys, keys_offset)?;
+    if num_lookups > 0 {
+        check_duplicate_lookups(&m)?;
+    }
+    Ok(m)
+}
+
+/// Reports the first instruction whose program index or an account index is out of range (or
+/// whose program is the fee payer), in instruction order.
+#[cold]
+fn check_instruction_indexes(m: &Message<'_>, num_keys: usize, total: usize) -> Result<(), Error> {
     for (i, ins) in m.instructions().enumerate() {
         if usize::from(ins.program_id_index) >= num_keys {
             return Err(Error::ProgramIndexOutOfRange {
@@ -311,13 +333,7 @@ fn parse_message_at(bytes: &[u8], base: usize) -> Result<Message<'_>, Error> {
             }
         }
     }
-
-    let _ = keys_count_offset;
-    check_duplicate_keys(account_keys, keys_offset)?;
-    if num_lookups > 0 {
-        check_duplicate_lookups(&m)?;
-    }
-    Ok(m)
+    Ok(())
 }
 
 /// Rejects a repeated static key. A 1024-bit filter keeps the common case linear; only filter hits
@@ -325,7 +341,7 @@ fn parse_message_at(bytes: &[u8], base: usize) -> Result<Message<'_>, Error> {
 fn check_duplicate_keys(keys: &[Address], keys_offset: usize) -> Result<(), Error> {
     let mut seen = [0u64; 16];
     for (i, k) in keys.iter().enumerate() {
-        let h = usize::from(u16::from_le_bytes([k[0] ^ k[17], k[1] ^ k[31]]) & 1023);
+        let h = filter_bit(k);
         let (word, bit) = (h / 64, 1u64 << (h % 64));
         if seen[word] & bit != 0
             && let Some(first) = keys[..i].iter().position(|p| p == k)
@@ -342,6 +358,18 @@ fn check_duplicate_keys(keys: &[Address], keys_offset: usize) -> Result<(), Erro
         seen[word] |= bit;
     }
     Ok(())
+}
+
+/// Filter position of a key: all 32 bytes summed as four little-endian words, folded to 10 bits.
+/// Every byte counts, so keys with a pattern (all bytes equal, long runs of zeros, as in test
+/// fixtures, vanity and sysvar addresses) spread out as well as random ones.
+fn filter_bit(k: &Address) -> usize {
+    let (words, _) = k.as_chunks::<8>();
+    let s = words
+        .iter()
+        .fold(0u64, |s, w| s.wrapping_add(u64::from_le_bytes(*w)));
+    let s = s ^ (s >> 31) ^ (s >> 47);
+    (s as usize) & 1023
 }
 
 /// Rejects loading the same (table, index) twice, within a lookup or across lookups of one table.
@@ -497,27 +525,27 @@ impl<'a> Message<'a> {
             return Some(AccountRef::Static(k));
         }
         i -= self.account_keys.len();
-        if i < self.num_loaded_writable() {
-            for l in self.address_table_lookups() {
-                if let Some(&x) = l.writable_indexes.get(i) {
-                    return Some(AccountRef::Lookup {
-                        table: l.table,
-                        index: x,
-                    });
-                }
-                i -= l.writable_indexes.len();
-            }
-            return None;
+        let writable = i < self.num_loaded_writable();
+        if !writable {
+            i -= self.num_loaded_writable();
         }
-        i -= self.num_loaded_writable();
-        for l in self.address_table_lookups() {
-            if let Some(&x) = l.readonly_indexes.get(i) {
-                return Some(AccountRef::Lookup {
-                    table: l.table,
-                    index: x,
-                });
+        // Walks the raw lookups (framing validated at parse time) without building each
+        // `AddressTableLookup`: `table ‖ compact count ‖ writable ‖ compact count ‖ readonly`.
+        let mut rest = self.lookups;
+        for _ in 0..self.num_lookups {
+            let (table, tail) = rest.split_first_chunk::<32>()?;
+            let (writable_indexes, tail) = split_short(tail)?;
+            let (readonly_indexes, tail) = split_short(tail)?;
+            rest = tail;
+            let list = if writable {
+                writable_indexes
+            } else {
+                readonly_indexes
+            };
+            if let Some(&x) = list.get(i) {
+                return Some(AccountRef::Lookup { table, index: x });
             }
-            i -= l.readonly_indexes.len();
+            i -= list.len();
         }
         None
     }
@@ -548,6 +576,18 @@ impl<'a> Message<'a> {
     pub fn is_loaded(&self, index: u8) -> bool {
         usize::from(index) >= self.account_keys.len() && usize::from(index) < self.num_accounts()
     }
+}
+
+/// Splits a compact-u16 length and that many bytes off `b` (one-byte lengths inline).
+fn split_short(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (n, skip) = match b.first() {
+        Some(&n) if n & 0x80 == 0 => (usize::from(n), 1),
+        _ => {
+            let (n, skip) = crate::wire::read_compact_u16(b).ok()?;
+            (usize::from(n), skip)
+        }
+    };
+    b.get(skip..)?.split_at_checked(n)
 }
 
 /// Iterator over a message's instructions.

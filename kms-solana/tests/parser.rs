@@ -420,3 +420,89 @@ fn error_messages_say_what_and_where() {
         "unsupported message version 1 at byte 0 (only legacy and v0 are accepted)"
     );
 }
+
+/// `Message::account` walks the raw lookups; it must number loaded accounts exactly as the
+/// lookup iterator describes them (every lookup's writable entries first, then every lookup's
+/// readonly entries), including lookups with an empty side and a 2-byte compact count.
+#[test]
+fn account_numbering_matches_the_lookup_iterator() {
+    let mut m = vec![0x80, 1, 0, 1, 2];
+    m.extend_from_slice(&[1; 32]);
+    m.extend_from_slice(&[2; 32]);
+    m.extend_from_slice(&[7; 32]); // blockhash
+    m.extend_from_slice(&[1, 1, 1, 0, 0]); // one instruction: program 1, account 0, no data
+    // Three lookups: (w 3, r 0), (w 0, r 130: a 2-byte count), (w 2, r 1).
+    let lookups: [(u8, Vec<u8>, Vec<u8>); 3] = [
+        (0x41, vec![0, 1, 2], vec![]),
+        (0x42, vec![], (0..130).collect()),
+        (0x43, vec![7, 8], vec![9]),
+    ];
+    m.push(3);
+    for (t, w, r) in &lookups {
+        m.extend_from_slice(&[*t; 32]);
+        m.push(w.len() as u8);
+        m.extend_from_slice(w);
+        if r.len() < 128 {
+            m.push(r.len() as u8);
+        } else {
+            m.extend_from_slice(&[(r.len() as u8 & 0x7f) | 0x80, (r.len() >> 7) as u8]);
+        }
+        m.extend_from_slice(r);
+    }
+    let msg = parse_message(&m).unwrap();
+    let mut expected: Vec<AccountRef<'_>> =
+        msg.account_keys().iter().map(AccountRef::Static).collect();
+    for writable in [true, false] {
+        for l in msg.address_table_lookups() {
+            let list = if writable {
+                l.writable_indexes
+            } else {
+                l.readonly_indexes
+            };
+            expected.extend(list.iter().map(|&index| AccountRef::Lookup {
+                table: l.table,
+                index,
+            }));
+        }
+    }
+    assert_eq!(expected.len(), msg.num_accounts());
+    for i in 0..=255u8 {
+        assert_eq!(msg.account(i), expected.get(usize::from(i)).copied(), "{i}");
+    }
+}
+
+/// Index errors are reported exactly (first offending instruction, exact offset) now that the
+/// index checks run only when the framing pass saw a suspicious index.
+#[test]
+fn index_errors_still_name_the_first_offending_instruction() {
+    // Two instructions: the first is fine, the second names account 9 of 5.
+    let mut m = vec![0x80, 1, 0, 1, 3];
+    for k in 1..=3u8 {
+        m.extend_from_slice(&[k; 32]);
+    }
+    m.extend_from_slice(&[7; 32]);
+    m.extend_from_slice(&[2, 2, 1, 0, 0, 2, 2, 1, 9, 0]);
+    m.extend_from_slice(&[1]);
+    m.extend_from_slice(&[0x40; 32]);
+    m.extend_from_slice(&[1, 5, 1, 6]);
+    let second = HASH + 32 + 1 + 4;
+    assert_eq!(
+        parse_message(&m).unwrap_err(),
+        Error::AccountIndexOutOfRange {
+            offset: second + 3,
+            instruction: 1,
+            index: 9,
+            accounts: 5,
+        }
+    );
+    // A program index of 0 in the second instruction is still named as such.
+    m[second] = 0;
+    m[second + 3] = 1;
+    assert_eq!(
+        parse_message(&m).unwrap_err(),
+        Error::ProgramIsFeePayer {
+            offset: second,
+            instruction: 1,
+        }
+    );
+}

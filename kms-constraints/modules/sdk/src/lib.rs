@@ -177,9 +177,11 @@ impl<'a> Common<'a> {
 pub struct Shape<'m> {
     msg: &'m Message<'m>,
     ixs: Instructions<'m>,
+    /// The next instruction, decoded once (`peek` is called several times per instruction).
+    upcoming: Option<Instruction<'m>>,
     next_ix: usize,
-    writable_ok: [bool; 256],
-    used: [bool; 256],
+    writable_ok: Bits,
+    used: Bits,
 }
 
 /// One instruction under inspection.
@@ -203,15 +205,18 @@ impl<'m> Shape<'m> {
         if msg.fee_payer() != user {
             return Err(reject("the fee payer is not the user"));
         }
+        let mut ixs = msg.instructions();
+        let upcoming = ixs.next();
         let mut s = Self {
             msg,
-            ixs: msg.instructions(),
+            ixs,
+            upcoming,
             next_ix: 0,
-            writable_ok: [false; 256],
-            used: [false; 256],
+            writable_ok: Bits::EMPTY,
+            used: Bits::EMPTY,
         };
-        s.writable_ok[0] = true;
-        s.used[0] = true;
+        s.writable_ok.set(0);
+        s.used.set(0);
         Ok(s)
     }
 
@@ -224,7 +229,7 @@ impl<'m> Shape<'m> {
     /// The next instruction without consuming it.
     #[must_use]
     pub fn peek(&self) -> Option<Ix<'m>> {
-        let ix = self.ixs.clone().next()?;
+        let ix = self.upcoming?;
         Some(Ix {
             index: self.next_ix,
             program: ix.program_id(self.msg),
@@ -235,9 +240,9 @@ impl<'m> Shape<'m> {
     /// Consumes the next instruction; refuses if there is none.
     pub fn next(&mut self, what: &'static str) -> Check<Ix<'m>> {
         let ix = self.peek().ok_or(reject(what))?;
-        self.ixs.next();
+        self.upcoming = self.ixs.next();
         self.next_ix += 1;
-        self.used[usize::from(ix.ix.program_id_index)] = true;
+        self.used.set(ix.ix.program_id_index);
         Ok(ix)
     }
 
@@ -286,9 +291,9 @@ impl<'m> Shape<'m> {
     /// come from a lookup table: use only for accounts that cannot receive the user's funds).
     pub fn mark(&mut self, ix: &Ix<'m>, n: usize, writable: bool) {
         if let Some(&i) = ix.ix.accounts.get(n) {
-            self.used[usize::from(i)] = true;
+            self.used.set(i);
             if writable {
-                self.writable_ok[usize::from(i)] = true;
+                self.writable_ok.set(i);
             }
         }
     }
@@ -347,24 +352,83 @@ impl<'m> Shape<'m> {
 
     /// Ends the walk: no instruction left, every account used, no writable account the shape
     /// did not allow.
-    pub fn finish(mut self) -> Check {
+    pub fn finish(self) -> Check {
         if let Some(ix) = self.peek() {
             return Err(reject_at(ix.index, "instruction not allowed by this shape"));
         }
-        let n = self.msg.num_accounts();
-        for i in 0..n {
-            if !self.used[i] {
-                return Err(reject("an account is not used by any allowed instruction"));
+        // Per account, in index order, the first failure wins as if each were checked in turn:
+        // unused, then writable without permission.
+        let msg = self.msg;
+        let h = msg.header();
+        let (signers, keys) = (
+            usize::from(h.num_required_signatures),
+            msg.account_keys().len(),
+        );
+        let mut writable = Bits::EMPTY;
+        writable.set_range(0, signers - usize::from(h.num_readonly_signed_accounts));
+        writable.set_range(
+            signers,
+            keys - usize::from(h.num_readonly_unsigned_accounts),
+        );
+        writable.set_range(keys, keys + msg.num_loaded_writable());
+        let mut all = Bits::EMPTY;
+        all.set_range(0, msg.num_accounts());
+        let unused = all.and_not(&self.used);
+        let forbidden = writable.and_not(&self.writable_ok);
+        match (unused.first(), forbidden.first()) {
+            (Some(u), f) if f.is_none_or(|f| u <= f) => {
+                Err(reject("an account is not used by any allowed instruction"))
             }
-            // `n` ≤ 256, so `i` fits in u8.
-            if self.msg.is_writable(i as u8) && !self.writable_ok[i] {
-                return Err(reject(
-                    "an account is writable that this shape never writes",
-                ));
+            (_, Some(_)) => Err(reject(
+                "an account is writable that this shape never writes",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A set of account indexes (0 to 255).
+#[derive(Clone, Copy)]
+struct Bits([u64; 4]);
+
+impl Bits {
+    const EMPTY: Self = Self([0; 4]);
+
+    fn set(&mut self, i: u8) {
+        self.0[usize::from(i >> 6)] |= 1 << (i & 63);
+    }
+
+    /// Adds `start..end` (clamped to 256).
+    fn set_range(&mut self, start: usize, end: usize) {
+        for (w, word) in self.0.iter_mut().enumerate() {
+            let (lo, hi) = (w * 64, w * 64 + 64);
+            let (a, b) = (start.clamp(lo, hi), end.clamp(lo, hi));
+            if a < b {
+                let len = b - a;
+                let ones = if len == 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << len) - 1
+                };
+                *word |= ones << (a - lo);
             }
         }
-        self.ixs = self.msg.instructions();
-        Ok(())
+    }
+
+    fn and_not(&self, other: &Self) -> Self {
+        let mut out = *self;
+        for (o, b) in out.0.iter_mut().zip(other.0) {
+            *o &= !b;
+        }
+        out
+    }
+
+    fn first(&self) -> Option<usize> {
+        self.0
+            .iter()
+            .enumerate()
+            .find(|(_, w)| **w != 0)
+            .map(|(i, w)| i * 64 + w.trailing_zeros() as usize)
     }
 }
 
