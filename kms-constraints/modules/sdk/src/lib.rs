@@ -239,7 +239,7 @@ impl<'m> Shape<'m> {
 
     /// Consumes the next instruction; refuses if there is none.
     pub fn next(&mut self, what: &'static str) -> Check<Ix<'m>> {
-        let ix = self.peek().ok_or(reject(what))?;
+        let ix = self.peek().ok_or_else(|| reject(what))?;
         self.upcoming = self.ixs.next();
         self.next_ix += 1;
         self.used.set(ix.ix.program_id_index);
@@ -264,27 +264,47 @@ impl<'m> Shape<'m> {
         writable: bool,
         what: &'static str,
     ) -> Check {
-        let k = self.static_key(ix, n, what)?;
-        if k != expected {
-            return Err(reject_at(ix.index, what));
+        let i = self.index(ix, n)?;
+        match self.msg.account_keys().get(usize::from(i)) {
+            Some(k) if k == expected => {}
+            Some(_) => return Err(reject_at(ix.index, what)),
+            None => return Err(self.not_static(ix, i, what)),
         }
-        self.mark(ix, n, writable);
+        self.used.set(i);
+        if writable {
+            self.writable_ok.set(i);
+        }
         Ok(())
+    }
+
+    /// Index of account number `n` of `ix` in the message.
+    fn index(&self, ix: &Ix<'m>, n: usize) -> Check<u8> {
+        ix.ix
+            .accounts
+            .get(n)
+            .copied()
+            .ok_or_else(|| reject_at(ix.index, "instruction has too few accounts"))
+    }
+
+    /// Why account `i` is not a static key: a lookup-table entry (refused as `what`) or no
+    /// account at all.
+    #[cold]
+    fn not_static(&self, ix: &Ix<'m>, i: u8, what: &'static str) -> Verdict {
+        if self.msg.is_loaded(i) {
+            reject_at(ix.index, what)
+        } else {
+            reject_at(ix.index, "account index out of range")
+        }
     }
 
     /// Account number `n` of instruction `ix` as a static key (any value); marks it used and
     /// writable iff `writable`.
     pub fn static_key(&mut self, ix: &Ix<'m>, n: usize, what: &'static str) -> Check<&'m Address> {
-        let i = *ix
-            .ix
-            .accounts
-            .get(n)
-            .ok_or(reject_at(ix.index, "instruction has too few accounts"))?;
-        match self.msg.account(i) {
-            Some(AccountRef::Static(k)) => Ok(k),
-            Some(AccountRef::Lookup { .. }) => Err(reject_at(ix.index, what)),
-            None => Err(reject_at(ix.index, "account index out of range")),
-        }
+        let i = self.index(ix, n)?;
+        self.msg
+            .account_keys()
+            .get(usize::from(i))
+            .ok_or_else(|| self.not_static(ix, i, what))
     }
 
     /// Marks account number `n` of `ix` used, and allowed writable iff `writable` (it may then
