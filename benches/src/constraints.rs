@@ -292,6 +292,9 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
             V::Pubkey(out_mint),
             V::Pubkey(TOKEN_PROGRAM),
             V::U64(1_000_000),
+            // min_amount_out: exactly the guarantee of the route below,
+            // ⌊990 000 × (10 000 − 50) / 10 000⌋ = 985 050 (no platform fee).
+            V::U64(985_050),
             V::U16(100),
             V::U8(0),
             V::OptPubkey(None),
@@ -392,29 +395,56 @@ pub fn native(f: &Fixture, reason: &mut Reason) -> i32 {
 /// the intent is authorized. The one-off parameter check (ATA derivations) is benchmarked
 /// separately in `benches/constraints.rs`.
 ///
+/// Each module is followed by a reference row: the same check compiled natively (parse, loaded
+/// check, module), so the WASM overhead shows as a ratio.
+///
 /// # Panics
 /// If a fixture is rejected (the budget would be meaningless).
 #[allow(clippy::expect_used, clippy::panic)]
 pub fn budgets() -> Vec<Entry> {
     let reg = std::rc::Rc::new(registry());
-    fixtures(&reg)
-        .into_iter()
-        .map(|f| {
-            let checked = reg
-                .check_params(&f.hash, &f.params)
-                .unwrap_or_else(|e| panic!("{}: fixture parameters rejected: {e}", f.module));
-            reg.validate_checked(&checked, &f.message, &f.loaded)
-                .unwrap_or_else(|e| panic!("{}: fixture rejected: {e}", f.module));
-            let reg = reg.clone();
-            Entry {
-                name: format!("constraints: {} validate (WASM, fresh instance)", f.module),
-                budget: Duration::from_micros(50),
-                stat: Stat::P99,
-                run: Box::new(move || {
-                    let _ =
-                        black_box(reg.validate_checked(&checked, black_box(&f.message), &f.loaded));
-                }),
-            }
-        })
-        .collect()
+    let mut out = Vec::new();
+    for f in fixtures(&reg) {
+        let checked = reg
+            .check_params(&f.hash, &f.params)
+            .unwrap_or_else(|e| panic!("{}: fixture parameters rejected: {e}", f.module));
+        reg.validate_checked(&checked, &f.message, &f.loaded)
+            .unwrap_or_else(|e| panic!("{}: fixture rejected: {e}", f.module));
+        let mut reason = Reason::new();
+        assert_eq!(
+            native(&f, &mut reason),
+            kms_module_sdk::ACCEPT,
+            "{}: native",
+            f.module
+        );
+        let wasm_name = format!("constraints: {} validate (WASM, fresh instance)", f.module);
+        let native_name = format!("constraints: {} validate (native Rust)", f.module);
+        let f = std::rc::Rc::new(f);
+        let (reg, wasm_f) = (reg.clone(), f.clone());
+        out.push(Entry::budget(
+            wasm_name.clone(),
+            Duration::from_micros(50),
+            Stat::P99,
+            Box::new(move || {
+                black_box(reg.validate_checked(
+                    &checked,
+                    black_box(&wasm_f.message),
+                    &wasm_f.loaded,
+                ))
+                .map_err(|e| e.to_string())
+            }),
+        ));
+        out.push(Entry::reference(
+            native_name,
+            wasm_name,
+            Box::new(move || {
+                let mut reason = Reason::new();
+                match black_box(native(black_box(&f), &mut reason)) {
+                    kms_module_sdk::ACCEPT => Ok(()),
+                    code => Err(format!("native module returned {code}")),
+                }
+            }),
+        ));
+    }
+    out
 }

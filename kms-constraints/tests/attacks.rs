@@ -41,36 +41,66 @@ fn check(
     one_shot
 }
 
+/// Asserts a refusal whose reason contains `because`: the module's text for the check the
+/// attack is meant to hit, so a test cannot pass on an unrelated refusal.
 #[track_caller]
-fn refused(res: Result<(), Error>, what: &str) -> String {
+fn refused(res: Result<(), Error>, what: &str, because: &str) {
     match res {
         Err(Error::Rejected {
             kind: RejectionKind::Refused,
             reason,
-        }) => {
-            assert!(!reason.is_empty(), "{what}: empty reason");
-            reason
-        }
-        other => panic!("{what}: expected a refusal, got {other:?}"),
+        }) => assert!(
+            reason.contains(because),
+            "{what}: refused for another reason: {reason:?} (expected {because:?})"
+        ),
+        other => panic!("{what}: expected a refusal ({because:?}), got {other:?}"),
     }
 }
+
+/// The refusal of an instruction after the end of the shape.
+const EXTRA_IX: &str = "instruction not allowed by this shape";
+const CB_NOT_ALLOWED: &str = "compute-budget instruction not allowed";
+const SWAP_DESTINATION: &str =
+    "swap output goes to an account other than the user's account of the output mint";
+const SWAP_SOURCE: &str = "swap input is not the user's account of the input mint";
+const NO_LOOKUPS: &str = "a withdrawal may not load accounts from lookup tables";
+const WRAP_TO_OTHER: &str = "SOL wrapped into an account other than the user's wrapped-SOL account";
+const WRAP_TOO_MUCH: &str = "wraps more SOL than the authorized input maximum";
+const CLOSE_TO_OTHER: &str = "closeAccount sends the balance to someone other than the user";
+const CREATES_OTHER: &str = "creates an account that is not the expected associated token account";
 
 /// One module's valid shape and what the generic attacks need to know about it.
 struct Case {
     module: &'static str,
-    params: Vec<u8>,
+    /// Parameter values, the user first (re-encoded for another user by one attack).
+    values: Vec<V>,
     valid: Vec<Instruction>,
     /// Index of the main instruction (transfer, swap, trade) in `valid`.
     main: usize,
+    /// Token program of `token_account`.
+    token_program: [u8; 32],
     /// The user's token account that setAuthority/approve/closeAccount attacks target.
     token_account: [u8; 32],
     /// The account where the user's funds go (hidden in a lookup table by one attack).
     destination: [u8; 32],
+    /// Reason when a transfer to the attacker stands where the shape's first instruction goes.
+    unexpected_first: &'static str,
+    /// Reason when the main instruction invokes another program.
+    wrong_program: &'static str,
+    /// Reason when the main instruction carries one more writable account (`None`: Jupiter,
+    /// whose trailing accounts are the route legs' pools, writable by design; its fixed
+    /// positions are covered by its own test).
+    extra_account: Option<&'static str>,
+    /// Reason when the destination is a lookup-table entry (transactions without its creation).
+    hidden_destination: &'static str,
+    /// Whether the module accepts lookup tables at all.
+    lookups_allowed: bool,
 }
 
 fn run_generic_attacks(r: &Registry, c: &Case) {
     let h = r.builtin(c.module).unwrap();
-    let ok = |ixs: &[Instruction]| check(r, &h, &legacy(ixs), &[], &c.params);
+    let params = params(r, &h, &c.values);
+    let ok = |ixs: &[Instruction]| check(r, &h, &legacy(ixs), &[], &params);
     ok(&c.valid).unwrap_or_else(|e| panic!("{}: valid shape refused: {e}", c.module));
     let with = |f: &dyn Fn(&mut Vec<Instruction>)| {
         let mut v = c.valid.clone();
@@ -78,15 +108,18 @@ fn run_generic_attacks(r: &Registry, c: &Case) {
         ok(&v)
     };
     let m = c.module;
+    let tp = c.token_program;
     refused(
         with(&|v| v.push(transfer(USER, ATTACKER, 1))),
         &format!("{m}: added transfer"),
+        EXTRA_IX,
     );
     refused(
         with(&|v| v.insert(0, transfer(USER, ATTACKER, 1))),
         &format!("{m}: prepended transfer"),
+        c.unexpected_first,
     );
-    let reason = refused(
+    refused(
         with(&|v| {
             v[c.main]
                 .accounts
@@ -96,38 +129,27 @@ fn run_generic_attacks(r: &Registry, c: &Case) {
                 ))
         }),
         &format!("{m}: extra signer"),
+        "the user must be the only signer",
     );
-    assert!(reason.contains("only signer"), "{m}: {reason}");
     refused(
-        with(&|v| {
-            v.push(set_authority(
-                TOKEN_PROGRAM,
-                c.token_account,
-                USER,
-                ATTACKER,
-            ))
-        }),
+        with(&|v| v.push(set_authority(tp, c.token_account, USER, ATTACKER))),
         &format!("{m}: setAuthority"),
+        EXTRA_IX,
     );
     refused(
-        with(&|v| {
-            v.push(approve(
-                TOKEN_PROGRAM,
-                c.token_account,
-                ATTACKER,
-                USER,
-                u64::MAX,
-            ))
-        }),
+        with(&|v| v.push(approve(tp, c.token_account, ATTACKER, USER, u64::MAX))),
         &format!("{m}: approve"),
+        EXTRA_IX,
     );
     refused(
-        with(&|v| v.push(close(TOKEN_PROGRAM, c.token_account, ATTACKER, USER))),
+        with(&|v| v.push(close(tp, c.token_account, ATTACKER, USER))),
         &format!("{m}: closeAccount to someone else"),
+        EXTRA_IX,
     );
     refused(
         with(&|v| v[c.main].program_id = addr(key(0x99))),
         &format!("{m}: wrong program id"),
+        c.wrong_program,
     );
     refused(
         with(&|v| {
@@ -135,6 +157,7 @@ fn run_generic_attacks(r: &Registry, c: &Case) {
             v.insert(c.main + 1, d);
         }),
         &format!("{m}: duplicated instruction"),
+        EXTRA_IX,
     );
     refused(
         with(&|v| {
@@ -142,6 +165,7 @@ fn run_generic_attacks(r: &Registry, c: &Case) {
             v.insert(0, d);
         }),
         &format!("{m}: reordered instruction"),
+        EXTRA_IX,
     );
     refused(
         with(&|v| {
@@ -149,41 +173,64 @@ fn run_generic_attacks(r: &Registry, c: &Case) {
             v.push(d);
         }),
         &format!("{m}: compute budget moved to the end"),
+        EXTRA_IX,
     );
-    let reason = refused(
+    refused(
         with(&|v| v[0] = cu_limit(CU_LIMIT + 1)),
         &format!("{m}: compute-unit limit over the cap"),
+        "compute-unit limit above the cap",
     );
-    assert!(
-        reason.contains("compute-unit limit above the cap"),
-        "{m}: {reason}"
-    );
-    let reason = refused(
+    refused(
         with(&|v| v[1] = cu_price(CU_PRICE + 1)),
         &format!("{m}: compute-unit price over the cap"),
-    );
-    assert!(
-        reason.contains("compute-unit price above the cap"),
-        "{m}: {reason}"
+        "compute-unit price above the cap",
     );
     refused(
         with(&|v| v.insert(1, cu_limit(1))),
         &format!("{m}: second compute-unit limit"),
+        CB_NOT_ALLOWED,
     );
     refused(
         with(&|v| v.insert(1, ix(COMPUTE_BUDGET_PROGRAM, vec![], vec![1, 0, 0, 1, 0]))),
         &format!("{m}: heap-frame request"),
+        CB_NOT_ALLOWED,
     );
-    // A destination hidden in a lookup table.
-    let (msg, loaded) = v0_with(&c.valid, &[table(&[c.destination])]);
+    // A destination hidden in a lookup table: refused where the main instruction names it
+    // (the transaction without the destination's creation, still valid as a legacy message)...
+    let creates_destination = |i: &Instruction| {
+        i.program_id == addr(ASSOCIATED_TOKEN_PROGRAM)
+            && i.accounts.get(1).map(|a| a.pubkey) == Some(addr(c.destination))
+    };
+    let bare: Vec<Instruction> = c
+        .valid
+        .iter()
+        .filter(|i| !creates_destination(i))
+        .cloned()
+        .collect();
+    ok(&bare).unwrap_or_else(|e| panic!("{m}: valid shape without the creation refused: {e}"));
+    let (msg, loaded) = v0_with(&bare, &[table(&[c.destination])]);
     assert_eq!(loaded.len(), 1, "{m}: the destination is loaded");
     refused(
-        check(r, &h, &msg, &loaded, &c.params),
+        check(r, &h, &msg, &loaded, &params),
         &format!("{m}: destination in a lookup table"),
+        c.hidden_destination,
     );
-    // A writable account the shape never writes. (Jupiter's trailing accounts are the route
-    // legs' pools, writable by design; its fixed positions are covered by its own test.)
-    if m != "jupiter-v6-route" {
+    // ... and where its creation names it.
+    if bare.len() != c.valid.len() {
+        let (msg, loaded) = v0_with(&c.valid, &[table(&[c.destination])]);
+        assert_eq!(loaded.len(), 1, "{m}: the destination is loaded");
+        refused(
+            check(r, &h, &msg, &loaded, &params),
+            &format!("{m}: created destination in a lookup table"),
+            if c.lookups_allowed {
+                CREATES_OTHER
+            } else {
+                c.hidden_destination
+            },
+        );
+    }
+    // One more writable account on the main instruction.
+    if let Some(reason) = c.extra_account {
         refused(
             with(&|v| {
                 v[c.main]
@@ -191,6 +238,7 @@ fn run_generic_attacks(r: &Registry, c: &Case) {
                     .push(solana_message::AccountMeta::new(addr(ATTACKER), false))
             }),
             &format!("{m}: extra writable account"),
+            reason,
         );
     }
     // An extra writable account on an instruction that has fixed accounts.
@@ -200,9 +248,20 @@ fn run_generic_attacks(r: &Registry, c: &Case) {
                 .push(solana_message::AccountMeta::new(addr(ATTACKER), false))
         }),
         &format!("{m}: compute budget with an extra writable account"),
+        "compute-budget instruction with accounts",
     );
-    // Parameters for another user: the fee payer is not the user.
-    let err = check(r, &h, &legacy(&c.valid), &[], &[0u8; 3]).unwrap_err();
+    // Parameters for another user (their associated token accounts derived for them): the
+    // user's transaction is not theirs to sign.
+    let mut other = c.values.clone();
+    other[0] = V::Pubkey(ATTACKER);
+    let other = self::params(r, &h, &other);
+    refused(
+        check(r, &h, &legacy(&c.valid), &[], &other),
+        &format!("{m}: parameters of another user"),
+        "the fee payer is not the user",
+    );
+    // Parameters that do not decode never reach the module.
+    let err = check(r, &h, &legacy(&c.valid), &[], &params[..3]).unwrap_err();
     assert_eq!(
         err.rejection_kind(),
         Some(RejectionKind::MalformedParams),
@@ -215,44 +274,61 @@ fn sol_withdraw() {
     let r = registry();
     let h = r.builtin("sol-withdraw").unwrap();
     let dest = key(0x22);
-    let params = params(
-        &r,
-        &h,
-        &common_params(&[V::Pubkey(dest), V::U64(1_000_000_000)]),
-    );
+    let values = common_params(&[V::Pubkey(dest), V::U64(1_000_000_000)]);
+    let params = params(&r, &h, &values);
     let valid = vec![
         cu_limit(CU_LIMIT),
         cu_price(CU_PRICE),
         transfer(USER, dest, 1_000_000_000),
     ];
-    let case = Case {
-        module: "sol-withdraw",
-        params: params.clone(),
-        valid: valid.clone(),
-        main: 2,
-        token_account: ata(USER, key(0x33), TOKEN_PROGRAM),
-        destination: dest,
-    };
-    run_generic_attacks(&r, &case);
+    let to_other = "SOL goes to an address other than the authorized destination";
+    run_generic_attacks(
+        &r,
+        &Case {
+            module: "sol-withdraw",
+            values,
+            valid,
+            main: 2,
+            token_program: TOKEN_PROGRAM,
+            token_account: ata(USER, key(0x33), TOKEN_PROGRAM),
+            destination: dest,
+            unexpected_first: to_other,
+            wrong_program: "expected a System program instruction",
+            extra_account: Some("System transfer needs exactly 2 accounts"),
+            hidden_destination: NO_LOOKUPS,
+            lookups_allowed: false,
+        },
+    );
     // Compute budget is optional.
     check(&r, &h, &legacy(&[transfer(USER, dest, 1)]), &[], &params).unwrap();
     let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
-    let reason = refused(
+    refused(
         run(&[
             cu_limit(CU_LIMIT),
             cu_price(CU_PRICE),
             transfer(USER, dest, 1_000_000_001),
         ]),
         "amount above",
+        "amount above the authorized maximum",
     );
-    assert!(reason.contains("above the authorized maximum"), "{reason}");
-    let reason = refused(run(&[transfer(USER, ATTACKER, 1)]), "changed destination");
-    assert!(reason.contains("authorized destination"), "{reason}");
-    refused(run(&[]), "no instruction");
-    // A transfer from someone else (an extra signer paying) is refused.
+    refused(
+        run(&[transfer(USER, ATTACKER, 1)]),
+        "changed destination",
+        to_other,
+    );
+    refused(run(&[]), "no instruction", "missing SOL transfer");
+    // A transfer from someone else: signed by them (a second signer) or not signed at all.
     refused(
         run(&[transfer(ATTACKER, dest, 1)]),
+        "transfer signed by another account",
+        "the user must be the only signer",
+    );
+    let mut unsigned = transfer(ATTACKER, dest, 1);
+    unsigned.accounts[0].is_signer = false;
+    refused(
+        run(&[unsigned]),
         "transfer from another account",
+        "SOL transfer not from the user",
     );
 }
 
@@ -265,19 +341,16 @@ fn token_withdraw_spl_and_token_2022() {
         let owner = key(0x22);
         let src = ata(USER, mint, program);
         let dst = ata(owner, mint, program);
-        let params = params(
-            &r,
-            &h,
-            &common_params(&[
-                V::Pubkey(mint),
-                V::Pubkey(program),
-                V::U8(6),
-                V::Pubkey(owner),
-                V::U64(500),
-                V::Derived,
-                V::Derived,
-            ]),
-        );
+        let values = common_params(&[
+            V::Pubkey(mint),
+            V::Pubkey(program),
+            V::U8(6),
+            V::Pubkey(owner),
+            V::U64(500),
+            V::Derived,
+            V::Derived,
+        ]);
+        let params = params(&r, &h, &values);
         let send = |amount: u64| transfer_checked(program, src, mint, dst, USER, amount, 6);
         let valid = vec![
             cu_limit(CU_LIMIT),
@@ -285,31 +358,47 @@ fn token_withdraw_spl_and_token_2022() {
             create_ata(USER, owner, mint, program),
             send(500),
         ];
-        let case = Case {
-            module: "token-withdraw",
-            params: params.clone(),
-            valid,
-            main: 3,
-            token_account: src,
-            destination: dst,
-        };
-        if program == TOKEN_PROGRAM {
-            run_generic_attacks(&r, &case);
-        }
+        run_generic_attacks(
+            &r,
+            &Case {
+                module: "token-withdraw",
+                values,
+                valid,
+                main: 3,
+                token_program: program,
+                token_account: src,
+                destination: dst,
+                unexpected_first: "expected the authorized token program",
+                wrong_program: "expected the authorized token program",
+                extra_account: Some("transferChecked needs exactly 4 accounts (no multisig)"),
+                hidden_destination: NO_LOOKUPS,
+                lookups_allowed: false,
+            },
+        );
         let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
         run(&[send(1)]).unwrap();
         run(&[create_ata(USER, owner, mint, program), send(1)]).unwrap();
-        refused(run(&[send(501)]), "amount above");
+        refused(
+            run(&[send(501)]),
+            "amount above",
+            "amount above the authorized maximum",
+        );
         // Changed destination: the attacker's associated token account.
         let to_attacker =
             transfer_checked(program, src, mint, ata(ATTACKER, mint, program), USER, 1, 6);
-        let reason = refused(run(&[to_attacker]), "changed destination");
-        assert!(
-            reason.contains("destination's associated token account"),
-            "{reason}"
+        refused(
+            run(&[to_attacker]),
+            "changed destination",
+            "tokens go to an account other than the destination's associated token account",
         );
-        // Swapped mint (transfer of another mint from the user's account of that mint).
+        // Swapped mint: only the mint account, or the whole transfer (the user's account of
+        // that mint to the owner's).
         let other = key(0x34);
+        refused(
+            run(&[transfer_checked(program, src, other, dst, USER, 1, 6)]),
+            "swapped mint",
+            "transfer of another mint than the authorized one",
+        );
         let swapped = transfer_checked(
             program,
             ata(USER, other, program),
@@ -319,24 +408,42 @@ fn token_withdraw_spl_and_token_2022() {
             1,
             6,
         );
-        refused(run(&[swapped]), "swapped mint");
+        refused(
+            run(&[swapped]),
+            "transfer of another mint",
+            "tokens taken from an account other than the user's associated token account",
+        );
+        // The other token program (same accounts): not the authorized one.
+        let other_program = if program == TOKEN_PROGRAM {
+            TOKEN_2022_PROGRAM
+        } else {
+            TOKEN_PROGRAM
+        };
+        refused(
+            run(&[transfer_checked(other_program, src, mint, dst, USER, 1, 6)]),
+            "other token program",
+            "expected the authorized token program",
+        );
         // Account creation paid by the user for someone else, or for another mint.
         refused(
             run(&[create_ata(USER, ATTACKER, mint, program), send(1)]),
             "creation for the attacker",
+            CREATES_OTHER,
         );
         refused(
             run(&[create_ata(USER, owner, other, program), send(1)]),
             "creation for another mint",
+            CREATES_OTHER,
         );
         // Wrong decimals, plain Transfer (no mint check), multisig authority.
         refused(
             run(&[transfer_checked(program, src, mint, dst, USER, 1, 9)]),
             "wrong decimals",
+            "decimals differ from the authorized mint's",
         );
         let mut plain = send(1);
         plain.data = vec![3, 1, 0, 0, 0, 0, 0, 0, 0];
-        refused(run(&[plain]), "plain transfer");
+        refused(run(&[plain]), "plain transfer", "expected transferChecked");
     }
     // Parameters naming a destination account that is not the owner's ATA are refused by the
     // host before the module runs.
@@ -363,19 +470,16 @@ fn raydium_v4_swap() {
     for (mint_in, mint_out) in [(NATIVE_MINT, mint), (mint, NATIVE_MINT), (mint, key(0x34))] {
         let src = ata(USER, mint_in, TOKEN_PROGRAM);
         let dst = ata(USER, mint_out, TOKEN_PROGRAM);
-        let params = params(
-            &r,
-            &h,
-            &common_params(&[
-                V::Pubkey(mint_in),
-                V::Pubkey(mint_out),
-                V::Pubkey(TOKEN_PROGRAM),
-                V::U64(1_000),
-                V::U64(900),
-                V::Derived,
-                V::Derived,
-            ]),
-        );
+        let values = common_params(&[
+            V::Pubkey(mint_in),
+            V::Pubkey(mint_out),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::U64(1_000),
+            V::U64(900),
+            V::Derived,
+            V::Derived,
+        ]);
+        let params = params(&r, &h, &values);
         let mut valid = vec![cu_limit(CU_LIMIT), cu_price(CU_PRICE)];
         if mint_in == NATIVE_MINT {
             valid.extend([
@@ -394,33 +498,50 @@ fn raydium_v4_swap() {
             valid.push(close(TOKEN_PROGRAM, dst, USER, USER));
         }
         let token_account = if mint_in == NATIVE_MINT { dst } else { src };
-        let case = Case {
-            module: "raydium-v4-swap",
-            params: params.clone(),
-            valid: valid.clone(),
-            main,
-            token_account,
-            destination: dst,
-        };
-        run_generic_attacks(&r, &case);
+        let wrong_program = "expected the Raydium AMM v4 program";
+        run_generic_attacks(
+            &r,
+            &Case {
+                module: "raydium-v4-swap",
+                values,
+                valid: valid.clone(),
+                main,
+                token_program: TOKEN_PROGRAM,
+                token_account,
+                destination: dst,
+                unexpected_first: if mint_in == NATIVE_MINT {
+                    WRAP_TO_OTHER
+                } else {
+                    wrong_program
+                },
+                wrong_program,
+                extra_account: Some("unknown Raydium account layout"),
+                hidden_destination: SWAP_DESTINATION,
+                lookups_allowed: true,
+            },
+        );
         let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
         let with = |f: &dyn Fn(&mut Vec<Instruction>)| {
             let mut v = valid.clone();
             f(&mut v);
             run(&v)
         };
+        let in_above = "input amount above the authorized maximum";
         with(&|v| v[main] = raydium_swap(false, 1_000, 950, src, dst, USER)).unwrap();
         refused(
             with(&|v| v[main] = raydium_swap(true, 1_001, 900, src, dst, USER)),
             "amount in above",
+            in_above,
         );
         refused(
             with(&|v| v[main] = raydium_swap(true, 1_000, 899, src, dst, USER)),
             "min out below",
+            "minimum output below the authorized minimum",
         );
         refused(
             with(&|v| v[main] = raydium_swap(false, 1_001, 900, src, dst, USER)),
             "base out: max in above",
+            in_above,
         );
         refused(
             with(&|v| {
@@ -434,6 +555,7 @@ fn raydium_v4_swap() {
                 )
             }),
             "changed destination",
+            SWAP_DESTINATION,
         );
         refused(
             with(&|v| {
@@ -447,6 +569,7 @@ fn raydium_v4_swap() {
                 )
             }),
             "swapped output mint",
+            SWAP_DESTINATION,
         );
         refused(
             with(&|v| {
@@ -460,20 +583,32 @@ fn raydium_v4_swap() {
                 )
             }),
             "swapped input mint",
+            SWAP_SOURCE,
         );
+        let last = valid.len() - 1;
         if mint_in == NATIVE_MINT {
             refused(
                 with(&|v| v[3] = transfer(USER, src, 1_001)),
                 "wraps more than the maximum",
+                WRAP_TOO_MUCH,
             );
             refused(
                 with(&|v| v[3] = transfer(USER, ATTACKER, 1)),
                 "wraps into someone else's account",
+                WRAP_TO_OTHER,
             );
-            let last = v_len(&valid) - 1;
             refused(
                 with(&|v| v[last] = close(TOKEN_PROGRAM, src, ATTACKER, USER)),
-                "wSOL closed to the attacker",
+                "wSOL input closed to the attacker",
+                CLOSE_TO_OTHER,
+            );
+        }
+        if mint_out == NATIVE_MINT {
+            // A token -> SOL swap: the wrapped-SOL output is unwrapped only to the user.
+            refused(
+                with(&|v| v[last] = close(TOKEN_PROGRAM, dst, ATTACKER, USER)),
+                "wSOL output closed to the attacker",
+                CLOSE_TO_OTHER,
             );
         }
         // Pool accounts may come from a lookup table (they cannot receive the user's output).
@@ -484,85 +619,167 @@ fn raydium_v4_swap() {
     }
 }
 
-fn v_len(v: &[Instruction]) -> usize {
-    v.len()
-}
-
 #[test]
 fn pumpfun_trade() {
     let r = registry();
     let h = r.builtin("pumpfun-trade").unwrap();
     let mint = key(0x33);
     let user_ata = ata(USER, mint, TOKEN_PROGRAM);
-    let params = params(
-        &r,
-        &h,
-        &common_params(&[
-            V::Pubkey(mint),
-            V::Pubkey(TOKEN_PROGRAM),
-            V::U64(2_000_000),
-            V::U64(1_000_000),
-            V::Derived,
-        ]),
-    );
+    let values = common_params(&[
+        V::Pubkey(mint),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::U64(2_000_000),
+        V::U64(1_000_000),
+        V::Derived,
+    ]);
+    let params = params(&r, &h, &values);
+    let pump_case = |valid: Vec<Instruction>, main: usize| Case {
+        module: "pumpfun-trade",
+        values: values.clone(),
+        valid,
+        main,
+        token_program: TOKEN_PROGRAM,
+        token_account: user_ata,
+        destination: user_ata,
+        unexpected_first: "expected the pump.fun program",
+        wrong_program: "expected the pump.fun program",
+        extra_account: Some("unknown pump.fun layout"),
+        hidden_destination: "a pump.fun trade may not load accounts from lookup tables",
+        lookups_allowed: false,
+    };
     let buy = vec![
         cu_limit(CU_LIMIT),
         cu_price(CU_PRICE),
         create_ata(USER, USER, mint, TOKEN_PROGRAM),
         pump(true, 10_000, 2_000_000, mint, USER),
     ];
-    run_generic_attacks(
-        &r,
-        &Case {
-            module: "pumpfun-trade",
-            params: params.clone(),
-            valid: buy.clone(),
-            main: 3,
-            token_account: user_ata,
-            destination: user_ata,
-        },
-    );
+    run_generic_attacks(&r, &pump_case(buy, 3));
     let sell = vec![
         cu_limit(CU_LIMIT),
         cu_price(CU_PRICE),
         pump(false, 10_000, 1_000_000, mint, USER),
     ];
-    run_generic_attacks(
-        &r,
-        &Case {
-            module: "pumpfun-trade",
-            params: params.clone(),
-            valid: sell,
-            main: 2,
-            token_account: user_ata,
-            destination: user_ata,
-        },
-    );
+    run_generic_attacks(&r, &pump_case(sell, 2));
     let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
+    let other_mint = "trade of another mint than the authorized one";
+    let other_account =
+        "tokens to or from an account other than the user's associated token account";
     run(&[pump(true, 1, 1, mint, USER)]).unwrap();
     refused(
         run(&[pump(true, 1, 2_000_001, mint, USER)]),
         "max SOL cost above",
+        "max SOL cost above the authorized maximum",
     );
     refused(
-        run(&[pump(false, 1, 999_999, mint, USER)]),
-        "min SOL out below",
+        run(&[pump(true, 1, 1, key(0x34), USER)]),
+        "swapped mint",
+        other_mint,
     );
-    refused(run(&[pump(true, 1, 1, key(0x34), USER)]), "swapped mint");
     let mut other_ata = pump(true, 1, 1, mint, USER);
     other_ata.accounts[5].pubkey = addr(ata(ATTACKER, mint, TOKEN_PROGRAM));
-    refused(run(&[other_ata]), "tokens to the attacker's account");
+    refused(
+        run(&[other_ata]),
+        "tokens to the attacker's account",
+        other_account,
+    );
+    // A sell: the same account and mint checks, and no account creation (a sell needs the
+    // user's token account to exist; a creation would only be an added instruction).
+    let sell = pump(false, 10_000, 1_000_000, mint, USER);
+    run(std::slice::from_ref(&sell)).unwrap();
+    refused(
+        run(&[pump(false, 10_000, 999_999, mint, USER)]),
+        "min SOL out below",
+        "min SOL output below the authorized minimum",
+    );
+    let mut sell_elsewhere = sell.clone();
+    sell_elsewhere.accounts[5].pubkey = addr(ata(ATTACKER, mint, TOKEN_PROGRAM));
+    refused(
+        run(&[sell_elsewhere]),
+        "sell from the attacker's account",
+        other_account,
+    );
+    refused(
+        run(&[pump(false, 10_000, 1_000_000, key(0x34), USER)]),
+        "sell of a swapped mint",
+        other_mint,
+    );
+    refused(
+        run(&[create_ata(USER, USER, mint, TOKEN_PROGRAM), sell.clone()]),
+        "sell with an account creation",
+        "a sell does not create a token account",
+    );
     // Unknown layouts: an extra account or an extra data byte (newer pump.fun versions).
     let mut more = pump(true, 1, 1, mint, USER);
     more.accounts
         .push(solana_message::AccountMeta::new(addr(key(0x53)), false));
-    assert!(refused(run(&[more]), "extra account").contains("unknown pump.fun layout"));
+    refused(run(&[more]), "extra account", "unknown pump.fun layout");
     let mut longer = pump(true, 1, 1, mint, USER);
     longer.data.push(1);
-    assert!(refused(run(&[longer]), "extra data").contains("unknown pump.fun layout"));
+    refused(run(&[longer]), "extra data", "unknown pump.fun layout");
     let mut other_ix = pump(true, 1, 1, mint, USER);
     other_ix.data[..8].copy_from_slice(&[24, 30, 200, 40, 5, 28, 7, 119]);
-    refused(run(&[other_ix]), "another pump.fun instruction");
+    refused(
+        run(&[other_ix]),
+        "another pump.fun instruction",
+        "only buy and sell are allowed",
+    );
+}
+
+/// The smallest output the Jupiter tests authorize: with the quote 5 000, slippage 50 bps and
+/// the largest platform fee (20 bps), ⌊⌊5 000 × 9 950 / 10 000⌋ × 9 980 / 10 000⌋ = 4 965.
+const JUP_MIN_OUT: u64 = 4_965;
+const GUARANTEE: &str = "guaranteed output below the authorized minimum";
+
+#[allow(clippy::too_many_arguments)]
+fn jupiter_params(
+    r: &Registry,
+    h: &ModuleHash,
+    mint_in: [u8; 32],
+    mint_out: [u8; 32],
+    min_out: u64,
+    max_slippage: u16,
+    max_fee: u8,
+    fee_account: [u8; 32],
+) -> Vec<V> {
+    let v = common_params(&[
+        V::Pubkey(mint_in),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::Pubkey(mint_out),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::U64(1_000),
+        V::U64(min_out),
+        V::U16(max_slippage),
+        V::U8(max_fee),
+        V::OptPubkey(Some(fee_account)),
+        V::Derived,
+        V::Derived,
+    ]);
+    // The values encode (the schema is the module's).
+    params(r, h, &v);
+    v
+}
+
+/// A Jupiter transaction: compute budget, [wSOL wrap if `wrap`], creation of the output
+/// account, the route, [wSOL closes]. Returns it and the route's index.
+fn jupiter_tx(j: &Jup, wrap: bool) -> (Vec<Instruction>, usize) {
+    let mut v = vec![cu_limit(CU_LIMIT), cu_price(CU_PRICE)];
+    if wrap && j.mint_in == NATIVE_MINT {
+        v.extend([
+            create_ata(USER, USER, NATIVE_MINT, TOKEN_PROGRAM),
+            transfer(USER, j.src, 1_000),
+            sync_native(TOKEN_PROGRAM, j.src),
+        ]);
+    }
+    v.push(create_ata(USER, USER, j.mint_out, TOKEN_PROGRAM));
+    let main = v.len();
+    v.push(jupiter(j));
+    if j.mint_in == NATIVE_MINT {
+        v.push(close(TOKEN_PROGRAM, j.src, USER, USER));
+    }
+    if j.mint_out == NATIVE_MINT {
+        v.push(close(TOKEN_PROGRAM, j.dst, USER, USER));
+    }
+    (v, main)
 }
 
 #[test]
@@ -574,22 +791,8 @@ fn jupiter_v6_route() {
     for (mint_in, mint_out) in [(NATIVE_MINT, mint), (mint, NATIVE_MINT), (mint, key(0x34))] {
         let src = ata(USER, mint_in, TOKEN_PROGRAM);
         let dst = ata(USER, mint_out, TOKEN_PROGRAM);
-        let params = params(
-            &r,
-            &h,
-            &common_params(&[
-                V::Pubkey(mint_in),
-                V::Pubkey(TOKEN_PROGRAM),
-                V::Pubkey(mint_out),
-                V::Pubkey(TOKEN_PROGRAM),
-                V::U64(1_000),
-                V::U16(50),
-                V::U8(20),
-                V::OptPubkey(Some(fee_account)),
-                V::Derived,
-                V::Derived,
-            ]),
-        );
+        let values = jupiter_params(&r, &h, mint_in, mint_out, JUP_MIN_OUT, 50, 20, fee_account);
+        let params = params(&r, &h, &values);
         let base = Jup {
             kind: JUP_ROUTE,
             amount: 1_000,
@@ -603,42 +806,43 @@ fn jupiter_v6_route() {
             mint_out,
         };
         for kind in [JUP_ROUTE, JUP_SHARED, JUP_EXACT_OUT] {
+            let exact_out = kind == JUP_EXACT_OUT;
             let j = Jup {
                 kind,
-                amount: if kind == JUP_EXACT_OUT { 5_000 } else { 1_000 },
-                other: if kind == JUP_EXACT_OUT { 990 } else { 5_000 },
+                amount: if exact_out { 5_000 } else { 1_000 },
+                other: if exact_out { 990 } else { 5_000 },
                 ..base
             };
-            let mut valid = vec![cu_limit(CU_LIMIT), cu_price(CU_PRICE)];
-            if mint_in == NATIVE_MINT {
-                valid.extend([
-                    create_ata(USER, USER, NATIVE_MINT, TOKEN_PROGRAM),
-                    transfer(USER, src, 1_000),
-                    sync_native(TOKEN_PROGRAM, src),
-                ]);
-            }
-            valid.push(create_ata(USER, USER, mint_out, TOKEN_PROGRAM));
-            let main = valid.len();
-            valid.push(jupiter(&j));
-            if mint_in == NATIVE_MINT {
-                valid.push(close(TOKEN_PROGRAM, src, USER, USER));
-            }
-            if mint_out == NATIVE_MINT {
-                valid.push(close(TOKEN_PROGRAM, dst, USER, USER));
-            }
+            let (valid, main) = jupiter_tx(&j, true);
             let token_account = if mint_in == NATIVE_MINT { dst } else { src };
+            let wrong_program = "expected the Jupiter v6 program";
             run_generic_attacks(
                 &r,
                 &Case {
                     module: "jupiter-v6-route",
-                    params: params.clone(),
+                    values: values.clone(),
                     valid: valid.clone(),
                     main,
+                    token_program: TOKEN_PROGRAM,
                     token_account,
                     destination: dst,
+                    unexpected_first: if mint_in == NATIVE_MINT {
+                        WRAP_TO_OTHER
+                    } else {
+                        wrong_program
+                    },
+                    wrong_program,
+                    extra_account: None,
+                    hidden_destination: SWAP_DESTINATION,
+                    lookups_allowed: true,
                 },
             );
             let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
+            let run_v0 = |ixs: &[Instruction], loads: &[[u8; 32]]| {
+                let (msg, loaded) = v0_with(ixs, &[table(loads)]);
+                assert_eq!(loaded.len(), loads.len(), "every entry is loaded");
+                check(&r, &h, &msg, &loaded, &params)
+            };
             let with = |f: &dyn Fn(&mut Vec<Instruction>)| {
                 let mut v = valid.clone();
                 f(&mut v);
@@ -649,17 +853,18 @@ fn jupiter_v6_route() {
                 m(&mut jj);
                 with(&|v| v[main] = jupiter(&jj))
             };
-            set(&|x| {
+            let with_fee = |x: &mut Jup| {
                 x.fee_bps = 20;
-                x.fee_account = Some(fee_account)
-            })
-            .unwrap();
+                x.fee_account = Some(fee_account);
+            };
+            set(&with_fee).unwrap();
             refused(
                 set(&|x| {
                     x.fee_bps = 21;
                     x.fee_account = Some(fee_account)
                 }),
                 "platform fee above",
+                "platform fee above the authorized maximum",
             );
             refused(
                 set(&|x| {
@@ -667,53 +872,280 @@ fn jupiter_v6_route() {
                     x.fee_account = Some(ATTACKER)
                 }),
                 "fee to another account",
+                "platform fee paid to an account other than the authorized one",
             );
-            refused(set(&|x| x.fee_bps = 20), "fee without account");
-            refused(set(&|x| x.slippage = 51), "slippage above");
-            if kind == JUP_EXACT_OUT {
-                refused(set(&|x| x.other = 996), "quoted in + slippage above max");
+            refused(
+                set(&|x| x.fee_bps = 20),
+                "fee without account",
+                "platform fee without a fee account",
+            );
+            // The fee account may not come from a lookup table.
+            let mut fee_j = Jup { ..j };
+            with_fee(&mut fee_j);
+            let (fee_tx, _) = jupiter_tx(&fee_j, true);
+            run(&fee_tx).unwrap();
+            refused(
+                run_v0(&fee_tx, &[fee_account]),
+                "fee account from a lookup table",
+                "platform fee account from a lookup table",
+            );
+            refused(
+                set(&|x| x.slippage = 51),
+                "slippage above",
+                "slippage above the authorized maximum",
+            );
+            let in_above = "input amount above the authorized maximum";
+            if exact_out {
+                // ⌈996 × 1.005⌉ = 1 001 > 1 000; ⌈995 × 1.005⌉ = 1 000.
+                set(&|x| x.other = 995).unwrap();
+                refused(
+                    set(&|x| x.other = 996),
+                    "quoted in + slippage above max",
+                    in_above,
+                );
             } else {
-                refused(set(&|x| x.amount = 1_001), "amount above");
+                refused(set(&|x| x.amount = 1_001), "amount above", in_above);
+            }
+            // The guaranteed output against `min_amount_out` (JUP_MIN_OUT = 4 965).
+            if exact_out {
+                // The exact output, less the largest platform fee.
+                set(&|x| x.amount = 4_965).unwrap();
+                refused(set(&|x| x.amount = 4_964), "exact out below min", GUARANTEE);
+                set(&|x| {
+                    with_fee(x);
+                    x.amount = 4_975 // ⌊4 975 × 0.998⌋ = 4 965
+                })
+                .unwrap();
+                refused(
+                    set(&|x| {
+                        with_fee(x);
+                        x.amount = 4_974 // ⌊4 974 × 0.998⌋ = 4 964
+                    }),
+                    "exact out less the fee below min",
+                    GUARANTEE,
+                );
+                // The quote does not count for exact-out: a tiny quoted input is still fine.
+                set(&|x| x.other = 1).unwrap();
+            } else {
+                // The attack of the review: quote 1, slippage 0, through the attacker's pool.
+                refused(
+                    set(&|x| {
+                        x.other = 1;
+                        x.slippage = 0
+                    }),
+                    "quoted out of 1",
+                    GUARANTEE,
+                );
+                // Jupiter's floor: ⌊4 990 × 0.995⌋ = 4 965, ⌊4 989 × 0.995⌋ = 4 964.
+                set(&|x| x.other = 4_990).unwrap();
+                refused(set(&|x| x.other = 4_989), "quoted out below min", GUARANTEE);
+                // Less the fee: 5 000 → 4 975 → 4 965; 4 999 → 4 974 → 4 964.
+                set(&|x| {
+                    with_fee(x);
+                    x.other = 5_000
+                })
+                .unwrap();
+                refused(
+                    set(&|x| {
+                        with_fee(x);
+                        x.other = 4_999
+                    }),
+                    "quoted out less the fee below min",
+                    GUARANTEE,
+                );
+                // Less slippage is a better guarantee: 4 965 with slippage 0 is enough.
+                set(&|x| {
+                    x.other = 4_965;
+                    x.slippage = 0
+                })
+                .unwrap();
             }
             refused(
                 set(&|x| x.dst = ata(ATTACKER, mint_out, TOKEN_PROGRAM)),
                 "changed destination",
+                SWAP_DESTINATION,
             );
-            refused(set(&|x| x.mint_out = key(0x35)), "swapped output mint");
+            refused(
+                set(&|x| x.mint_out = key(0x35)),
+                "swapped output mint",
+                "swap to another output mint than the authorized one",
+            );
             refused(
                 set(&|x| x.src = ata(USER, key(0x35), TOKEN_PROGRAM)),
                 "swapped source",
+                SWAP_SOURCE,
             );
+            if kind != JUP_ROUTE {
+                // sharedAccountsRoute and exactOutRoute name the input mint too.
+                refused(
+                    set(&|x| x.mint_in = key(0x35)),
+                    "swapped input mint",
+                    "swap of another input mint than the authorized one",
+                );
+            }
+            if kind != JUP_SHARED {
+                // The optional destination account (account 4): the placeholder (valid) or the
+                // destination itself, never another account and never a lookup entry.
+                let opt = |to: [u8; 32]| {
+                    with(&|v| {
+                        v[main].accounts[4] = solana_message::AccountMeta::new(addr(to), false)
+                    })
+                };
+                opt(dst).unwrap();
+                refused(
+                    opt(ata(ATTACKER, mint_out, TOKEN_PROGRAM)),
+                    "optional destination to the attacker",
+                    SWAP_DESTINATION,
+                );
+                let mut tx = valid.clone();
+                tx[main].accounts[4] = solana_message::AccountMeta::new(addr(ATTACKER), false);
+                refused(
+                    run_v0(&tx, &[ATTACKER]),
+                    "optional destination from a lookup table",
+                    "destination from a lookup table",
+                );
+            }
+            // A leg naming the user (writable: the user is the fee payer).
+            for meta in [
+                solana_message::AccountMeta::new(addr(USER), false),
+                solana_message::AccountMeta::new_readonly(addr(USER), false),
+            ] {
+                refused(
+                    with(&|v| v[main].accounts.push(meta.clone())),
+                    "a leg names the user",
+                    "a route leg names the user as a writable account",
+                );
+            }
+            // Wrapped SOL: at most the input maximum, only into the user's account, and both
+            // wSOL accounts closed only to the user.
+            let last = valid.len() - 1;
+            if mint_in == NATIVE_MINT {
+                refused(
+                    with(&|v| v[3] = transfer(USER, src, 1_001)),
+                    "wraps more than the maximum",
+                    WRAP_TOO_MUCH,
+                );
+                refused(
+                    with(&|v| v[3] = transfer(USER, ATTACKER, 1)),
+                    "wraps into someone else's account",
+                    WRAP_TO_OTHER,
+                );
+                refused(
+                    with(&|v| v[last] = close(TOKEN_PROGRAM, src, ATTACKER, USER)),
+                    "wSOL input closed to the attacker",
+                    CLOSE_TO_OTHER,
+                );
+            }
+            if mint_out == NATIVE_MINT {
+                refused(
+                    with(&|v| v[last] = close(TOKEN_PROGRAM, dst, ATTACKER, USER)),
+                    "wSOL output closed to the attacker",
+                    CLOSE_TO_OTHER,
+                );
+            }
             // The route plan must decode exactly: trailing bytes or an unknown swap variant are
             // an unknown layout (never read from the end).
             let mut trailing = jupiter(&j);
             trailing.data.push(0);
-            assert!(
-                refused(with(&|v| v[main] = trailing.clone()), "trailing byte")
-                    .contains("unknown Jupiter")
+            refused(
+                with(&|v| v[main] = trailing.clone()),
+                "trailing byte",
+                "unknown Jupiter instruction layout (route plan)",
             );
             let mut unknown = jupiter(&j);
             let at = if kind == JUP_SHARED { 13 } else { 12 };
             unknown.data[at] = 200;
-            assert!(
-                refused(with(&|v| v[main] = unknown.clone()), "unknown variant")
-                    .contains("does not know")
+            refused(
+                with(&|v| v[main] = unknown.clone()),
+                "unknown variant",
+                "route uses a swap variant this module version does not know",
             );
             // Legs' pool accounts may come from lookup tables.
             let pools: Vec<[u8; 32]> = (0..6u8).map(|i| key(0x70 + i)).collect();
-            let (msg, loaded) = v0_with(&valid, &[table(&pools)]);
-            assert_eq!(loaded.len(), 6);
-            check(&r, &h, &msg, &loaded, &params).unwrap();
-            // But not the destination, the source or the user's authority positions.
-            let (msg, loaded) = v0_with(&valid, &[table(&[src])]);
-            if !loaded.is_empty() {
-                refused(
-                    check(&r, &h, &msg, &loaded, &params),
-                    "source in a lookup table",
-                );
+            run_v0(&valid, &pools).unwrap();
+            if kind == JUP_SHARED {
+                // So may Jupiter's program authority (it only signs), but not its two token
+                // accounts, through which the user's input and output pass.
+                run_v0(&valid, &[key(0x60)]).unwrap();
+                for k in [key(0x61), key(0x62)] {
+                    refused(
+                        run_v0(&valid, &[k]),
+                        "Jupiter's token account from a lookup table",
+                        "Jupiter's program token account from a lookup table",
+                    );
+                }
             }
+            // But not the source (the transaction without the wrap, which also names it).
+            let (bare, _) = jupiter_tx(&j, false);
+            run(&bare).unwrap();
+            refused(
+                run_v0(&bare, &[src]),
+                "source in a lookup table",
+                SWAP_SOURCE,
+            );
         }
     }
+}
+
+/// The guaranteed output is computed without overflow or panic for extreme amounts and
+/// slippage (a panic would be a trap, not a refusal).
+#[test]
+fn jupiter_guaranteed_output_at_the_extremes() {
+    let r = registry();
+    let h = r.builtin("jupiter-v6-route").unwrap();
+    let (mint_in, mint_out) = (key(0x33), key(0x34));
+    let fee_account = key(0x3F);
+    let values = jupiter_params(&r, &h, mint_in, mint_out, 1, u16::MAX, u8::MAX, fee_account);
+    let params = params(&r, &h, &values);
+    let j = Jup {
+        kind: JUP_ROUTE,
+        amount: 1_000,
+        other: u64::MAX,
+        slippage: 0,
+        fee_bps: u8::MAX,
+        fee_account: Some(fee_account),
+        src: ata(USER, mint_in, TOKEN_PROGRAM),
+        dst: ata(USER, mint_out, TOKEN_PROGRAM),
+        mint_in,
+        mint_out,
+    };
+    let run = |j: &Jup| check(&r, &h, &legacy(&jupiter_tx(j, true).0), &[], &params);
+    for kind in [JUP_ROUTE, JUP_SHARED] {
+        run(&Jup { kind, ..j }).unwrap();
+        // 100 % slippage and more guarantee nothing (Jupiter would refuse it too).
+        for slippage in [10_000, 10_001, u16::MAX] {
+            refused(
+                run(&Jup {
+                    kind,
+                    slippage,
+                    ..j
+                }),
+                "slippage of 100 % or more",
+                GUARANTEE,
+            );
+        }
+        // Just under 100 %: ⌊u64::MAX / 10 000⌋ less 2.55 % is still ≥ 1.
+        run(&Jup {
+            kind,
+            slippage: 9_999,
+            ..j
+        })
+        .unwrap();
+    }
+    // exactOutRoute: the largest output, the largest fee.
+    let exact = Jup {
+        kind: JUP_EXACT_OUT,
+        amount: u64::MAX,
+        other: 1,
+        slippage: 0,
+        ..j
+    };
+    run(&exact).unwrap();
+    refused(
+        run(&Jup { amount: 1, ..exact }),
+        "exact out of 1 less the fee",
+        GUARANTEE,
+    );
 }
 
 #[test]

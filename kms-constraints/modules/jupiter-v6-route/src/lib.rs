@@ -1,18 +1,33 @@
-//! `jupiter-v6-route` 1.0.0: one Jupiter v6 `route`, `sharedAccountsRoute` or `exactOutRoute`
+//! `jupiter-v6-route` 2.0.0: one Jupiter v6 `route`, `sharedAccountsRoute` or `exactOutRoute`
 //! with the user as transfer authority, the user's associated token account of `mint_in` as
 //! source and of `mint_out` as destination, input at most `max_amount_in` (for exact-out: the
-//! quoted input plus slippage), slippage at most `max_slippage_bps`, platform fee at most
-//! `max_platform_fee_bps` and paid only to `fee_account`. Optionally compute-budget
-//! instructions within the caps, the wrapped-SOL sequence and an idempotent creation of the
-//! output account.
+//! quoted input plus slippage), guaranteed output at least `min_amount_out` (below), slippage
+//! at most `max_slippage_bps`, platform fee at most `max_platform_fee_bps` and paid only to
+//! `fee_account`. Optionally compute-budget instructions within the caps, the wrapped-SOL
+//! sequence and an idempotent creation of the output account.
+//!
+//! **Guaranteed output.** Jupiter's own slippage check is relative to the quote in the
+//! instruction, which whoever builds the transaction chooses; a quote of 1 with slippage 0
+//! lets a route through a pool the builder controls take the whole input. So the module
+//! computes what Jupiter guarantees the user, in base units of `mint_out` and in `u128` (no
+//! product can overflow), and refuses it below `min_amount_out`:
+//!
+//! - `route`, `sharedAccountsRoute`: `g = ⌊quoted_out × (10 000 − slippage_bps) / 10 000⌋`
+//!   (`0` if `slippage_bps` ≥ 10 000), the floor Jupiter enforces on chain;
+//! - `exactOutRoute`: `g = out_amount`, the exact output;
+//!
+//! then, whether Jupiter takes its platform fee from the output before or after that check,
+//! `⌊g × (10 000 − platform_fee_bps) / 10 000⌋ ≥ min_amount_out`.
 //!
 //! Accounts loaded from lookup tables are allowed only in positions that cannot receive the
-//! user's funds: Jupiter's program-owned accounts and the route's remaining accounts (the legs'
-//! pools, whose vaults the AMM programs check). The token programs, the user, the user's source
-//! and destination, the mints, the fee account, the event authority and the program must be
-//! static keys. The route plan is decoded step by step with the swap variants of the v6 IDL
-//! this version knows; an unknown variant is an unknown layout and is rejected, so the fixed
-//! fields after it are read where Jupiter reads them, never guessed from the end.
+//! user's funds: `sharedAccountsRoute`'s program authority (a PDA that only signs) and the
+//! route's remaining accounts (the legs' pools, whose vaults the AMM programs check; a leg may
+//! not name the user). The token programs, the user, the user's source and destination, the
+//! mints, the fee account, `sharedAccountsRoute`'s two program token accounts (the user's input
+//! and output pass through them), the event authority and the program must be static keys.
+//! The route plan is decoded step by step with the swap variants of the v6 IDL this version
+//! knows; an unknown variant is an unknown layout and is rejected, so the fixed fields after it
+//! are read where Jupiter reads them, never guessed from the end.
 #![no_std]
 
 use kms_module_sdk::kms_solana::programs::{JUPITER_V6_PROGRAM, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
@@ -123,6 +138,26 @@ fn decode_args(ix: &Ix<'_>, skip: usize) -> Check<(u64, u64, u16, u8)> {
     ))
 }
 
+/// The output the user is guaranteed, less the platform fee (see the crate docs).
+fn guaranteed_out(
+    exact_out: bool,
+    amount: u64,
+    other: u64,
+    slippage_bps: u16,
+    fee_bps: u8,
+) -> u128 {
+    const BPS: u128 = 10_000;
+    let g = if exact_out {
+        // exactOutRoute(out_amount, quoted_in_amount, ..)
+        u128::from(amount)
+    } else {
+        // route / sharedAccountsRoute(in_amount, quoted_out_amount, ..)
+        u128::from(other) * BPS.saturating_sub(u128::from(slippage_bps)) / BPS
+    };
+    // fee_bps is a u8: BPS - fee_bps cannot underflow.
+    g * (BPS - u128::from(fee_bps)) / BPS
+}
+
 /// Checks the shape (see the crate docs).
 pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> Check {
     let c = Common::read(p)?;
@@ -131,6 +166,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
     let mint_out = p.pubkey()?;
     let program_out = p.token_program()?;
     let max_in = p.u64()?;
+    let min_out = p.u64()?;
     let max_slippage = p.u16()?;
     let max_fee_bps = p.u8()?;
     let fee_account = p.opt_pubkey()?;
@@ -212,6 +248,14 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
             "input amount above the authorized maximum",
         ));
     }
+    if guaranteed_out(kind == EXACT_OUT_ROUTE, amount, other, slippage, fee_bps)
+        < u128::from(min_out)
+    {
+        return Err(reject_at(
+            ix.index,
+            "guaranteed output below the authorized minimum",
+        ));
+    }
     let tp = s.static_key(&ix, 0, "token program from a lookup table")?;
     if *tp != TOKEN_PROGRAM && *tp != TOKEN_2022_PROGRAM {
         return Err(reject_at(ix.index, "wrong token program"));
@@ -289,10 +333,18 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
         s.mark(&ix, k, false);
     }
     if kind == SHARED_ACCOUNTS_ROUTE {
-        // program authority and its two token accounts: Jupiter-owned, checked by Jupiter.
+        // The program authority: a Jupiter PDA that only signs for its token accounts.
         s.mark(&ix, 1, false);
-        s.mark(&ix, 4, true);
-        s.mark(&ix, 5, true);
+        // Its two token accounts hold the user's input and output between the legs, so they
+        // must be keys the signed message names, never caller-supplied lookup entries.
+        for k in [4, 5] {
+            s.static_key(
+                &ix,
+                k,
+                "Jupiter's program token account from a lookup table",
+            )?;
+            s.mark(&ix, k, true);
+        }
     }
     s.key(
         &ix,
