@@ -33,9 +33,10 @@ fn bench_pagechain(c: &mut Criterion) {
     });
 
     let prepared = Shield::new(secret(), ShieldConfig::default().prepare_ahead(true)).unwrap();
-    c.bench_function("pagechain/with_secret_4x4KiB_reshield_prepared_ahead", |b| {
-        b.iter(|| prepared.with_secret(|s| black_box(s[0])).unwrap())
-    });
+    c.bench_function(
+        "pagechain/with_secret_4x4KiB_reshield_prepared_ahead",
+        |b| b.iter(|| prepared.with_secret(|s| black_box(s[0])).unwrap()),
+    );
 
     let reader = Shield::new(secret(), ShieldConfig::default().reshield_after_use(false)).unwrap();
     c.bench_function("pagechain/with_secret_4x4KiB_no_reshield", |b| {

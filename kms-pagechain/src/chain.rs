@@ -1,8 +1,8 @@
 //! The page chain: page contents and links, the chain key, and sealing under it. Layout and
 //! constants are specified in `SPEC.md`; this module is safe code over `sys::Region`.
 
+use chacha20::XChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
-use chacha20::{ChaCha12, XChaCha20};
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305};
 use poly1305::Poly1305;
@@ -22,15 +22,11 @@ pub const AAD_LABEL: &[u8] = b"kms-pagechain sealed secret v1";
 pub const LINK_BYTES: usize = 8;
 /// Link value of the last page of the chain.
 pub const TAIL_LINK: u64 = u64::MAX;
-/// The stream cipher that expands a 32-byte OS-RNG seed into page contents and chain order:
-/// ChaCha with 12 rounds (the `rand` crate's `StdRng`; the best published attacks reach 7 rounds).
-/// ChaCha20 would cost 3 µs more per use on the reference machine (see SPEC.md).
-type PageCipher = ChaCha12;
-
-/// ChaCha nonce of the page-content keystream.
-const PAGE_NONCE: [u8; 12] = [0; 12];
-/// ChaCha nonce of the keystream that draws the chain order.
-const ORDER_NONCE: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+/// BLAKE3 `derive_key` context that expands a chain's 32-byte OS-RNG seed into its page contents
+/// (the XOF output stream).
+pub const PAGES_CONTEXT: &str = "kms-pagechain 2025 chain pages v1";
+/// BLAKE3 `derive_key` context of the XOF stream that draws a chain's link order.
+pub const ORDER_CONTEXT: &str = "kms-pagechain 2025 chain order v1";
 /// Poly1305 tag length.
 pub const TAG_BYTES: usize = 16;
 /// Length of the header hashed before the pages and bound into the AEAD associated data.
@@ -73,22 +69,19 @@ fn le32(v: usize) -> [u8; 4] {
 }
 
 /// Fills `region` (which must hold `geom.chain_bytes()`) with a fresh chain: random contents from
-/// a 32-byte OS-RNG seed expanded by ChaCha12, links in a fresh random order that is not the
+/// a 32-byte OS-RNG seed expanded by the BLAKE3 XOF, links in a fresh random order that is not the
 /// address order. Returns the index of the first page. Only the OS RNG can fail, and it is called
 /// before the region is touched.
 pub(crate) fn build(region: &mut Region, geom: Geometry) -> Result<usize, Error> {
     let mut seed = Zeroizing::new([0u8; 32]);
     getrandom::fill(seed.as_mut_slice()).map_err(Error::Random)?;
     let buf = &mut region.as_mut_slice()[..geom.chain_bytes()];
-    // The fresh keystream is XORed onto whatever the buffer held (zeros, or the chain before the
-    // previous one): the result is as random as the keystream itself and independent of the old
-    // contents, and it saves a 16 KiB wipe on every use.
-    let mut pages = PageCipher::new((&*seed).into(), (&PAGE_NONCE).into());
-    pages.apply_keystream(buf);
-    drop(pages);
+    // Every byte is overwritten, so the buffer needs no wipe first (it holds zeros or an old
+    // chain that no longer protects anything).
+    expand(&seed, PAGES_CONTEXT).0.fill(buf);
 
     let mut order = Zeroizing::new((0..geom.pages).collect::<Vec<usize>>());
-    let mut draws = OrderRng(PageCipher::new((&*seed).into(), (&ORDER_NONCE).into()));
+    let mut draws = expand(&seed, ORDER_CONTEXT);
     drop(seed);
     loop {
         for i in (1..geom.pages).rev() {
@@ -111,13 +104,27 @@ pub(crate) fn build(region: &mut Region, geom: Geometry) -> Result<usize, Error>
     Ok(order[0])
 }
 
-/// Uniform draws from a ChaCha12 keystream (zeroized on drop by the `zeroize` feature).
-struct OrderRng(PageCipher);
+/// The XOF stream `BLAKE3-derive_key(context, seed)`; the hasher state is wiped at once and the
+/// stream's state when it drops.
+fn expand(seed: &[u8; 32], context: &str) -> Stream {
+    let mut hasher = WipedHasher(blake3::Hasher::new_derive_key(context));
+    hasher.0.update(seed);
+    Stream(hasher.0.finalize_xof())
+}
 
-impl OrderRng {
+/// A BLAKE3 XOF stream whose position and chaining value are wiped on drop.
+struct Stream(blake3::OutputReader);
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl Stream {
     fn next_u32(&mut self) -> u32 {
         let mut b = [0u8; 4];
-        self.0.apply_keystream(&mut b);
+        self.0.fill(&mut b);
         u32::from_le_bytes(b)
     }
 
@@ -137,23 +144,10 @@ impl OrderRng {
 /// The 32-byte AEAD key and 24-byte nonce derived from a chain. Zeroized on drop.
 pub(crate) struct ChainKey(Zeroizing<[u8; CHAIN_KEY_BYTES]>);
 
-/// Bytes of a [`ChainKey`] when parked in a locked region (key then nonce).
-pub(crate) const CHAIN_KEY_BYTES: usize = 56;
+/// Bytes of a [`ChainKey`]: the 32-byte key then the 24-byte nonce.
+const CHAIN_KEY_BYTES: usize = 56;
 
 impl ChainKey {
-    /// Copies the key into `out` (a slot of a locked region).
-    pub(crate) fn park(&self, out: &mut [u8; CHAIN_KEY_BYTES]) {
-        out.copy_from_slice(self.0.as_slice());
-    }
-
-    /// Moves a key parked by [`park`](Self::park) out of its slot and wipes the slot.
-    pub(crate) fn unpark(slot: &mut [u8; CHAIN_KEY_BYTES]) -> Self {
-        let mut key = Self(Zeroizing::new([0u8; CHAIN_KEY_BYTES]));
-        key.0.copy_from_slice(slot);
-        sys::wipe(slot);
-        key
-    }
-
     fn key(&self) -> &[u8; 32] {
         self.0.first_chunk::<32>().unwrap_or(&[0; 32])
     }
@@ -172,12 +166,41 @@ impl Drop for WipedHasher {
     }
 }
 
+/// Bytes of scratch space [`derive_key`] needs to hash a chain in one piece: the pages in chain
+/// order, then the header.
+pub(crate) fn gather_bytes(geom: Geometry) -> usize {
+    geom.chain_bytes() + HEADER_BYTES
+}
+
+/// Wipes a buffer when dropped (also while unwinding).
+struct WipeOnDrop<'a>(&'a mut [u8]);
+
+impl Drop for WipeOnDrop<'_> {
+    fn drop(&mut self) {
+        sys::wipe(self.0);
+    }
+}
+
 /// Walks the chain from `head`, hashing every page in chain order, and derives the chain key.
 /// Fails with [`Error::ChainCorrupted`] when a link points outside the chain, the chain loops, or
 /// it does not visit every page exactly once.
-pub(crate) fn derive_key(region: &Region, head: usize, geom: Geometry) -> Result<ChainKey, Error> {
+///
+/// With `scratch` (at least [`gather_bytes`] long, in a locked region) the pages are first
+/// copied into it in chain order and hashed in one call, which lets BLAKE3 compress all 16 chunks
+/// of a default chain in parallel (2.5 µs instead of 6.6 µs page by page, whose per-update
+/// chunk buffering serialises it); `scratch` is wiped before this returns, on every path. The
+/// key is the same either way: BLAKE3 hashes the concatenation, however it is fed.
+pub(crate) fn derive_key(
+    region: &Region,
+    head: usize,
+    geom: Geometry,
+    scratch: Option<&mut [u8]>,
+) -> Result<ChainKey, Error> {
     let buf = &region.as_slice()[..geom.chain_bytes()];
     let mut hasher = WipedHasher(blake3::Hasher::new_derive_key(KEY_CONTEXT));
+    let mut gather = scratch
+        .filter(|s| s.len() >= gather_bytes(geom))
+        .map(|s| WipeOnDrop(&mut s[..gather_bytes(geom)]));
     let mut page = head;
     let mut visited = 0usize;
     loop {
@@ -185,7 +208,14 @@ pub(crate) fn derive_key(region: &Region, head: usize, geom: Geometry) -> Result
             return Err(Error::ChainCorrupted);
         }
         let bytes = &buf[page * geom.page_size..(page + 1) * geom.page_size];
-        hasher.0.update(bytes);
+        match gather.as_mut() {
+            Some(g) => {
+                g.0[visited * geom.page_size..(visited + 1) * geom.page_size].copy_from_slice(bytes)
+            }
+            None => {
+                hasher.0.update(bytes);
+            }
+        }
         visited += 1;
         let mut link = [0u8; LINK_BYTES];
         link.copy_from_slice(&bytes[geom.page_size - LINK_BYTES..]);
@@ -200,7 +230,16 @@ pub(crate) fn derive_key(region: &Region, head: usize, geom: Geometry) -> Result
     }
     // The header goes last so every page starts on a BLAKE3 chunk boundary (a leading 13-byte
     // header would push a serial chunk compression into every page: 2x slower).
-    hasher.0.update(&geom.header());
+    match gather.as_mut() {
+        Some(g) => {
+            g.0[geom.chain_bytes()..].copy_from_slice(&geom.header());
+            hasher.0.update(g.0);
+        }
+        None => {
+            hasher.0.update(&geom.header());
+        }
+    }
+    drop(gather);
     let mut okm = ChainKey(Zeroizing::new([0u8; CHAIN_KEY_BYTES]));
     let mut reader = hasher.0.finalize_xof();
     reader.fill(okm.0.as_mut_slice());
@@ -366,14 +405,17 @@ mod tests {
         let g = geom(4);
         let mut region = Region::map(g.chain_bytes(), false).unwrap();
         let head = build(&mut region, g).unwrap();
-        let key = derive_key(&region, head, g).unwrap();
-        assert_eq!(&key.0[..], &derive_key(&region, head, g).unwrap().0[..]);
+        let key = derive_key(&region, head, g, None).unwrap();
+        assert_eq!(
+            &key.0[..],
+            &derive_key(&region, head, g, None).unwrap().0[..]
+        );
 
         // One flipped bit in any page (outside the link) changes the key.
         for page in 0..g.pages {
             let at = page * g.page_size + 100;
             region.as_mut_slice()[at] ^= 1;
-            let other = derive_key(&region, head, g).unwrap();
+            let other = derive_key(&region, head, g, None).unwrap();
             assert_ne!(&key.0[..], &other.0[..]);
             region.as_mut_slice()[at] ^= 1;
         }
@@ -396,6 +438,18 @@ mod tests {
         let mut by_hand = [0u8; 56];
         hasher.finalize_xof().fill(&mut by_hand);
         assert_eq!(&key.0[..], &by_hand[..]);
+
+        // The gathered path (pages copied into scratch, hashed in one call) derives the same
+        // key, and leaves the scratch all zeros.
+        let mut scratch = vec![0xEEu8; gather_bytes(g) + 7];
+        let gathered = derive_key(&region, head, g, Some(&mut scratch)).unwrap();
+        assert_eq!(&key.0[..], &gathered.0[..]);
+        assert!(scratch[..gather_bytes(g)].iter().all(|b| *b == 0));
+        // A scratch too small is not used (the key is still right, the buffer untouched).
+        let mut small = vec![0xEEu8; gather_bytes(g) - 1];
+        let fallback = derive_key(&region, head, g, Some(&mut small)).unwrap();
+        assert_eq!(&key.0[..], &fallback.0[..]);
+        assert!(small.iter().all(|b| *b == 0xEE));
     }
 
     #[test]
@@ -410,24 +464,31 @@ mod tests {
         let at = link_of(order[0]);
         region.as_mut_slice()[at..at + 8].copy_from_slice(&99u64.to_le_bytes());
         assert!(matches!(
-            derive_key(&region, head, g),
+            derive_key(&region, head, g, None),
             Err(Error::ChainCorrupted)
         ));
         // A loop back to the head.
         region.as_mut_slice()[at..at + 8].copy_from_slice(&(head as u64).to_le_bytes());
         assert!(matches!(
-            derive_key(&region, head, g),
+            derive_key(&region, head, g, None),
             Err(Error::ChainCorrupted)
         ));
         // Cut short: the head is made the tail.
         region.as_mut_slice()[at..at + 8].copy_from_slice(&TAIL_LINK.to_le_bytes());
         assert!(matches!(
-            derive_key(&region, head, g),
+            derive_key(&region, head, g, None),
             Err(Error::ChainCorrupted)
         ));
+        // The gathered path refuses it too, and wipes what it had copied.
+        let mut scratch = vec![0u8; gather_bytes(g)];
+        assert!(matches!(
+            derive_key(&region, head, g, Some(&mut scratch)),
+            Err(Error::ChainCorrupted)
+        ));
+        assert!(scratch.iter().all(|b| *b == 0));
         // Head out of range.
         assert!(matches!(
-            derive_key(&region, 4, g),
+            derive_key(&region, 4, g, None),
             Err(Error::ChainCorrupted)
         ));
     }
@@ -439,8 +500,8 @@ mod tests {
         let mut b = Region::map(g.chain_bytes(), false).unwrap();
         let head_a = build(&mut a, g).unwrap();
         let head_b = build(&mut b, g).unwrap();
-        let old = derive_key(&a, head_a, g).unwrap();
-        let new = derive_key(&b, head_b, g).unwrap();
+        let old = derive_key(&a, head_a, g, None).unwrap();
+        let new = derive_key(&b, head_b, g, None).unwrap();
         let aad = g.aad();
         let secret = [0x6Bu8; 32];
         let mut sealed_old = [0u8; 48];
@@ -478,7 +539,7 @@ mod tests {
         let g = geom(2);
         let mut region = Region::map(g.chain_bytes(), false).unwrap();
         let head = build(&mut region, g).unwrap();
-        let key = derive_key(&region, head, g).unwrap();
+        let key = derive_key(&region, head, g, None).unwrap();
         let aad = g.aad();
         let mut buf = [0u8; 48];
         buf[..32].copy_from_slice(&[7u8; 32]);

@@ -25,11 +25,12 @@ pub use error::{Error, MemlockLimit};
 pub use process::{
     disable_core_files, harden_process, is_dumpable, memlock_limit, set_non_dumpable,
 };
-pub use shield::{MemoryRegion, RegionKind, Shield};
+pub use shield::{HeapSecret, MemoryRegion, RegionKind, Shield};
 
 /// Format constants, as specified in `SPEC.md`.
 pub mod spec {
     pub use crate::chain::{
-        AAD_LABEL, FORMAT_VERSION, HEADER_BYTES, KEY_CONTEXT, LINK_BYTES, TAG_BYTES, TAIL_LINK,
+        AAD_LABEL, FORMAT_VERSION, HEADER_BYTES, KEY_CONTEXT, LINK_BYTES, ORDER_CONTEXT,
+        PAGES_CONTEXT, TAG_BYTES, TAIL_LINK,
     };
 }

@@ -50,7 +50,7 @@ pub fn is_dumpable() -> Result<bool, Error> {
 }
 
 /// The process's `RLIMIT_MEMLOCK` (soft, hard) in bytes; `None` means unlimited. A shield with the
-/// default configuration locks 88 KiB.
+/// default configuration locks 72 KiB.
 ///
 /// # Errors
 /// [`Error::Hardening`] if getrlimit fails.

@@ -213,3 +213,37 @@ fn mlock_refused_child() {
     assert!(shield.memory_regions().iter().all(|r| !r.locked));
     println!("MLOCK-CHILD-OK");
 }
+
+#[test]
+fn a_use_after_mutate_never_seals_under_a_spare_built_before_it() {
+    let shield = Shield::new(SECRET.to_vec(), ShieldConfig::default().prepare_ahead(true)).unwrap();
+    // Control: with fresh spares, a use installs one of them.
+    let spares = shield.spare_addresses();
+    assert_eq!(
+        spares.len(),
+        2,
+        "both spares are built before `new` returns"
+    );
+    shield.with_secret(|s| assert_eq!(s, SECRET)).unwrap();
+    assert!(
+        spares.contains(&shield.active_address()),
+        "a ready spare was not used"
+    );
+
+    // Wait until the preparer has both spares ready again, then mutate: they are now stale.
+    while shield.spare_addresses().len() < 2 {
+        std::thread::yield_now();
+    }
+    let stale = shield.spare_addresses();
+    shield.mutate().unwrap();
+    shield.with_secret(|s| assert_eq!(s, SECRET)).unwrap();
+    assert!(
+        !stale.contains(&shield.active_address()),
+        "a spare built before the mutation protects the secret"
+    );
+    // The stale spares went back to the preparer, which rebuilds them for later uses.
+    while shield.spare_addresses().len() < 2 {
+        std::thread::yield_now();
+    }
+    shield.with_secret(|s| assert_eq!(s, SECRET)).unwrap();
+}

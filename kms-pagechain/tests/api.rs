@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kms_pagechain::{Error, MAX_SECRET_LEN, MemoryLocking, RegionKind, Shield, ShieldConfig};
+use kms_pagechain::{
+    Error, HeapSecret, MAX_SECRET_LEN, MemoryLocking, RegionKind, Shield, ShieldConfig,
+};
 use zeroize::Zeroize;
 
 /// A secret owner that records whether the shield wiped it.
@@ -17,9 +19,9 @@ struct Probe {
     wiped: Arc<AtomicBool>,
 }
 
-impl AsMut<[u8]> for Probe {
-    fn as_mut(&mut self) -> &mut [u8] {
-        &mut self.bytes
+impl HeapSecret for Probe {
+    fn secret_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
@@ -236,12 +238,8 @@ fn configuration_is_reported() {
     assert_eq!(shield.config(), &config);
     assert_eq!(config.chain_bytes(), 6 * 4096);
     assert!(!shield.config().reshields_after_use());
-    assert!(ShieldConfig::default().prepares_ahead());
-    assert!(
-        !ShieldConfig::default()
-            .prepare_ahead(false)
-            .prepares_ahead()
-    );
+    assert!(!ShieldConfig::default().prepares_ahead());
+    assert!(ShieldConfig::default().prepare_ahead(true).prepares_ahead());
     // The Debug form says whether a preparer runs (none without re-shielding).
     assert!(format!("{shield:?}").contains("prepare_ahead: false"));
     assert_eq!(shield.mutations(), 0);

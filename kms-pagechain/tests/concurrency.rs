@@ -38,21 +38,25 @@ fn run(shield: &Shield, threads: usize, rounds: usize) -> u64 {
 
 #[test]
 fn round_trips_survive_thousands_of_mutations_across_threads() {
-    let shield = Shield::new(
-        secret(),
-        ShieldConfig::default().background_mutation(Some(Duration::from_millis(1))),
-    )
-    .unwrap();
-    let explicit = run(&shield, 4, 1_000);
-    assert_eq!(explicit, 1_000);
-    // 4,000 re-shields after use + 1,000 explicit mutations + the background ones.
-    assert!(
-        shield.mutations() >= 5_000,
-        "{} mutations",
-        shield.mutations()
-    );
-    assert_eq!(shield.background_failures(), 0);
-    assert!(shield.with_secret(|s| s == secret().as_slice()).unwrap());
+    for prepare in [false, true] {
+        let shield = Shield::new(
+            secret(),
+            ShieldConfig::default()
+                .prepare_ahead(prepare)
+                .background_mutation(Some(Duration::from_millis(1))),
+        )
+        .unwrap();
+        let explicit = run(&shield, 4, 1_000);
+        assert_eq!(explicit, 1_000);
+        // 4,000 re-shields after use + 1,000 explicit mutations + the background ones.
+        assert!(
+            shield.mutations() >= 5_000,
+            "prepare_ahead({prepare}): {} mutations",
+            shield.mutations()
+        );
+        assert_eq!(shield.background_failures(), 0);
+        assert!(shield.with_secret(|s| s == secret().as_slice()).unwrap());
+    }
 }
 
 #[test]

@@ -16,12 +16,16 @@ fn assert_flags(shield: &Shield, when: &str) {
     let regions = shield.memory_regions();
     let kinds: Vec<RegionKind> = regions.iter().map(|r| r.kind).collect();
     // Active and standby, plus the two spares built ahead when they are ready (not while the
-    // preparer thread is rebuilding one), whose keys wait in their own page.
+    // preparer thread is rebuilding one). No key is ever kept ahead: there is no key region.
     let chains = kinds.iter().filter(|k| **k == RegionKind::Chain).count();
-    assert!((2..=4).contains(&chains), "{when}: {kinds:?}");
+    if shield.config().prepares_ahead() {
+        assert!((2..=4).contains(&chains), "{when}: {kinds:?}");
+    } else {
+        assert_eq!(chains, 2, "{when}: {kinds:?}");
+    }
     assert_eq!(
-        kinds.contains(&RegionKind::SpareKeys),
-        shield.config().prepares_ahead(),
+        kinds.iter().filter(|k| **k == RegionKind::Scratch).count(),
+        1,
         "{when}: {kinds:?}"
     );
     assert!(kinds.contains(&RegionKind::Sealed), "{when}: {kinds:?}");
@@ -51,7 +55,7 @@ fn assert_flags(shield: &Shield, when: &str) {
 
 #[test]
 fn pages_are_locked_and_excluded_from_core_dumps() {
-    let shield = Shield::new(vec![9u8; 32], ShieldConfig::default()).unwrap();
+    let shield = Shield::new(vec![9u8; 32], ShieldConfig::default().prepare_ahead(true)).unwrap();
     assert_flags(&shield, "after new");
     // The first spares are built before `new` returns.
     let chains = |s: &Shield| {
@@ -77,15 +81,69 @@ fn pages_are_locked_and_excluded_from_core_dumps() {
 fn unlocked_pages_are_still_excluded_from_core_dumps() {
     let shield = Shield::new(
         vec![9u8; 32],
-        ShieldConfig::default().memory_locking(MemoryLocking::Disabled),
+        ShieldConfig::default()
+            .memory_locking(MemoryLocking::Disabled)
+            .prepare_ahead(true),
     )
     .unwrap();
     assert_flags(&shield, "unlocked");
-    // Without preparation ahead: the two chain buffers only, and no key page.
-    let shield = Shield::new(vec![9u8; 32], ShieldConfig::default().prepare_ahead(false)).unwrap();
+    // Without preparation ahead (the default): the two chain buffers only.
+    let shield = Shield::new(vec![9u8; 32], ShieldConfig::default()).unwrap();
     assert_flags(&shield, "no preparation");
     shield.with_secret(|_| ()).unwrap();
     assert_flags(&shield, "no preparation, after with_secret");
+}
+
+/// Reads `len` bytes of this process's memory at `addr` through `/proc/self/mem`.
+fn read_own_memory(addr: usize, len: usize) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mem = std::fs::File::open("/proc/self/mem").unwrap();
+    let mut buf = vec![0u8; len];
+    mem.read_exact_at(&mut buf, addr as u64).unwrap();
+    buf
+}
+
+#[test]
+fn the_scratch_chain_copy_is_all_zeros_between_uses() {
+    // The key derivation lays the chain out in chain order in the scratch region; that copy
+    // must not outlive the derivation, whichever path used it.
+    for config in [
+        ShieldConfig::default(),
+        ShieldConfig::default().prepare_ahead(true),
+        ShieldConfig::default().reshield_after_use(false),
+    ] {
+        let shield = Shield::new(vec![9u8; 32], config).unwrap();
+        let scratch = |s: &Shield| {
+            let r = s
+                .memory_regions()
+                .into_iter()
+                .find(|r| r.kind == RegionKind::Scratch)
+                .unwrap();
+            read_own_memory(r.start, r.len)
+        };
+        assert!(scratch(&shield).iter().all(|b| *b == 0), "after new");
+        for _ in 0..3 {
+            let seen = shield.with_secret(|_| scratch(&shield)).unwrap();
+            assert!(seen.iter().all(|b| *b == 0), "inside with_secret");
+            assert!(
+                scratch(&shield).iter().all(|b| *b == 0),
+                "after with_secret"
+            );
+        }
+        shield.mutate().unwrap();
+        assert!(scratch(&shield).iter().all(|b| *b == 0), "after mutate");
+        // The scan sees real memory: the chain buffers are not all zeros.
+        let chain = shield
+            .memory_regions()
+            .into_iter()
+            .find(|r| r.kind == RegionKind::Chain)
+            .unwrap();
+        assert!(
+            read_own_memory(chain.start, chain.len)
+                .iter()
+                .any(|b| *b != 0)
+        );
+    }
 }
 
 #[test]

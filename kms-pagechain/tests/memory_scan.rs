@@ -137,6 +137,33 @@ fn scan_child() {
         &complement,
     );
 
+    // A third shield with chains prepared ahead: scans while its preparer thread rebuilds the
+    // chains that uses hand back (uses run between the scans, so the thread is busy during them).
+    let prepared = shield
+        .with_secret(|s| {
+            let mut copy = s.to_vec();
+            Shield::from_mut_slice(&mut copy, ShieldConfig::default().prepare_ahead(true))
+        })
+        .unwrap()
+        .unwrap();
+    assert_absent(
+        "after building a shield with chains prepared ahead",
+        &complement,
+    );
+    for round in 0..3 {
+        for _ in 0..20 {
+            assert!(prepared.with_secret(|s| matches(s, &complement)).unwrap());
+        }
+        assert_absent(
+            &format!("while the preparer thread rebuilds spares ({round})"),
+            &complement,
+        );
+    }
+    prepared.mutate().unwrap();
+    assert!(prepared.with_secret(|s| matches(s, &complement)).unwrap());
+    assert_absent("after a use with stale spares recycled", &complement);
+    drop(prepared);
+
     drop(shield);
     assert_absent("after the last shield was dropped", &complement);
     println!("SCAN-CHILD-OK");
