@@ -236,7 +236,7 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
         native: raydium_v4_swap::validate,
     });
 
-    // pump.fun buy.
+    // pump.fun buy of exactly `min_tokens_out` tokens (the limit price's edge).
     let (hash, params) = enc(
         "pumpfun-trade",
         head(&[
@@ -244,6 +244,8 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
             V::Pubkey(TOKEN_PROGRAM),
             V::U64(1_000_000_000),
             V::U64(0),
+            V::U64(1_000_000),
+            V::U64(u64::MAX),
             V::Derived,
         ]),
     );

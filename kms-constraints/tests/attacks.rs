@@ -619,6 +619,13 @@ fn raydium_v4_swap() {
     }
 }
 
+/// The pump.fun test's SOL bounds and token bounds: together a limit price of at most
+/// 200 lamports per token unit bought and at least 50 per token unit sold.
+const PUMP_MAX_SOL_COST: u64 = 2_000_000;
+const PUMP_MIN_SOL_OUTPUT: u64 = 1_000_000;
+const PUMP_MIN_TOKENS_OUT: u64 = 10_000;
+const PUMP_MAX_TOKENS_IN: u64 = 20_000;
+
 #[test]
 fn pumpfun_trade() {
     let r = registry();
@@ -628,8 +635,10 @@ fn pumpfun_trade() {
     let values = common_params(&[
         V::Pubkey(mint),
         V::Pubkey(TOKEN_PROGRAM),
-        V::U64(2_000_000),
-        V::U64(1_000_000),
+        V::U64(PUMP_MAX_SOL_COST),
+        V::U64(PUMP_MIN_SOL_OUTPUT),
+        V::U64(PUMP_MIN_TOKENS_OUT),
+        V::U64(PUMP_MAX_TOKENS_IN),
         V::Derived,
     ]);
     let params = params(&r, &h, &values);
@@ -647,35 +656,38 @@ fn pumpfun_trade() {
         hidden_destination: "a pump.fun trade may not load accounts from lookup tables",
         lookups_allowed: false,
     };
+    // A buy and a sell at the authorized limit price (both bounds at their edge).
+    let (buy_tokens, sell_tokens) = (PUMP_MIN_TOKENS_OUT, PUMP_MAX_TOKENS_IN);
+    let (max_cost, min_out) = (PUMP_MAX_SOL_COST, PUMP_MIN_SOL_OUTPUT);
     let buy = vec![
         cu_limit(CU_LIMIT),
         cu_price(CU_PRICE),
         create_ata(USER, USER, mint, TOKEN_PROGRAM),
-        pump(true, 10_000, 2_000_000, mint, USER),
+        pump(true, buy_tokens, max_cost, mint, USER),
     ];
     run_generic_attacks(&r, &pump_case(buy, 3));
     let sell = vec![
         cu_limit(CU_LIMIT),
         cu_price(CU_PRICE),
-        pump(false, 10_000, 1_000_000, mint, USER),
+        pump(false, sell_tokens, min_out, mint, USER),
     ];
     run_generic_attacks(&r, &pump_case(sell, 2));
     let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
     let other_mint = "trade of another mint than the authorized one";
     let other_account =
         "tokens to or from an account other than the user's associated token account";
-    run(&[pump(true, 1, 1, mint, USER)]).unwrap();
+    run(&[pump(true, buy_tokens, 1, mint, USER)]).unwrap();
     refused(
-        run(&[pump(true, 1, 2_000_001, mint, USER)]),
+        run(&[pump(true, buy_tokens, max_cost + 1, mint, USER)]),
         "max SOL cost above",
         "max SOL cost above the authorized maximum",
     );
     refused(
-        run(&[pump(true, 1, 1, key(0x34), USER)]),
+        run(&[pump(true, buy_tokens, 1, key(0x34), USER)]),
         "swapped mint",
         other_mint,
     );
-    let mut other_ata = pump(true, 1, 1, mint, USER);
+    let mut other_ata = pump(true, buy_tokens, 1, mint, USER);
     other_ata.accounts[5].pubkey = addr(ata(ATTACKER, mint, TOKEN_PROGRAM));
     refused(
         run(&[other_ata]),
@@ -684,10 +696,10 @@ fn pumpfun_trade() {
     );
     // A sell: the same account and mint checks, and no account creation (a sell needs the
     // user's token account to exist; a creation would only be an added instruction).
-    let sell = pump(false, 10_000, 1_000_000, mint, USER);
+    let sell = pump(false, sell_tokens, min_out, mint, USER);
     run(std::slice::from_ref(&sell)).unwrap();
     refused(
-        run(&[pump(false, 10_000, 999_999, mint, USER)]),
+        run(&[pump(false, sell_tokens, min_out - 1, mint, USER)]),
         "min SOL out below",
         "min SOL output below the authorized minimum",
     );
@@ -699,7 +711,7 @@ fn pumpfun_trade() {
         other_account,
     );
     refused(
-        run(&[pump(false, 10_000, 1_000_000, key(0x34), USER)]),
+        run(&[pump(false, sell_tokens, min_out, key(0x34), USER)]),
         "sell of a swapped mint",
         other_mint,
     );
@@ -709,19 +721,104 @@ fn pumpfun_trade() {
         "a sell does not create a token account",
     );
     // Unknown layouts: an extra account or an extra data byte (newer pump.fun versions).
-    let mut more = pump(true, 1, 1, mint, USER);
+    let mut more = pump(true, buy_tokens, 1, mint, USER);
     more.accounts
         .push(solana_message::AccountMeta::new(addr(key(0x53)), false));
     refused(run(&[more]), "extra account", "unknown pump.fun layout");
-    let mut longer = pump(true, 1, 1, mint, USER);
+    let mut longer = pump(true, buy_tokens, 1, mint, USER);
     longer.data.push(1);
     refused(run(&[longer]), "extra data", "unknown pump.fun layout");
-    let mut other_ix = pump(true, 1, 1, mint, USER);
+    let mut other_ix = pump(true, buy_tokens, 1, mint, USER);
     other_ix.data[..8].copy_from_slice(&[24, 30, 200, 40, 5, 28, 7, 119]);
     refused(
         run(&[other_ix]),
         "another pump.fun instruction",
         "only buy and sell are allowed",
+    );
+}
+
+/// The limit price: the token amount of a trade is bounded as well as its SOL limit, so the
+/// business logic cannot spend the whole SOL cap on a few tokens or sell the whole balance for
+/// the SOL minimum.
+#[test]
+fn pumpfun_trade_limit_price() {
+    let r = registry();
+    let h = r.builtin("pumpfun-trade").unwrap();
+    let mint = key(0x33);
+    let pump_params = |min_tokens_out: u64, max_tokens_in: u64| {
+        params(
+            &r,
+            &h,
+            &common_params(&[
+                V::Pubkey(mint),
+                V::Pubkey(TOKEN_PROGRAM),
+                V::U64(PUMP_MAX_SOL_COST),
+                V::U64(PUMP_MIN_SOL_OUTPUT),
+                V::U64(min_tokens_out),
+                V::U64(max_tokens_in),
+                V::Derived,
+            ]),
+        )
+    };
+    let bounded = pump_params(PUMP_MIN_TOKENS_OUT, PUMP_MAX_TOKENS_IN);
+    let run = |params: &[u8], buy: bool, amount: u64, sol_limit: u64| {
+        check(
+            &r,
+            &h,
+            &legacy(&[pump(buy, amount, sol_limit, mint, USER)]),
+            &[],
+            params,
+        )
+    };
+    let (buy, sell) = (true, false);
+    let too_few = "buys fewer tokens than the authorized minimum";
+    let too_many = "sells more tokens than the authorized maximum";
+
+    // A buy: exactly `min_tokens_out` at the SOL cap is the limit price; one token fewer is not.
+    run(&bounded, buy, PUMP_MIN_TOKENS_OUT, PUMP_MAX_SOL_COST).unwrap();
+    refused(
+        run(&bounded, buy, PUMP_MIN_TOKENS_OUT - 1, PUMP_MAX_SOL_COST),
+        "buy of one token unit fewer than the minimum",
+        too_few,
+    );
+    refused(
+        run(&bounded, buy, 1, PUMP_MAX_SOL_COST),
+        "sandwich: one token unit for the whole SOL cap",
+        too_few,
+    );
+    refused(run(&bounded, buy, 0, 1), "buy of nothing", too_few);
+    // More tokens is a better price: no upper bound on a buy (`max_tokens_in` is the sell's).
+    run(&bounded, buy, u64::MAX, PUMP_MAX_SOL_COST).unwrap();
+
+    // A sell: exactly `max_tokens_in` for the SOL minimum is the limit price; one more is not.
+    run(&bounded, sell, PUMP_MAX_TOKENS_IN, PUMP_MIN_SOL_OUTPUT).unwrap();
+    refused(
+        run(&bounded, sell, PUMP_MAX_TOKENS_IN + 1, PUMP_MIN_SOL_OUTPUT),
+        "sell of one token unit more than the maximum",
+        too_many,
+    );
+    refused(
+        run(&bounded, sell, u64::MAX, PUMP_MIN_SOL_OUTPUT),
+        "the whole balance for the SOL minimum",
+        too_many,
+    );
+    // Fewer tokens for the same SOL is a better price (`min_tokens_out` is the buy's).
+    run(&bounded, sell, 1, PUMP_MIN_SOL_OUTPUT).unwrap();
+
+    // The token bounds are lifted only by authorizing exactly that: 0 and u64::MAX.
+    let unbounded = pump_params(0, u64::MAX);
+    run(&unbounded, buy, 0, PUMP_MAX_SOL_COST).unwrap();
+    run(&unbounded, sell, u64::MAX, PUMP_MIN_SOL_OUTPUT).unwrap();
+    // The SOL bounds still hold next to the token bounds.
+    refused(
+        run(&unbounded, buy, u64::MAX, PUMP_MAX_SOL_COST + 1),
+        "unbounded tokens, SOL cost above",
+        "max SOL cost above the authorized maximum",
+    );
+    refused(
+        run(&unbounded, sell, 0, PUMP_MIN_SOL_OUTPUT - 1),
+        "unbounded tokens, SOL output below",
+        "min SOL output below the authorized minimum",
     );
 }
 

@@ -30,8 +30,9 @@ pub enum Error {
     /// `mlock` refused to lock the shield's pages in RAM, almost always because
     /// `RLIMIT_MEMLOCK` is too low for an unprivileged process.
     #[error(
-        "could not lock {bytes} bytes of shield memory in RAM (mlock: {source}); RLIMIT_MEMLOCK \
-         of this process is {limit}. Raise it: `ulimit -l unlimited` (or a size in KiB) in the \
+        "could not lock {bytes} more bytes of shield memory in RAM (mlock: {source}); \
+         RLIMIT_MEMLOCK of this process is {limit}, and every shield of the process counts \
+         against it (72 KiB each with the default configuration). Raise it: `ulimit -l unlimited` (or a size in KiB) in the \
          shell that starts the process, `LimitMEMLOCK=infinity` in its systemd unit, a `memlock` \
          line in /etc/security/limits.conf, or grant the process CAP_IPC_LOCK. To run without \
          locking (the pages may then be written to swap), set \
@@ -88,8 +89,8 @@ pub enum Error {
     #[error("the page chain is corrupted (a link points outside the chain or loops)")]
     ChainCorrupted,
 
-    /// The background mutator thread could not be started.
-    #[error("could not start the background mutator thread: {0}")]
+    /// A background thread (the mutator or the preparer) could not be started.
+    #[error("could not start a background thread of the shield (mutator or preparer): {0}")]
     Thread(#[source] io::Error),
 
     /// A process-hardening call (`prctl`, `setrlimit`, `getrlimit`) failed.

@@ -1,10 +1,23 @@
-//! `pumpfun-trade` 1.0.0: one pump.fun bonding-curve `buy` (max SOL cost at most
-//! `max_sol_cost`) or `sell` (min SOL output at least `min_sol_output`) of `mint`, with the
-//! user's associated token account, in the classic 12-account layout with 24 bytes of data.
-//! Optionally compute-budget instructions within the caps and, before a buy, an idempotent
-//! creation of the user's token account. pump.fun changes its layout often: any other account
-//! count, data length or fixed account is an unknown layout and is rejected, never guessed; a
-//! new layout is a new module version with a new hash. No lookup tables.
+//! `pumpfun-trade` 2.0.0: one pump.fun bonding-curve `buy` or `sell` of `mint`, at a price no
+//! worse than the user authorized, with the user's associated token account, in the classic
+//! 12-account layout with 24 bytes of data (discriminator, `amount`, SOL limit).
+//!
+//! A buy receives exactly `amount` tokens and pays at most its SOL limit (`max_sol_cost`); a sell
+//! gives exactly `amount` tokens and receives at least its SOL limit (`min_sol_output`). Whoever
+//! builds the transaction writes both numbers, so the module bounds both, and together the
+//! bounds are a limit price:
+//! - buy: SOL limit ≤ `max_sol_cost` and `amount` ≥ `min_tokens_out`, so the user pays at most
+//!   `max_sol_cost / min_tokens_out` lamports per token base unit (without the token bound, a
+//!   tiny `amount` at the SOL cap lets a sandwich take the whole cap for almost nothing);
+//! - sell: SOL limit ≥ `min_sol_output` and `amount` ≤ `max_tokens_in`, so the user receives at
+//!   least `min_sol_output / max_tokens_in` lamports per token base unit (without it, the whole
+//!   balance could be sold for the minimum).
+//!
+//! `min_tokens_out = 0` or `max_tokens_in = u64::MAX` lifts that side's token bound. Optionally
+//! compute-budget instructions within the caps and, before a buy, an idempotent creation of the
+//! user's token account. pump.fun changes its layout often: any other account count, data length
+//! or fixed account is an unknown layout and is rejected, never guessed; a new layout is a new
+//! module version with a new hash. No lookup tables.
 #![no_std]
 
 use kms_module_sdk::kms_solana::programs::{
@@ -36,6 +49,8 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
     let token_program = p.token_program()?;
     let max_sol_cost = p.u64()?;
     let min_sol_output = p.u64()?;
+    let min_tokens_out = p.u64()?;
+    let max_tokens_in = p.u64()?;
     let user_ata = p.pubkey()?;
     if msg.address_table_lookups().len() != 0 {
         return Err(reject(
@@ -57,12 +72,20 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
     if d.len() != 24 || ix.ix.accounts.len() != 12 {
         return Err(reject_at(ix.index, "unknown pump.fun layout"));
     }
-    let limit = le_u64(d, 16).unwrap_or(0);
+    let (Some(amount), Some(limit)) = (le_u64(d, 8), le_u64(d, 16)) else {
+        return Err(reject_at(ix.index, "unknown pump.fun layout"));
+    };
     let buy = if d[..8] == BUY {
         if limit > max_sol_cost {
             return Err(reject_at(
                 ix.index,
                 "max SOL cost above the authorized maximum",
+            ));
+        }
+        if amount < min_tokens_out {
+            return Err(reject_at(
+                ix.index,
+                "buys fewer tokens than the authorized minimum",
             ));
         }
         true
@@ -77,6 +100,12 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
             return Err(reject_at(
                 ix.index,
                 "min SOL output below the authorized minimum",
+            ));
+        }
+        if amount > max_tokens_in {
+            return Err(reject_at(
+                ix.index,
+                "sells more tokens than the authorized maximum",
             ));
         }
         false
