@@ -57,6 +57,45 @@ fn refused(res: Result<(), Error>, what: &str, because: &str) {
     }
 }
 
+/// The wrapped-SOL attacks shared by the swap modules, on a valid swap of `len` instructions
+/// whose instruction 3 wraps SOL into `src` when `mint_in` is SOL and whose last instruction
+/// closes the wSOL account: wrapping more than the maximum (1,000 lamports in these fixtures)
+/// or into someone else's account, and closing either wSOL account to the attacker.
+#[track_caller]
+fn wrapped_sol_attacks(
+    with: &dyn Fn(&dyn Fn(&mut Vec<Instruction>)) -> Result<(), Error>,
+    len: usize,
+    [mint_in, mint_out]: [[u8; 32]; 2],
+    [src, dst]: [[u8; 32]; 2],
+) {
+    let last = len - 1;
+    if mint_in == NATIVE_MINT {
+        refused(
+            with(&|v| v[3] = transfer(USER, src, 1_001)),
+            "wraps more than the maximum",
+            WRAP_TOO_MUCH,
+        );
+        refused(
+            with(&|v| v[3] = transfer(USER, ATTACKER, 1)),
+            "wraps into someone else's account",
+            WRAP_TO_OTHER,
+        );
+        refused(
+            with(&|v| v[last] = close(TOKEN_PROGRAM, src, ATTACKER, USER)),
+            "wSOL input closed to the attacker",
+            CLOSE_TO_OTHER,
+        );
+    }
+    if mint_out == NATIVE_MINT {
+        // A token -> SOL swap: the wrapped-SOL output is unwrapped only to the user.
+        refused(
+            with(&|v| v[last] = close(TOKEN_PROGRAM, dst, ATTACKER, USER)),
+            "wSOL output closed to the attacker",
+            CLOSE_TO_OTHER,
+        );
+    }
+}
+
 /// The refusal of an instruction after the end of the shape.
 const EXTRA_IX: &str = "instruction not allowed by this shape";
 const CB_NOT_ALLOWED: &str = "compute-budget instruction not allowed";
@@ -585,32 +624,7 @@ fn raydium_v4_swap() {
             "swapped input mint",
             SWAP_SOURCE,
         );
-        let last = valid.len() - 1;
-        if mint_in == NATIVE_MINT {
-            refused(
-                with(&|v| v[3] = transfer(USER, src, 1_001)),
-                "wraps more than the maximum",
-                WRAP_TOO_MUCH,
-            );
-            refused(
-                with(&|v| v[3] = transfer(USER, ATTACKER, 1)),
-                "wraps into someone else's account",
-                WRAP_TO_OTHER,
-            );
-            refused(
-                with(&|v| v[last] = close(TOKEN_PROGRAM, src, ATTACKER, USER)),
-                "wSOL input closed to the attacker",
-                CLOSE_TO_OTHER,
-            );
-        }
-        if mint_out == NATIVE_MINT {
-            // A token -> SOL swap: the wrapped-SOL output is unwrapped only to the user.
-            refused(
-                with(&|v| v[last] = close(TOKEN_PROGRAM, dst, ATTACKER, USER)),
-                "wSOL output closed to the attacker",
-                CLOSE_TO_OTHER,
-            );
-        }
+        wrapped_sol_attacks(&with, valid.len(), [mint_in, mint_out], [src, dst]);
         // Pool accounts may come from a lookup table (they cannot receive the user's output).
         let pools: Vec<[u8; 32]> = [0x41u8, 0x43, 0x44].iter().map(|&i| key(i)).collect();
         let (msg, loaded) = v0_with(&valid, &[table(&pools)]);
@@ -1115,31 +1129,7 @@ fn jupiter_v6_route() {
             }
             // Wrapped SOL: at most the input maximum, only into the user's account, and both
             // wSOL accounts closed only to the user.
-            let last = valid.len() - 1;
-            if mint_in == NATIVE_MINT {
-                refused(
-                    with(&|v| v[3] = transfer(USER, src, 1_001)),
-                    "wraps more than the maximum",
-                    WRAP_TOO_MUCH,
-                );
-                refused(
-                    with(&|v| v[3] = transfer(USER, ATTACKER, 1)),
-                    "wraps into someone else's account",
-                    WRAP_TO_OTHER,
-                );
-                refused(
-                    with(&|v| v[last] = close(TOKEN_PROGRAM, src, ATTACKER, USER)),
-                    "wSOL input closed to the attacker",
-                    CLOSE_TO_OTHER,
-                );
-            }
-            if mint_out == NATIVE_MINT {
-                refused(
-                    with(&|v| v[last] = close(TOKEN_PROGRAM, dst, ATTACKER, USER)),
-                    "wSOL output closed to the attacker",
-                    CLOSE_TO_OTHER,
-                );
-            }
+            wrapped_sol_attacks(&with, valid.len(), [mint_in, mint_out], [src, dst]);
             // The route plan must decode exactly: trailing bytes or an unknown swap variant are
             // an unknown layout (never read from the end).
             let mut trailing = jupiter(&j);
