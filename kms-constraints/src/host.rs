@@ -143,7 +143,6 @@ impl Host {
         }
         let module =
             Module::new(&self.engine, bytes).map_err(|e| Error::InvalidModule(e.to_string()))?;
-        refuse_growth(bytes)?;
         if let Some(i) = module.imports().next() {
             return Err(Error::ImportNotAllowed {
                 module: i.module().to_owned(),
@@ -168,6 +167,7 @@ impl Host {
                 });
             }
         }
+        refuse_growth(bytes)?;
         let want: [(&'static str, &[ValType], &[ValType], &'static str); 4] = [
             (
                 abi::EXPORT_ABI_VERSION,

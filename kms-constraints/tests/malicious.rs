@@ -332,6 +332,14 @@ fn imports_are_refused_at_load() {
         .load(&wat::parse_str(text).unwrap())
         .unwrap_err();
     assert!(matches!(err, Error::ImportNotAllowed { .. }), "{err}");
+    // The load-time rules apply in SPEC.md's order: an import is reported before a growth
+    // instruction in the same module.
+    let text = r#"(module (import "env" "sign" (func)) (memory (export "memory") 1)
+                  (func (drop (memory.grow (i32.const 1)))))"#;
+    let err = Registry::new(HostConfig::default())
+        .load(&wat::parse_str(text).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::ImportNotAllowed { .. }), "{err}");
 }
 
 #[test]
