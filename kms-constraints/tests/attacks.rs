@@ -57,13 +57,16 @@ fn refused(res: Result<(), Error>, what: &str, because: &str) {
     }
 }
 
+/// Validates a valid transaction after an edit of its instructions.
+type ValidateEdited<'a> = dyn Fn(&dyn Fn(&mut Vec<Instruction>)) -> Result<(), Error> + 'a;
+
 /// The wrapped-SOL attacks shared by the swap modules, on a valid swap of `len` instructions
 /// whose instruction 3 wraps SOL into `src` when `mint_in` is SOL and whose last instruction
 /// closes the wSOL account: wrapping more than the maximum (1,000 lamports in these fixtures)
 /// or into someone else's account, and closing either wSOL account to the attacker.
 #[track_caller]
 fn wrapped_sol_attacks(
-    with: &dyn Fn(&dyn Fn(&mut Vec<Instruction>)) -> Result<(), Error>,
+    with: &ValidateEdited<'_>,
     len: usize,
     [mint_in, mint_out]: [[u8; 32]; 2],
     [src, dst]: [[u8; 32]; 2],

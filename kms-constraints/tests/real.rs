@@ -1,0 +1,265 @@
+//! Real transactions from public wallet test suites (`kms-solana/tests/data/real`, where each
+//! file says where it came from and what it contains) through the built-in modules: the shapes
+//! wallets really produce are accepted under the matching intent, at its exact bounds, and
+//! refused one unit past them or when they are not the user's own, single-signer shape.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
+use base64::Engine;
+use kms_constraints::{Error, HostConfig, ParamValue as V, Registry, RejectionKind};
+use kms_solana::programs::{NATIVE_MINT, TOKEN_PROGRAM};
+use kms_solana::{Address, address_from_base58, parse_message, parse_transaction};
+
+/// The message bytes of a vector file (a bare message, or a transaction's message).
+fn message(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../kms-solana/tests/data/real/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let data = json["data"].as_str().unwrap();
+    let bytes = match json["encoding"].as_str().unwrap() {
+        "hex" => hex::decode(data).unwrap(),
+        "base58" => bs58::decode(data).into_vec().unwrap(),
+        "base64" => base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+        other => panic!("{name}: unknown encoding {other}"),
+    };
+    match json["kind"].as_str().unwrap() {
+        "message" => bytes,
+        "transaction" => parse_transaction(&bytes)
+            .unwrap()
+            .message()
+            .bytes()
+            .to_vec(),
+        other => panic!("{name}: not a transaction vector ({other})"),
+    }
+}
+
+fn addr(b58: &str) -> Address {
+    address_from_base58(b58).unwrap()
+}
+
+/// Validates vector `name` under module `module` with these parameters (checked by the host,
+/// derived addresses included).
+fn check(name: &str, module: &str, params: &[V]) -> Result<(), Error> {
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    let h = r.builtin(module).unwrap();
+    let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
+    r.validate(&h, &message(name), &[], &schema.encode(params).unwrap())
+}
+
+#[track_caller]
+fn refused(res: Result<(), Error>, because: &str) {
+    match res {
+        Err(Error::Rejected {
+            kind: RejectionKind::Refused,
+            reason,
+        }) => assert!(reason.contains(because), "{reason:?}, expected {because:?}"),
+        other => panic!("expected a refusal ({because:?}), got {other:?}"),
+    }
+}
+
+/// `sol-withdraw` parameters: user, caps, destination, maximum.
+fn sol(user: &str, cu_limit: u32, cu_price: u64, to: &str, max: u64) -> Vec<V> {
+    vec![
+        V::Pubkey(addr(user)),
+        V::U32(cu_limit),
+        V::U64(cu_price),
+        V::Pubkey(addr(to)),
+        V::U64(max),
+    ]
+}
+
+#[test]
+fn real_sol_transfers_are_accepted_at_their_bounds() {
+    // (vector, user, destination, lamports)
+    for (name, from, to, lamports) in [
+        (
+            "02-ledger-c-system-transfer-42-lamports",
+            "CXsF3x1YFQUMoGhBuFkyarbj6EKXFehbSSG2djjXyqb7",
+            "Eo1iDtrZZiAkQFA8u431hedChaSUnPbU8MWg849MFvEZ",
+            42,
+        ),
+        (
+            "06-web3js-wire-transfer-49-lamports",
+            "2KW2XRd9kwqet15Aha2oK3tYvd3nWbTFH1MBiRAv1BE1",
+            "J3dxNj7nDRRqRRXuEMynDG57DkZK4jYRuv3Garmb1i99",
+            49,
+        ),
+        (
+            "08-keystone-system-transfer-5000-lamports",
+            "A7dxsCbMy5ktZwQUgsQhVxsoJpx6wPAZYEcccQVjWnkE",
+            "2vCzt15qsXSCsf5k6t6QF9DiQSpE7kPTg3PdvFZtm2Tr",
+            5_000,
+        ),
+    ] {
+        check(name, "sol-withdraw", &sol(from, 0, 0, to, lamports))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        refused(
+            check(name, "sol-withdraw", &sol(from, 0, 0, to, lamports - 1)),
+            "above the authorized maximum",
+        );
+        // The same transfer under someone else's intent, or to another destination.
+        refused(
+            check(name, "sol-withdraw", &sol(to, 0, 0, to, lamports)),
+            "the fee payer is not the user",
+        );
+        refused(
+            check(name, "sol-withdraw", &sol(from, 0, 0, from, lamports)),
+            "SOL goes to an address other than the authorized destination",
+        );
+    }
+}
+
+#[test]
+fn a_real_transfer_with_a_compute_unit_limit_is_held_to_the_cap() {
+    let name = "12-walletcore-transfer-with-cu-limit-mainnet";
+    let (from, to) = (
+        "7HP8cENhoDxS7yT6UHyT3mVwvN5rv6gMrzwRXXWFJvDU",
+        "HwHDGHYeYfXdzwvCZu7zm21SzQ7ZLBGTLNkuscyFdpvZ",
+    );
+    check(name, "sol-withdraw", &sol(from, 1_000, 0, to, 160_000)).unwrap();
+    refused(
+        check(name, "sol-withdraw", &sol(from, 999, 0, to, 160_000)),
+        "compute-unit limit above the cap",
+    );
+}
+
+#[test]
+fn real_transactions_with_a_second_signer_or_an_extra_instruction_are_refused() {
+    // Ledger's 2.078 SOL transfer and its compute-budget transfer are signed by two keys
+    // (header: 2 required signatures).
+    refused(
+        check(
+            "01-ledger-apdu-sol-transfer-2.078",
+            "sol-withdraw",
+            &sol(
+                "3GJzvStsiYZonWE7WTsmt1BpWXkfcgWMGinaDwNs9HBc",
+                0,
+                0,
+                "AxmUF3qkdz1zs151Q5WttVMkFpFGQPwghZs4d1mwY55d",
+                u64::MAX,
+            ),
+        ),
+        "the user must be the only signer",
+    );
+    refused(
+        check(
+            "03-ledger-c-compute-budget-limit-price-transfer",
+            "sol-withdraw",
+            &sol(
+                "BBr14ioEiLT731RkQnZJ1DPe9PUMFNV8RbpddUuNc9k8",
+                u32::MAX,
+                u64::MAX,
+                "9BmR5t8168CcHmXWq7JaKyjrBrk91QfSLjM1sAek3q1n",
+                u64::MAX,
+            ),
+        ),
+        "the user must be the only signer",
+    );
+    // A memo before the transfer is an instruction the shape does not have.
+    let memo = "11-walletcore-memo-v2-transfer-with-references";
+    let res = check(
+        memo,
+        "sol-withdraw",
+        &sol(
+            "zVSpQnbBZ7dyUWzXhrUQRsTYYNzoAdJWHsHSqhPj3Xu",
+            u32::MAX,
+            u64::MAX,
+            "71e8mDsh3PR6gN64zL1HjwuxyKpgRXrPDUJT7XXojsVd",
+            u64::MAX,
+        ),
+    );
+    refused(res, "expected a System program instruction");
+    // A token transfer whose owner is not the fee payer (another account pays and signs).
+    let mint = addr("4uQeVj5tqViQh7yWWGStvkEG1Zmhx6uasJtWCJziofM");
+    refused(
+        check(
+            "04-ledger-c-ata-create-then-transferchecked",
+            "token-withdraw",
+            &[
+                V::Pubkey(addr("j3Z2xMfLkHapcWm28M3hQ487BQ5bhhXfnj7eqivNnDT")),
+                V::U32(u32::MAX),
+                V::U64(u64::MAX),
+                V::Pubkey(mint),
+                V::Pubkey(TOKEN_PROGRAM),
+                V::U8(9),
+                V::Pubkey(addr("8opHzTAnfzRpPEx21XtnrVTX28YQuCpAjcn1PczScKh")),
+                V::U64(u64::MAX),
+                V::Derived,
+                V::Derived,
+            ],
+        ),
+        "the user must be the only signer",
+    );
+}
+
+/// `raydium-v4-swap` parameters for the real SOL/USDC swap's user.
+fn raydium(mint_in: Address, mint_out: Address, max_in: u64, min_out: u64) -> Vec<V> {
+    vec![
+        V::Pubkey(addr("5tMx9GXT5jg3hiM9sZ7i341hQH2bqN45Q7FNEKG6Xixk")),
+        V::U32(0),
+        V::U64(0),
+        V::Pubkey(mint_in),
+        V::Pubkey(mint_out),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::U64(max_in),
+        V::U64(min_out),
+        V::Derived,
+        V::Derived,
+    ]
+}
+
+#[test]
+fn a_real_raydium_swap_is_accepted_under_its_intent_and_nothing_looser() {
+    // The swap's source GXY2UQk7... is the user's USDC associated token account and its
+    // destination 8MggzbzD... the user's wrapped-SOL one (the host derives both from the
+    // parameters): 1,000 raw USDC units in, at least 47 lamports of wSOL out.
+    let name = "19-solana-toolkit-raydium-v4-swap-base-in";
+    let usdc = addr("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v");
+    check(
+        name,
+        "raydium-v4-swap",
+        &raydium(usdc, NATIVE_MINT, 1_000, 47),
+    )
+    .unwrap();
+    refused(
+        check(
+            name,
+            "raydium-v4-swap",
+            &raydium(usdc, NATIVE_MINT, 999, 47),
+        ),
+        "above the authorized maximum",
+    );
+    refused(
+        check(
+            name,
+            "raydium-v4-swap",
+            &raydium(usdc, NATIVE_MINT, 1_000, 48),
+        ),
+        "below the authorized minimum",
+    );
+    // The opposite direction: its accounts are not the user's accounts of those mints.
+    refused(
+        check(
+            name,
+            "raydium-v4-swap",
+            &raydium(NATIVE_MINT, usdc, 1_000, 47),
+        ),
+        "swap input is not the user's account of the input mint",
+    );
+}
+
+#[test]
+fn every_real_vector_used_here_parses() {
+    for name in [
+        "01-ledger-apdu-sol-transfer-2.078",
+        "03-ledger-c-compute-budget-limit-price-transfer",
+        "12-walletcore-transfer-with-cu-limit-mainnet",
+        "19-solana-toolkit-raydium-v4-swap-base-in",
+    ] {
+        parse_message(&message(name)).unwrap();
+    }
+}
