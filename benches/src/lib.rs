@@ -1,4 +1,4 @@
-//! Shared helpers for the kms benchmarks and the performance-budget report.
+#![doc = include_str!("../README.md")]
 
 pub mod budget;
 pub mod constraints;
