@@ -29,7 +29,8 @@ pub enum Limit {
     /// A DESIGN.md (or issue) budget on one statistic: PASS or FAIL.
     Budget(Duration, Stat),
     /// No budget: measured for comparison with the entry named here (printed as the ratio of
-    /// that entry's median to this one's). The named entry must come earlier in the report.
+    /// that entry's median to this one's). The named entry must come earlier in the report, or
+    /// the report fails.
     Reference {
         /// Name of the entry this one is compared with.
         of: String,
@@ -136,11 +137,12 @@ pub fn report(entries: Vec<Entry>, warmup: usize, samples: usize) -> bool {
                 )
             }
             Limit::Reference { of } => {
-                all &= m.error.is_none();
                 let ratio = medians
                     .iter()
                     .find(|(n, _)| n == of)
                     .map(|(_, d)| d.as_secs_f64() / m.median.as_secs_f64().max(1e-12));
+                // A reference to no earlier entry is a broken report, not a comparison.
+                all &= m.error.is_none() && ratio.is_some();
                 (
                     "reference".to_owned(),
                     match ratio {
@@ -204,6 +206,20 @@ mod tests {
             Entry::reference("ok natively", "ok", Box::new(|| Ok(()))),
         ];
         assert!(report(entries, 1, 10));
+    }
+
+    #[test]
+    fn a_reference_to_no_earlier_entry_fails_the_report() {
+        let entries = vec![
+            Entry::reference("orphan", "later", Box::new(|| Ok(()))),
+            Entry::budget(
+                "later",
+                Duration::from_secs(1),
+                Stat::P99,
+                Box::new(|| Ok(())),
+            ),
+        ];
+        assert!(!report(entries, 1, 10));
     }
 
     #[test]

@@ -1017,6 +1017,23 @@ fn jupiter_v6_route() {
                     "quoted in + slippage above max",
                     in_above,
                 );
+                // The platform fee is paid from the input in exact-out mode:
+                // ⌈994 × 1.005 × 1.002⌉ = 1 001 > 1 000 (999 without the fee);
+                // ⌈993 × 1.005 × 1.002⌉ = 1 000.
+                set(&|x| x.other = 994).unwrap();
+                set(&|x| {
+                    with_fee(x);
+                    x.other = 993
+                })
+                .unwrap();
+                refused(
+                    set(&|x| {
+                        with_fee(x);
+                        x.other = 994
+                    }),
+                    "quoted in + slippage + fee above max",
+                    in_above,
+                );
             } else {
                 refused(set(&|x| x.amount = 1_001), "amount above", in_above);
             }

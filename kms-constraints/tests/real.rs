@@ -256,7 +256,12 @@ fn a_real_raydium_swap_is_accepted_under_its_intent_and_nothing_looser() {
 fn every_real_vector_used_here_parses() {
     for name in [
         "01-ledger-apdu-sol-transfer-2.078",
+        "02-ledger-c-system-transfer-42-lamports",
         "03-ledger-c-compute-budget-limit-price-transfer",
+        "04-ledger-c-ata-create-then-transferchecked",
+        "06-web3js-wire-transfer-49-lamports",
+        "08-keystone-system-transfer-5000-lamports",
+        "11-walletcore-memo-v2-transfer-with-references",
         "12-walletcore-transfer-with-cu-limit-mainnet",
         "19-solana-toolkit-raydium-v4-swap-base-in",
     ] {

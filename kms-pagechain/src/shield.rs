@@ -106,6 +106,8 @@ struct State {
 struct Mutator {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// The process that started the thread (a forked child has no such thread to join).
+    pid: u32,
 }
 
 /// Chains the preparer keeps built ahead. Two, so that one is ready while the thread rebuilds the
@@ -130,6 +132,8 @@ struct Preparer {
     ready: Arc<Mutex<Vec<Spare>>>,
     todo: Option<mpsc::Sender<Region>>,
     thread: Option<JoinHandle<()>>,
+    /// The process that started the thread (a forked child has no such thread).
+    pid: u32,
 }
 
 /// Builds a chain in `region` and adds it to the spares.
@@ -187,12 +191,13 @@ impl Preparer {
             ready,
             todo: Some(todo),
             thread: Some(thread),
+            pid: std::process::id(),
         })
     }
 
     /// A ready spare built since the latest `mutate` (`epoch`), if there is one. Older spares
-    /// found on the way go back to the thread for rebuilding: no chain, spare or live, outlives
-    /// a mutation.
+    /// found on the way go back to the thread for rebuilding: no spare built before a mutation
+    /// is used after it.
     fn take(&self, epoch: u64) -> Option<Spare> {
         let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some(spare) = ready.pop() {
@@ -204,9 +209,13 @@ impl Preparer {
         None
     }
 
-    /// Hands a used chain buffer back to the thread. If the thread is gone (in a forked child,
-    /// where it does not exist), the buffer is dropped: wiped and unmapped.
+    /// Hands a used chain buffer back to the thread. In a forked child, where the thread does
+    /// not exist (its channel would accept the buffer and keep it forever), the buffer is
+    /// dropped instead: wiped and unmapped.
     fn recycle(&self, region: Region) {
+        if std::process::id() != self.pid {
+            return;
+        }
         if let Some(todo) = &self.todo {
             let _ = todo.send(region);
         }
@@ -729,7 +738,9 @@ impl Shield {
         self.shared.mutations.load(Ordering::Relaxed)
     }
 
-    /// How many background mutations failed (each leaves the secret under the previous chain).
+    /// How many background operations failed: mutations by the background mutator (each leaves
+    /// the secret under the previous chain) and spare builds by the preparer (each leaves one
+    /// spare fewer; uses then build their own chain).
     pub fn background_failures(&self) -> u64 {
         self.shared.background_failures.load(Ordering::Relaxed)
     }
@@ -744,10 +755,10 @@ impl Shield {
         &self.shared.config
     }
 
-    /// The memory mappings this shield owns right now (both chain buffers, the spare chain when
-    /// one is ready, the sealed secret and the idle plaintext buffers; a chain buffer being
-    /// rebuilt by the preparer thread is not listed), for audits against `/proc/self/smaps`. Addresses change when
-    /// the shield mutates.
+    /// The memory mappings this shield owns right now (both chain buffers, the sealed secret,
+    /// the hashing scratch, the spare chains that are ready and the idle plaintext buffers; a
+    /// chain buffer being rebuilt by the preparer thread is not listed), for audits against
+    /// `/proc/self/smaps`. Addresses change when the shield mutates.
     pub fn memory_regions(&self) -> Vec<MemoryRegion> {
         let describe = |r: &Region, kind| MemoryRegion {
             start: r.start(),
@@ -809,22 +820,32 @@ fn spawn_mutator(shared: Arc<Shared>, interval: Duration) -> Result<Mutator, Err
     Ok(Mutator {
         stop: Some(stop),
         thread: Some(thread),
+        pid: std::process::id(),
     })
 }
 
 impl Drop for Shield {
+    /// Stops the threads, then wipes and unmaps everything. In a forked child (which has the
+    /// memory but none of the threads) the threads are not joined: glibc marks the parent's
+    /// threads as exited in the child, so a join would return at once there, but nothing
+    /// guarantees that elsewhere, and there is nothing to wait for.
     fn drop(&mut self) {
+        let here = std::process::id();
         if let Some(mut preparer) = self.preparer.take() {
             drop(preparer.todo.take());
-            if let Some(thread) = preparer.thread.take() {
+            if let Some(thread) = preparer.thread.take()
+                && preparer.pid == here
+            {
                 // It only builds chains and exits once the sender is gone.
                 let _ = thread.join();
             }
-            // The spare (if any) is dropped with `preparer`: wiped and unmapped.
+            // The spares are dropped with `preparer`: wiped and unmapped.
         }
         if let Some(mut mutator) = self.mutator.take() {
             drop(mutator.stop.take());
-            if let Some(thread) = mutator.thread.take() {
+            if let Some(thread) = mutator.thread.take()
+                && mutator.pid == here
+            {
                 // The thread only mutates and exits; a panic there has nothing left to clean up.
                 let _ = thread.join();
             }

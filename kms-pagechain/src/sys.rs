@@ -281,6 +281,46 @@ pub(crate) mod test_support {
         Ok(())
     }
 
+    /// Forks; the child runs `f` and exits with its code. The parent waits at most `timeout`
+    /// for it (then kills it and returns `Ok(None)`). For tests whose process has no threads but
+    /// idle ones, so that the child can take locks and allocate.
+    pub(crate) fn fork_and_wait(
+        f: impl FnOnce() -> i32,
+        timeout: std::time::Duration,
+    ) -> io::Result<Option<i32>> {
+        // SAFETY: the caller's process has no thread that holds a lock or is inside the
+        // allocator at this point (see above); the child ends with `_exit`.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            let code = f();
+            // SAFETY: `_exit` ends the child without running destructors or atexit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let mut status: libc::c_int = 0;
+            // SAFETY: `status` is a valid writable int; `pid` is our own child.
+            let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if rc == pid {
+                return Ok(libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)));
+            }
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if std::time::Instant::now() > deadline {
+                // SAFETY: kill takes integers only; `pid` is our own, still running child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // SAFETY: as above; reaps the killed child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Forks; the child checks that every byte of `region` reads as zero and exits with 0 if so,
     /// 1 if not. Returns the child's exit status.
     pub(crate) fn fork_and_check_zeroed(region: &Region) -> io::Result<i32> {

@@ -1,7 +1,8 @@
 //! `jupiter-v6-route` 2.0.0: one Jupiter v6 `route`, `sharedAccountsRoute` or `exactOutRoute`
 //! with the user as transfer authority, the user's associated token account of `mint_in` as
 //! source and of `mint_out` as destination, input at most `max_amount_in` (for exact-out: the
-//! quoted input plus slippage), guaranteed output at least `min_amount_out` (below), slippage
+//! quoted input plus slippage plus the platform fee, which Jupiter takes in the input mint in
+//! that mode, rounded up), guaranteed output at least `min_amount_out` (below), slippage
 //! at most `max_slippage_bps`, platform fee at most `max_platform_fee_bps` and paid only to
 //! `fee_account`. Optionally compute-budget instructions within the caps, the wrapped-SOL
 //! sequence and an idempotent creation of the output account.
@@ -235,9 +236,12 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
         ));
     }
     let max_taken = if kind == EXACT_OUT_ROUTE {
-        // exactOutRoute(out_amount, quoted_in_amount): Jupiter takes up to quoted_in + slippage.
-        // Rounded up: the bound must never be below what Jupiter may take.
-        let worst = (u128::from(other) * (10_000 + u128::from(slippage))).div_ceil(10_000);
+        // exactOutRoute(out_amount, quoted_in_amount): Jupiter takes up to quoted_in + slippage,
+        // and in this mode its platform fee comes from the input too. Rounded up: the bound must
+        // never be below what Jupiter may take. At most 2^64 × 75 535 × 10 255: fits in u128.
+        let worst =
+            (u128::from(other) * (10_000 + u128::from(slippage)) * (10_000 + u128::from(fee_bps)))
+                .div_ceil(100_000_000);
         u64::try_from(worst).unwrap_or(u64::MAX)
     } else {
         amount
