@@ -152,23 +152,29 @@ fn a_changed_ciphertext_or_tag_is_rejected() {
 /// gives up CAP_IPC_LOCK by becoming `nobody`.
 #[test]
 fn refused_mlock_explains_rlimit_memlock_and_the_opt_out() {
+    run_child("tests::mlock_refused_child", "mlock", "MLOCK-CHILD-OK");
+}
+
+/// Runs the ignored test `test` in a fresh process of this test binary (one test thread) with
+/// `CHILD_ENV=role`, and asserts that it succeeded and printed `ok_line`.
+fn run_child(test: &str, role: &str, ok_line: &str) {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
         .args([
             "--exact",
-            "tests::mlock_refused_child",
+            test,
             "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, "mlock")
+        .env(CHILD_ENV, role)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
     assert!(
-        stdout.contains("MLOCK-CHILD-OK"),
+        stdout.contains(ok_line),
         "child did not run:\n{stdout}\n{stderr}"
     );
 }
@@ -253,25 +259,7 @@ fn a_use_after_mutate_never_seals_under_a_spare_built_before_it() {
 /// thread, the shield's threads idle), so that forking it is sound.
 #[test]
 fn a_forked_child_drops_a_shield_with_background_threads_without_hanging() {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "tests::fork_drop_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "fork-drop")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("FORK-DROP-CHILD-OK"),
-        "child did not run:\n{stdout}\n{stderr}"
-    );
+    run_child("tests::fork_drop_child", "fork-drop", "FORK-DROP-CHILD-OK");
 }
 
 #[test]
