@@ -1,0 +1,206 @@
+//! The bridge process: the bus API for the untrusted business logic (Unix socket; file
+//! permissions decide who may connect). It checks frames, answers malformed ones itself, and
+//! relays requests to the signer under ids of its own; it holds no key and no unused token.
+
+use std::collections::HashMap;
+use std::io::{BufReader, Write};
+use std::os::fd::RawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use kms_client::frame::{FrameError, encode_frame, read_frame};
+use kms_client::proto::{
+    ErrorKind, Outcome, ResponseEnvelope, WireError, decode_request, encode_request,
+    encode_response,
+};
+
+use crate::util::lock;
+
+type Conn = Arc<Mutex<UnixStream>>;
+
+struct Bridge {
+    signer: Mutex<UnixStream>,
+    next_tag: AtomicU64,
+    next_conn: AtomicU64,
+    /// Relayed requests: tag → (connection, the client's id).
+    inflight: Mutex<HashMap<u64, (u64, u64)>>,
+    conns: Mutex<HashMap<u64, Conn>>,
+}
+
+/// Runs the bridge until the signer link closes. Returns the exit code.
+pub(crate) fn run(listen_fd: RawFd, signer_fd: RawFd) -> i32 {
+    match serve(listen_fd, signer_fd) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("kms bridge: {e}");
+            1
+        }
+    }
+}
+
+fn serve(listen_fd: RawFd, signer_fd: RawFd) -> Result<(), String> {
+    let listener = crate::sys::adopt_socket(listen_fd)
+        .map(UnixListener::from)
+        .map_err(|e| format!("bus listener (fd {listen_fd}): {e}"))?;
+    let signer = crate::sys::adopt_socket(signer_fd)
+        .map(UnixStream::from)
+        .map_err(|e| format!("signer socket (fd {signer_fd}): {e}"))?;
+    if let Err(e) = kms_pagechain::harden_process() {
+        eprintln!("kms bridge: hardening: {e}");
+    }
+    let reader = signer.try_clone().map_err(|e| e.to_string())?;
+    let bridge = Arc::new(Bridge {
+        signer: Mutex::new(signer),
+        next_tag: AtomicU64::new(1),
+        next_conn: AtomicU64::new(1),
+        inflight: Mutex::new(HashMap::new()),
+        conns: Mutex::new(HashMap::new()),
+    });
+    {
+        let bridge = Arc::clone(&bridge);
+        std::thread::Builder::new()
+            .name("kms-bridge-accept".into())
+            .spawn(move || accept_loop(&bridge, &listener))
+            .map_err(|e| e.to_string())?;
+    }
+    eprintln!("kms bridge: ready");
+    relay_answers(&bridge, reader);
+    // The signer is gone: every relayed request gets a typed answer, then the bridge exits
+    // (the supervisor restarts the three processes).
+    let inflight: Vec<(u64, (u64, u64))> = lock(&bridge.inflight).drain().collect();
+    for (_, (conn, id)) in inflight {
+        bridge.answer(
+            conn,
+            id,
+            Outcome::Err(WireError::new(
+                ErrorKind::Unavailable,
+                "the signer stopped before answering; it is being restarted, retry",
+            )),
+        );
+    }
+    Ok(())
+}
+
+impl Bridge {
+    fn answer(&self, conn: u64, id: u64, outcome: Outcome) {
+        let Some(stream) = lock(&self.conns).get(&conn).cloned() else {
+            return;
+        };
+        if let Ok(frame) = encode_frame(&encode_response(id, outcome)) {
+            let _ = lock(&stream).write_all(&frame);
+        }
+    }
+}
+
+fn relay_answers(bridge: &Bridge, signer: UnixStream) {
+    let mut reader = BufReader::with_capacity(64 * 1024, signer);
+    let mut buf = Vec::new();
+    loop {
+        match read_frame(&mut reader, &mut buf) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                eprintln!("kms bridge: signer link: {e}");
+                return;
+            }
+        }
+        let env: ResponseEnvelope = match serde_json::from_slice(&buf) {
+            Ok(env) => env,
+            Err(_) => {
+                eprintln!("kms bridge: the signer sent a frame that is not a response; dropped");
+                continue;
+            }
+        };
+        let Some((conn, id)) = lock(&bridge.inflight).remove(&env.id) else {
+            continue;
+        };
+        bridge.answer(conn, id, env.outcome);
+    }
+}
+
+fn accept_loop(bridge: &Arc<Bridge>, listener: &UnixListener) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let conn_id = bridge.next_conn.fetch_add(1, Ordering::Relaxed);
+        let Ok(writer) = stream.try_clone() else {
+            continue;
+        };
+        lock(&bridge.conns).insert(conn_id, Arc::new(Mutex::new(writer)));
+        let bridge = Arc::clone(bridge);
+        let spawned = std::thread::Builder::new()
+            .name(format!("kms-bus-{conn_id}"))
+            .spawn(move || {
+                serve_connection(&bridge, conn_id, stream);
+                lock(&bridge.conns).remove(&conn_id);
+            });
+        if spawned.is_err() {
+            eprintln!("kms bridge: cannot start a connection thread");
+        }
+    }
+}
+
+/// Reads one client's frames until it closes or sends something that breaks framing.
+fn serve_connection(bridge: &Bridge, conn: u64, stream: UnixStream) {
+    let mut reader = BufReader::with_capacity(16 * 1024, stream);
+    let mut buf = Vec::new();
+    loop {
+        match read_frame(&mut reader, &mut buf) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(FrameError::TooLarge { len, max }) => {
+                // The rest of the frame cannot be skipped safely: answer, then close.
+                bridge.answer(
+                    conn,
+                    0,
+                    Outcome::Err(WireError::new(
+                        ErrorKind::FrameTooLarge,
+                        format!(
+                            "frame of {len} bytes is larger than the maximum of {max}; closing"
+                        ),
+                    )),
+                );
+                return;
+            }
+            Err(FrameError::Empty) => {
+                bridge.answer(
+                    conn,
+                    0,
+                    Outcome::Err(WireError::new(ErrorKind::MalformedRequest, "empty frame")),
+                );
+                continue;
+            }
+            Err(_) => return,
+        }
+        let env = match decode_request(&buf) {
+            Ok(env) => env,
+            Err((id, e)) => {
+                bridge.answer(conn, id, Outcome::Err(e));
+                continue;
+            }
+        };
+        let tag = bridge.next_tag.fetch_add(1, Ordering::Relaxed);
+        let client_id = env.id;
+        lock(&bridge.inflight).insert(tag, (conn, client_id));
+        let sent = encode_frame(&encode_request(tag, &env.req))
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                lock(&bridge.signer)
+                    .write_all(&f)
+                    .map_err(|e| e.to_string())
+            });
+        // The request may hold a secret (an imported key, a code): wipe the frame buffer.
+        zeroize::Zeroize::zeroize(&mut buf);
+        drop(env);
+        if sent.is_err() && lock(&bridge.inflight).remove(&tag).is_some() {
+            bridge.answer(
+                conn,
+                client_id,
+                Outcome::Err(WireError::new(
+                    ErrorKind::Unavailable,
+                    "the signer is not reachable; retry",
+                )),
+            );
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! `kms.toml`: the configuration every process reads (the supervisor resolves it once and hands
+//! each child the resolved form).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the master key comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum KeySource {
+    /// Sealed to the TPM's PCR policy (production).
+    Tpm,
+    /// **INSECURE**: kms-tpm's development sealer, key file in the data directory.
+    Dev,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    /// The signer's data directory (key store, state, audit log, sealed master key).
+    pub(crate) data_dir: PathBuf,
+    /// Where the master key comes from.
+    #[serde(default = "default_source")]
+    pub(crate) key_source: KeySource,
+    /// The bus socket path (the bridge listens here).
+    pub(crate) socket: PathBuf,
+    /// File mode of the bus socket (who may talk to the signer), octal text like "0660".
+    #[serde(default = "default_socket_mode")]
+    pub(crate) socket_mode: String,
+    /// The TPM.
+    #[serde(default)]
+    pub(crate) tpm: TpmConfig,
+    /// The signer.
+    #[serde(default)]
+    pub(crate) signer: SignerConfig,
+    /// Where the HTTPS pool delivers messages to users.
+    #[serde(default)]
+    pub(crate) notifier: NotifierConfig,
+    /// The supervisor.
+    #[serde(default)]
+    pub(crate) supervisor: SupervisorConfig,
+}
+
+/// `[tpm]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TpmConfig {
+    /// TCTI string (`device:/dev/tpmrm0`, `swtpm:host=127.0.0.1,port=2321`).
+    #[serde(default = "default_tcti")]
+    pub(crate) tcti: String,
+    /// PCR selection the master key is sealed to (`sha256:4,7,11`).
+    #[serde(default = "default_pcrs")]
+    pub(crate) pcrs: String,
+}
+
+impl Default for TpmConfig {
+    fn default() -> Self {
+        Self {
+            tcti: default_tcti(),
+            pcrs: default_pcrs(),
+        }
+    }
+}
+
+/// `[signer]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignerConfig {
+    /// Worker threads (requests in flight; waiting on the group commit does not use a core).
+    #[serde(default = "default_workers")]
+    pub(crate) workers: usize,
+    /// Seconds a challenge stays open.
+    #[serde(default = "default_ttl")]
+    pub(crate) challenge_ttl_secs: u64,
+    /// Refuse to start when Landlock cannot be fully enforced.
+    #[serde(default)]
+    pub(crate) require_landlock: bool,
+    /// Seconds between background re-randomizations of the master-key shield.
+    #[serde(default = "default_mutation")]
+    pub(crate) shield_mutation_secs: u64,
+    /// The WebAuthn relying party id passkeys are registered for.
+    #[serde(default = "default_rp")]
+    pub(crate) passkey_rp_id: String,
+    /// The WebAuthn origin the passkey ceremonies run on.
+    #[serde(default = "default_origin")]
+    pub(crate) passkey_origin: String,
+}
+
+impl Default for SignerConfig {
+    fn default() -> Self {
+        Self {
+            workers: default_workers(),
+            challenge_ttl_secs: default_ttl(),
+            require_landlock: false,
+            shield_mutation_secs: default_mutation(),
+            passkey_rp_id: default_rp(),
+            passkey_origin: default_origin(),
+        }
+    }
+}
+
+/// `[notifier]`: until the Telegram pool lands, the pool appends every message for a user to a
+/// JSON-lines inbox file (mode 0600) that the demo and the tests read as the user's phone.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NotifierConfig {
+    /// The inbox file (default: `<data_dir>/../user-inbox.jsonl`, outside the signer's data
+    /// directory, which the pool cannot open).
+    pub(crate) inbox: Option<PathBuf>,
+}
+
+/// `[supervisor]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SupervisorConfig {
+    /// First restart delay after a crash, in milliseconds (doubles per crash, at most 10 s;
+    /// reset after a minute up).
+    #[serde(default = "default_backoff")]
+    pub(crate) restart_backoff_ms: u64,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            restart_backoff_ms: default_backoff(),
+        }
+    }
+}
+
+fn default_source() -> KeySource {
+    KeySource::Tpm
+}
+fn default_socket_mode() -> String {
+    "0660".into()
+}
+fn default_tcti() -> String {
+    "device:/dev/tpmrm0".into()
+}
+fn default_pcrs() -> String {
+    "sha256:4,7,11".into()
+}
+fn default_workers() -> usize {
+    32
+}
+fn default_ttl() -> u64 {
+    300
+}
+fn default_mutation() -> u64 {
+    5
+}
+fn default_rp() -> String {
+    "localhost".into()
+}
+fn default_origin() -> String {
+    "https://localhost".into()
+}
+fn default_backoff() -> u64 {
+    100
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of this schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks `kms.toml`.
+    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The embedded defaults of `kms dev`: everything under `state_dir`, dev sealer.
+    pub(crate) fn dev(state_dir: &Path) -> Self {
+        Self {
+            data_dir: state_dir.join("signer"),
+            key_source: KeySource::Dev,
+            socket: state_dir.join("bus.sock"),
+            socket_mode: "0600".into(),
+            tpm: TpmConfig::default(),
+            signer: SignerConfig::default(),
+            notifier: NotifierConfig {
+                inbox: Some(state_dir.join("user-inbox.jsonl")),
+            },
+            supervisor: SupervisorConfig::default(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.socket_mode_bits()?;
+        if !self.data_dir.is_absolute() {
+            return Err(ConfigError::Invalid {
+                field: "data_dir",
+                reason: "must be an absolute path".into(),
+            });
+        }
+        if self.signer.workers == 0 || self.signer.workers > 1024 {
+            return Err(ConfigError::Invalid {
+                field: "signer.workers",
+                reason: "must be 1 to 1024".into(),
+            });
+        }
+        if !(2..=kms_intent::MAX_CHALLENGE_LIFETIME_SECS).contains(&self.signer.challenge_ttl_secs)
+        {
+            return Err(ConfigError::Invalid {
+                field: "signer.challenge_ttl_secs",
+                reason: format!(
+                    "must be 2 to {} seconds",
+                    kms_intent::MAX_CHALLENGE_LIFETIME_SECS
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The socket mode as permission bits.
+    pub(crate) fn socket_mode_bits(&self) -> Result<u32, ConfigError> {
+        u32::from_str_radix(self.socket_mode.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or(ConfigError::Invalid {
+                field: "socket_mode",
+                reason: "must be octal permission bits such as \"0660\"".into(),
+            })
+    }
+
+    /// The user inbox of the file notifier.
+    pub(crate) fn inbox(&self) -> PathBuf {
+        self.notifier.inbox.clone().unwrap_or_else(|| {
+            self.data_dir
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join("user-inbox.jsonl")
+        })
+    }
+}

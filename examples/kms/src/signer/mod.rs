@@ -1,0 +1,292 @@
+//! The signer process: the only one that ever holds a decrypted key.
+//!
+//! Start-up, in order: adopt the two inherited sockets, open the data directory (key store,
+//! state database, audit log), unseal the master key (TPM or dev sealer), lock the process down
+//! (see `sandbox`), move the master key into its page-chain shield, then serve the bridge.
+//! Everything after lock-down runs without network, with the file system limited to the data
+//! directory, not dumpable and without core files.
+
+mod db;
+mod service;
+mod vault;
+
+use std::io::{BufReader, Write};
+use std::os::fd::RawFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use kms_client::frame::{FrameError, encode_frame, read_frame};
+use kms_client::proto::{ErrorKind, Outcome, WireError, decode_request, encode_response};
+use kms_client::{MAX_FRAME_LEN, pool::UserMessage};
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditEvent, AuditLog, SyncPolicy};
+use crate::config::{Config, KeySource};
+use crate::sandbox;
+
+pub(crate) use service::Service;
+
+/// File names inside the data directory.
+pub(crate) const KEYS_FILE: &str = "keys.redb";
+/// The state database.
+pub(crate) const STATE_FILE: &str = "state.redb";
+/// The audit log.
+pub(crate) const AUDIT_FILE: &str = "audit.log";
+/// The sealed master key.
+pub(crate) const MASTER_BLOB: &str = "master.blob";
+/// The dev sealer's key file (`kms dev` only).
+pub(crate) const DEV_SEALER_KEY: &str = "dev-sealer.key";
+
+/// Why the signer cannot do something.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SignerError {
+    /// Start-up failed.
+    #[error("start-up: {0}")]
+    Startup(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// A sealed record does not open (tampered or from another key).
+    #[error("{0}")]
+    Corrupt(String),
+    /// An internal failure.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<SignerError> for WireError {
+    fn from(e: SignerError) -> Self {
+        match e {
+            SignerError::Store(m) => WireError::new(ErrorKind::Internal, format!("store: {m}")),
+            other => WireError::new(ErrorKind::Internal, other.to_string()),
+        }
+    }
+}
+
+/// Runs the signer until the bridge closes its socket. Returns the process exit code.
+pub(crate) fn run(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> i32 {
+    match serve(cfg, bus_fd, pool_fd) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("kms signer: {e}");
+            1
+        }
+    }
+}
+
+fn serve(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> Result<(), SignerError> {
+    let bus = adopt(bus_fd, "bridge")?;
+    let pool = adopt(pool_fd, "pool")?;
+    let dir = &cfg.data_dir;
+    create_private_dir(dir)?;
+
+    // The TPM (a device or swtpm's TCP socket) is used before lock-down forbids sockets.
+    let master = unseal_master_key(cfg)?;
+    let mut sandbox_cfg = sandbox::SandboxConfig::new(dir.clone());
+    sandbox_cfg.extra_read_paths = vec!["/proc/self".into()];
+    sandbox_cfg.require_landlock = cfg.signer.require_landlock;
+    // Landlock (before ABI 8) confines only the calling thread and its later children: lock
+    // down while this is the only thread, and open the stores (inside the data directory)
+    // afterwards.
+    let report = sandbox::lock_down(&sandbox_cfg)
+        .map_err(|e| SignerError::Startup(format!("sandbox: {e}")))?;
+
+    let audit = AuditLog::open(&dir.join(AUDIT_FILE), SyncPolicy::Batched)
+        .map_err(|e| SignerError::Startup(format!("audit log: {e}")))?;
+    let audit = Arc::new(Mutex::new(audit));
+    let keys = kms_core::RedbStore::open(dir.join(KEYS_FILE))
+        .map_err(|e| SignerError::Startup(format!("key store: {e}")))?;
+    let audit_sync = Arc::clone(&audit);
+    let audit_head = Arc::clone(&audit);
+    let state = db::StateDb::open(
+        &dir.join(STATE_FILE),
+        Box::new(move || {
+            service::lock(&audit_sync)
+                .sync()
+                .map_err(|e| format!("audit log: {e}"))
+        }),
+    )?;
+
+    // After lock-down: threads spawned from here on inherit every restriction.
+    let vault = vault::Vault::new(master, 1, cfg.signer.shield_mutation_secs)?;
+    let (to_pool, pool_rx) = mpsc::channel::<UserMessage>();
+    spawn_pool_writer(pool, pool_rx)?;
+    let service = Arc::new(Service::new(
+        cfg, vault, keys, state, audit, to_pool, report,
+    )?);
+    service
+        .audit(&AuditEvent::SignerStarted {
+            instance: format!("pid {}", std::process::id()),
+        })
+        .map_err(|e| SignerError::Startup(format!("audit log: {}", e.message)))?;
+    let (seq, head) = service::lock(&audit_head).head();
+    eprintln!(
+        "kms signer: ready (pid {}); audit log at entry {seq}, head {head}",
+        std::process::id()
+    );
+    serve_bridge(&service, bus, cfg.signer.workers)
+}
+
+fn adopt(fd: RawFd, what: &str) -> Result<UnixStream, SignerError> {
+    crate::sys::adopt_socket(fd)
+        .map(UnixStream::from)
+        .map_err(|e| SignerError::Startup(format!("{what} socket (fd {fd}): {e}")))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), SignerError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| SignerError::Startup(format!("data directory {}: {e}", dir.display())))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| SignerError::Startup(format!("data directory {}: {e}", dir.display())))
+}
+
+/// Unseals the master key, creating and sealing one at genesis. The plaintext lives only in the
+/// returned zeroizing buffer, which the shield takes over and wipes.
+fn unseal_master_key(cfg: &Config) -> Result<Zeroizing<Vec<u8>>, SignerError> {
+    let blob_path = cfg.data_dir.join(MASTER_BLOB);
+    let mut sealer: Box<dyn kms_tpm::Sealer> = match cfg.key_source {
+        KeySource::Dev => Box::new(
+            kms_tpm::InsecureDevSealer::open(&cfg.data_dir.join(DEV_SEALER_KEY))
+                .map_err(|e| SignerError::Startup(format!("dev sealer: {e}")))?,
+        ),
+        KeySource::Tpm => {
+            let tpm = kms_tpm::Tpm::open(&cfg.tpm.tcti)
+                .map_err(|e| SignerError::Startup(format!("TPM {}: {e}", cfg.tpm.tcti)))?;
+            let pcrs: kms_tpm::PcrSelection = cfg
+                .tpm
+                .pcrs
+                .parse()
+                .map_err(|e| SignerError::Startup(format!("tpm.pcrs: {e}")))?;
+            Box::new(kms_tpm::TpmSealer::new(tpm, pcrs))
+        }
+    };
+    match std::fs::read(&blob_path) {
+        Ok(blob) => sealer
+            .unseal(&blob)
+            .map(kms_tpm::SecretBytes::into_zeroizing)
+            .map_err(|e| SignerError::Startup(format!("unsealing the master key: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Genesis: a fresh master key, sealed before it is ever used.
+            let key = kms_tpm::SecretBytes::random(kms_core::MasterKey::LEN)
+                .map_err(|e| SignerError::Startup(format!("master key: {e}")))?;
+            let blob = sealer
+                .seal(&key)
+                .map_err(|e| SignerError::Startup(format!("sealing the master key: {e}")))?;
+            kms_tpm::write_blob_file(&blob_path, &blob).map_err(|e| {
+                SignerError::Startup(format!("writing {}: {e}", blob_path.display()))
+            })?;
+            eprintln!(
+                "kms signer: genesis: a new master key was sealed to {}",
+                blob_path.display()
+            );
+            Ok(key.into_zeroizing())
+        }
+        Err(e) => Err(SignerError::Startup(format!(
+            "{}: {e}",
+            blob_path.display()
+        ))),
+    }
+}
+
+fn spawn_pool_writer(
+    mut pool: UnixStream,
+    rx: mpsc::Receiver<UserMessage>,
+) -> Result<(), SignerError> {
+    std::thread::Builder::new()
+        .name("kms-pool-link".into())
+        .spawn(move || {
+            while let Ok(msg) = rx.recv() {
+                let body = Zeroizing::new(serde_json::to_vec(&msg).unwrap_or_default());
+                let Ok(frame) = encode_frame(&body).map(Zeroizing::new) else {
+                    continue;
+                };
+                if pool.write_all(&frame).is_err() {
+                    eprintln!("kms signer: the HTTPS pool is gone; messages to users are lost");
+                    return;
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| SignerError::Startup(format!("pool thread: {e}")))
+}
+
+/// Reads request frames from the bridge and hands them to `workers` threads; answers go back
+/// in whatever order they finish, under their request ids.
+fn serve_bridge(
+    service: &Arc<Service>,
+    bus: UnixStream,
+    workers: usize,
+) -> Result<(), SignerError> {
+    let writer =
+        Arc::new(Mutex::new(bus.try_clone().map_err(|e| {
+            SignerError::Startup(format!("bridge socket: {e}"))
+        })?));
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(workers * 4);
+    let rx = Arc::new(Mutex::new(rx));
+    let mut handles = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let rx = Arc::clone(&rx);
+        let writer = Arc::clone(&writer);
+        let service = Arc::clone(service);
+        // Memory is locked (mlockall): small stacks keep the locked set small. 512 KiB covers
+        // the deepest path (a WASM module run under wasmi, and the shield's 16 KiB scrub).
+        let h = std::thread::Builder::new()
+            .name(format!("kms-worker-{i}"))
+            .stack_size(512 * 1024)
+            .spawn(move || {
+                loop {
+                    let body = match service::lock(&rx).recv() {
+                        Ok(b) => b,
+                        Err(_) => return,
+                    };
+                    let answer = match decode_request(&body) {
+                        Ok(env) => encode_response(env.id, service.handle(env.req)),
+                        Err((id, e)) => encode_response(id, Outcome::Err(e)),
+                    };
+                    drop(Zeroizing::new(body));
+                    let Ok(frame) = encode_frame(&answer) else {
+                        continue;
+                    };
+                    if service::lock(&writer).write_all(&frame).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| SignerError::Startup(format!("worker thread: {e}")))?;
+        handles.push(h);
+    }
+    let mut reader = BufReader::with_capacity(64 * 1024, bus);
+    loop {
+        let mut buf = Vec::new();
+        match read_frame(&mut reader, &mut buf) {
+            Ok(true) => {
+                if tx.send(buf).is_err() {
+                    break;
+                }
+            }
+            Ok(false) => break,
+            Err(FrameError::TooLarge { len, .. }) => {
+                // The bridge checks sizes first; a frame above the limit from it is a bug.
+                eprintln!(
+                    "kms signer: frame of {len} bytes from the bridge (max {MAX_FRAME_LEN}); closing"
+                );
+                break;
+            }
+            Err(e) => {
+                eprintln!("kms signer: bridge link: {e}");
+                break;
+            }
+        }
+    }
+    drop(tx);
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}

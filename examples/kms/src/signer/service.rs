@@ -1,0 +1,1736 @@
+//! The signer's request handling: every bus request, checked and answered here, in the one
+//! process that holds keys.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, mpsc};
+
+use kms_client::pool::{ButtonOut, UserMessage};
+use kms_client::proto::{
+    Bytes, ErrorKind, ExportWhat, IntentInfo, IntentProposal, Outcome, Pending, Proof, Request,
+    Response, SecretText, SignRequest, SignerStatus, WalletInfo, WalletRef, WireError,
+};
+use kms_constraints::{CheckedParams, HostConfig, ModuleHash, ParamValue, Registry};
+use kms_core::{
+    BackupContents, BackupParams, KeyStore, MasterKey, Mnemonic, OpenedRecord, RecordKind,
+    RecordLocation, RedbStore, SealedRecord, SolanaPathScheme, WalletKey, WordCount,
+};
+use kms_intent::{
+    Action, Authorization, ChallengeSpec, DecisionKind, DecisionSpec, FactorProof, IntentError,
+    IntentId, IntentStatus, IntentStore, IntentTerms, ParsedToken, PasskeyAssertion, Persistence,
+    ProofUsed, RateLimitPolicy, RelyingParty, Requirement, SpendRequest, TotpParams, UserState,
+    request_digest,
+};
+use kms_solana::describe::{DescribeContext, describe_message};
+use kms_solana::programs::NATIVE_MINT;
+use zeroize::Zeroizing;
+
+use super::SignerError;
+use super::db::{StateDb, Table};
+use super::vault::{StateKind, Vault};
+use crate::audit::{AuditEvent, AuditKey, AuditLog};
+use crate::config::Config;
+use crate::sandbox::{self, SandboxReport};
+
+pub(crate) use crate::util::{lock, now};
+
+fn err(kind: ErrorKind, message: impl Into<String>) -> WireError {
+    WireError::new(kind, message)
+}
+
+/// kms-intent errors as bus errors (their messages hold no secret).
+fn intent_err(e: IntentError) -> WireError {
+    use IntentError as E;
+    let kind = match &e {
+        E::MalformedToken | E::Invalid | E::UnknownChallenge => ErrorKind::InvalidToken,
+        E::Expired => ErrorKind::Expired,
+        E::AlreadyDecided => ErrorKind::AlreadyDecided,
+        E::RateLimited { .. } => ErrorKind::RateLimited,
+        E::Locked => ErrorKind::Locked,
+        E::SecondFactorRequired { .. }
+        | E::FactorNotEnabled(_)
+        | E::NoSecondFactorEnabled
+        | E::TotpInvalid
+        | E::TotpReplayed
+        | E::RecoveryCodeInvalid
+        | E::UnknownCredential
+        | E::PasskeySignatureInvalid
+        | E::ChallengeMismatch
+        | E::UserNotPresent
+        | E::UserNotVerified => ErrorKind::SecondFactorRequired,
+        E::IntentRevoked
+        | E::IntentExpired
+        | E::IntentExhausted
+        | E::PerTransactionLimitExceeded
+        | E::CumulativeLimitExceeded
+        | E::IntentDoesNotCover
+        | E::NoCoveringIntent
+        | E::UnknownIntent
+        | E::IntentNotApproved
+        | E::TooManyIntents { .. } => ErrorKind::IntentRefused,
+        E::MintNotWhitelisted
+        | E::SeedAlreadyShown
+        | E::NoQuizPending
+        | E::QuizWrong
+        | E::FactorAlreadyEnabled(_)
+        | E::TooManyChallenges { .. } => ErrorKind::PolicyRefused,
+        E::Persistence(_) | E::RandomnessUnavailable => ErrorKind::Internal,
+        _ => ErrorKind::InvalidInput,
+    };
+    err(kind, e.to_string())
+}
+
+/// kms-intent's persistence: user states sealed under the master key, written through the
+/// group-committed state database.
+pub(crate) struct SealedPersistence {
+    vault: Arc<Vault>,
+    db: Arc<StateDb>,
+}
+
+impl Persistence for SealedPersistence {
+    fn load(&self, user: kms_intent::UserId) -> Result<Option<Vec<u8>>, IntentError> {
+        let Some(sealed) = self
+            .db
+            .get(Table::Authorization, user.0)
+            .map_err(|e| IntentError::Persistence(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let pt = self
+            .vault
+            .open(StateKind::Authorization, user.0, &sealed)
+            .map_err(|e| IntentError::Persistence(e.to_string()))?;
+        Ok(Some(pt.to_vec()))
+    }
+
+    fn store(&self, user: kms_intent::UserId, state: &[u8]) -> Result<(), IntentError> {
+        let sealed = self
+            .vault
+            .seal(StateKind::Authorization, user.0, state)
+            .map_err(|e| IntentError::Persistence(e.to_string()))?;
+        self.db
+            .put(Table::Authorization, user.0, sealed)
+            .map_err(|e| IntentError::Persistence(e.to_string()))
+    }
+}
+
+/// A resolved module.
+#[derive(Clone)]
+struct ModuleRef {
+    hash: ModuleHash,
+    name: String,
+    action: Action,
+    /// The parameter whose value each covered request is charged against an intent.
+    bound_field: Option<&'static str>,
+}
+
+/// What the signer reads out of checked parameters.
+#[derive(Clone)]
+struct ParamsInfo {
+    checked: CheckedParams,
+    user: [u8; 32],
+    bound: u64,
+    mints: Vec<[u8; 32]>,
+}
+
+/// What a challenge decides.
+#[derive(Clone)]
+enum PendingKind {
+    Sign {
+        at: RecordLocation,
+        index: u32,
+        message: Vec<u8>,
+        module: String,
+        description: String,
+    },
+    Intent,
+    WhitelistAdd([u8; 32]),
+    WhitelistRemove([u8; 32]),
+    Export(ExportWhat),
+    Quiz {
+        position: usize,
+    },
+}
+
+#[derive(Clone)]
+struct PendingOp {
+    challenge: kms_intent::ChallengeId,
+    user: u64,
+    digest: [u8; 32],
+    action: Option<Action>,
+    decisions: Vec<DecisionKind>,
+    expires_at: u64,
+    kind: PendingKind,
+}
+
+/// A running backup quiz: the positions asked and the words picked so far.
+struct QuizRun {
+    positions: Vec<usize>,
+    answers: BTreeMap<usize, Zeroizing<String>>,
+}
+
+/// The signer's request handler.
+pub(crate) struct Service {
+    ttl: u64,
+    vault: Arc<Vault>,
+    keys: RedbStore,
+    db: Arc<StateDb>,
+    intents: IntentStore<SealedPersistence>,
+    registry: Registry,
+    audit: Arc<Mutex<AuditLog>>,
+    audit_key: AuditKey,
+    to_pool: Mutex<mpsc::Sender<UserMessage>>,
+    pending: Mutex<HashMap<[u8; 8], PendingOp>>,
+    quizzes: Mutex<HashMap<u64, QuizRun>>,
+    passkey_registrations: Mutex<HashMap<u64, ([u8; 32], u64)>>,
+    params_cache: Mutex<HashMap<(ModuleHash, Vec<u8>), ParamsInfo>>,
+    profiles: Mutex<()>,
+    rp: RelyingParty,
+    sandbox: SandboxReport,
+    data_dir: std::path::PathBuf,
+}
+
+const PARAMS_CACHE_MAX: usize = 10_000;
+const QUIZ_TTL_SECS: u64 = 24 * 3600;
+const QUIZ_CHOICES: usize = 4;
+
+impl Service {
+    pub(crate) fn new(
+        cfg: &Config,
+        vault: Vault,
+        keys: RedbStore,
+        db: StateDb,
+        audit: Arc<Mutex<AuditLog>>,
+        to_pool: mpsc::Sender<UserMessage>,
+        sandbox: SandboxReport,
+    ) -> Result<Self, SignerError> {
+        let vault = Arc::new(vault);
+        let db = Arc::new(db);
+        let audit_key = vault.audit_key()?;
+        let registry = Registry::with_builtins(HostConfig::default())
+            .map_err(|e| SignerError::Startup(format!("built-in modules: {e}")))?;
+        let mut rp = RelyingParty::new(cfg.signer.passkey_rp_id.clone());
+        rp.origins = vec![cfg.signer.passkey_origin.clone()];
+        Ok(Self {
+            ttl: cfg.signer.challenge_ttl_secs,
+            intents: IntentStore::new(
+                SealedPersistence {
+                    vault: Arc::clone(&vault),
+                    db: Arc::clone(&db),
+                },
+                RateLimitPolicy::default(),
+            ),
+            vault,
+            keys,
+            db,
+            registry,
+            audit,
+            audit_key,
+            to_pool: Mutex::new(to_pool),
+            pending: Mutex::new(HashMap::new()),
+            quizzes: Mutex::new(HashMap::new()),
+            passkey_registrations: Mutex::new(HashMap::new()),
+            params_cache: Mutex::new(HashMap::new()),
+            profiles: Mutex::new(()),
+            rp,
+            sandbox,
+            data_dir: cfg.data_dir.clone(),
+        })
+    }
+
+    /// Appends an audit entry; the action it records must not happen when this fails.
+    pub(crate) fn audit(&self, event: &AuditEvent) -> Result<(), WireError> {
+        lock(&self.audit).append(now(), event).map(drop).map_err(|e| {
+            err(
+                ErrorKind::AuditUnavailable,
+                format!("the audit log cannot be written ({e}); the signer refuses to act unrecorded"),
+            )
+        })
+    }
+
+    fn tag(&self, user: u64) -> String {
+        self.audit_key.user_tag(user)
+    }
+
+    fn notify(&self, msg: UserMessage) {
+        let _ = lock(&self.to_pool).send(msg);
+    }
+
+    /// Answers one request.
+    pub(crate) fn handle(&self, req: Request) -> Outcome {
+        match self.dispatch(req) {
+            Ok(r) => Outcome::Ok(r),
+            Err(e) => Outcome::Err(e),
+        }
+    }
+
+    fn dispatch(&self, req: Request) -> Result<Response, WireError> {
+        match req {
+            Request::Ping => Ok(Response::Pong),
+            Request::CreateUser { user } => self.create_user(user),
+            Request::ListWallets { user } => {
+                self.require_user(user)?;
+                Ok(Response::Wallets {
+                    wallets: self.profile(user)?,
+                })
+            }
+            Request::DeriveWallet { user, index } => self.derive_wallet(user, index),
+            Request::ImportKey { user, key } => self.import_key(user, &key),
+            Request::Sign(r) => self.sign_request(r),
+            Request::Decide { user, token, proof } => self.decide(user, &token, proof.as_ref()),
+            Request::CreateIntent(p) => self.propose_intent(p),
+            Request::ListIntents { user } => self.list_intents(user),
+            Request::RevokeIntent { user, intent } => self.revoke_intent(user, intent),
+            Request::EnableTotp { user, proof } => self.enable_totp(user, proof.as_ref()),
+            Request::ConfirmTotp { user, code } => self.confirm_totp(user, &code),
+            Request::BeginPasskey { user } => self.begin_passkey(user),
+            Request::RegisterPasskey {
+                user,
+                client_data_json,
+                attestation_object,
+                label,
+                proof,
+            } => self.register_passkey(
+                user,
+                &client_data_json,
+                &attestation_object,
+                &label,
+                proof.as_ref(),
+            ),
+            Request::WhitelistAdd { user, mint } => self.propose_whitelist(user, &mint, true),
+            Request::WhitelistRemove { user, mint } => self.propose_whitelist(user, &mint, false),
+            Request::Export { user, what } => self.propose_export(user, what),
+            Request::AuditTail { count } => self.audit_tail(count),
+            Request::SignerStatus => Ok(self.status()),
+            _ => Err(err(
+                ErrorKind::MalformedRequest,
+                "request not supported by this signer",
+            )),
+        }
+    }
+
+    // ------------------------------------------------------------------ users and wallets
+
+    fn seed_at(user: u64) -> Result<RecordLocation, WireError> {
+        Ok(RecordLocation::new(core_user(user)?, RecordKind::Seed, 0))
+    }
+
+    fn require_user(&self, user: u64) -> Result<SealedRecord, WireError> {
+        self.keys
+            .get(&Self::seed_at(user)?)
+            .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
+            .ok_or_else(|| err(ErrorKind::UnknownUser, format!("no user {user}")))
+    }
+
+    fn with_master<R>(&self, f: impl FnOnce(&MasterKey) -> R) -> Result<R, WireError> {
+        self.vault.with_master(f).map_err(WireError::from)
+    }
+
+    fn create_user(&self, user: u64) -> Result<Response, WireError> {
+        let at = Self::seed_at(user)?;
+        let phrase = Mnemonic::generate(WordCount::TwentyFour)
+            .map_err(|e| err(ErrorKind::Internal, e.to_string()))?;
+        let (record, address) = self
+            .with_master(|m| {
+                let rec = SealedRecord::seal_mnemonic(
+                    m,
+                    &at,
+                    &phrase,
+                    "",
+                    SolanaPathScheme::AccountChange,
+                )?;
+                let addr = kms_core::address(&rec, m, &at, 0)?;
+                Ok::<_, kms_core::Error>((rec, addr))
+            })?
+            .map_err(|e| err(ErrorKind::Internal, e.to_string()))?;
+        let address = address.to_string();
+        self.audit(&AuditEvent::UserCreated {
+            user: self.tag(user),
+            address: address.clone(),
+        })?;
+        match self.keys.create(&at, &record) {
+            Ok(()) => {}
+            Err(kms_core::Error::AlreadyExists) => {
+                return Err(err(
+                    ErrorKind::UserExists,
+                    format!("user {user} already exists"),
+                ));
+            }
+            Err(e) => return Err(err(ErrorKind::Internal, format!("key store: {e}"))),
+        }
+        self.put_profile(
+            user,
+            &[WalletInfo {
+                wallet: WalletRef::Derived(0),
+                address: address.clone(),
+            }],
+        )?;
+        // The phrase goes to the user's chat once; the quiz asks for some of its words there.
+        let quiz = self
+            .intents
+            .with_user(kms_intent::UserId(user), |s| {
+                s.begin_seed_backup(
+                    &mut getrandom::SysRng,
+                    phrase.word_count(),
+                    kms_intent::DEFAULT_QUIZ_WORDS,
+                )
+            })
+            .map_err(intent_err)?;
+        let words = (0..phrase.word_count())
+            .filter_map(|i| phrase.word(i))
+            .map(SecretText::new)
+            .collect();
+        self.notify(UserMessage::SeedPhrase { user, words });
+        self.start_quiz(user, &phrase, &quiz.positions)?;
+        Ok(Response::UserCreated {
+            address,
+            quiz_positions: quiz.positions,
+        })
+    }
+
+    fn profile(&self, user: u64) -> Result<Vec<WalletInfo>, WireError> {
+        let Some(sealed) = self.db.get(Table::Profile, user).map_err(WireError::from)? else {
+            return Ok(Vec::new());
+        };
+        let pt = self
+            .vault
+            .open(StateKind::Profile, user, &sealed)
+            .map_err(WireError::from)?;
+        serde_json::from_slice(&pt)
+            .map_err(|_| err(ErrorKind::Internal, "a stored profile does not decode"))
+    }
+
+    fn put_profile(&self, user: u64, wallets: &[WalletInfo]) -> Result<(), WireError> {
+        let pt = serde_json::to_vec(wallets)
+            .map_err(|_| err(ErrorKind::Internal, "profile encoding failed"))?;
+        let sealed = self.vault.seal(StateKind::Profile, user, &pt)?;
+        self.db
+            .put(Table::Profile, user, sealed)
+            .map_err(WireError::from)
+    }
+
+    fn add_to_profile(&self, user: u64, info: WalletInfo) -> Result<(), WireError> {
+        let _guard = lock(&self.profiles);
+        let mut wallets = self.profile(user)?;
+        if !wallets.iter().any(|w| w.wallet == info.wallet) {
+            wallets.push(info);
+            self.put_profile(user, &wallets)?;
+        }
+        Ok(())
+    }
+
+    fn derive_wallet(&self, user: u64, index: u32) -> Result<Response, WireError> {
+        if index >= kms_core::HARDENED {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                "wallet index must be below 2^31",
+            ));
+        }
+        let record = self.require_user(user)?;
+        let at = Self::seed_at(user)?;
+        let address = self
+            .with_master(|m| kms_core::address(&record, m, &at, index))?
+            .map_err(|e| err(ErrorKind::Internal, e.to_string()))?
+            .to_string();
+        let info = WalletInfo {
+            wallet: WalletRef::Derived(index),
+            address: address.clone(),
+        };
+        self.audit(&AuditEvent::WalletDerived {
+            user: self.tag(user),
+            index,
+            address,
+        })?;
+        self.add_to_profile(user, info.clone())?;
+        Ok(Response::Wallet(info))
+    }
+
+    fn import_key(&self, user: u64, key: &SecretText) -> Result<Response, WireError> {
+        self.require_user(user)?;
+        let text = key.expose_secret().trim();
+        let wallet = if text.starts_with('[') {
+            WalletKey::from_keypair_json(text)
+        } else {
+            WalletKey::from_keypair_base58(text)
+        }
+        .map_err(|e| err(ErrorKind::InvalidInput, format!("not a legacy key: {e}")))?;
+        let address = wallet.address().to_string();
+        let _guard = lock(&self.profiles);
+        let mut wallets = self.profile(user)?;
+        if let Some(w) = wallets.iter().find(|w| w.address == address) {
+            return Ok(Response::Wallet(w.clone()));
+        }
+        let slot = wallets
+            .iter()
+            .filter_map(|w| match w.wallet {
+                WalletRef::Imported(s) => Some(s + 1),
+                WalletRef::Derived(_) => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let at = RecordLocation::new(core_user(user)?, RecordKind::ImportedKey, slot);
+        let record = self
+            .with_master(|m| SealedRecord::seal_key(m, &at, &wallet))?
+            .map_err(|e| err(ErrorKind::Internal, e.to_string()))?;
+        drop(wallet);
+        self.audit(&AuditEvent::KeyImported {
+            user: self.tag(user),
+            slot,
+            address: address.clone(),
+        })?;
+        self.keys
+            .create(&at, &record)
+            .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?;
+        let info = WalletInfo {
+            wallet: WalletRef::Imported(slot),
+            address,
+        };
+        wallets.push(info.clone());
+        self.put_profile(user, &wallets)?;
+        Ok(Response::Wallet(info))
+    }
+
+    /// The record, wallet index and address of a user's wallet.
+    fn wallet(
+        &self,
+        user: u64,
+        wallet: WalletRef,
+    ) -> Result<(RecordLocation, u32, String), WireError> {
+        self.require_user(user)?;
+        let address = self
+            .profile(user)?
+            .into_iter()
+            .find(|w| w.wallet == wallet)
+            .map(|w| w.address)
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::UnknownWallet,
+                    format!("user {user} has no {wallet}"),
+                )
+            })?;
+        let (at, index) = match wallet {
+            WalletRef::Derived(i) => (Self::seed_at(user)?, i),
+            WalletRef::Imported(s) => (
+                RecordLocation::new(core_user(user)?, RecordKind::ImportedKey, s),
+                0,
+            ),
+        };
+        Ok((at, index, address))
+    }
+
+    fn sign_now(
+        &self,
+        at: &RecordLocation,
+        index: u32,
+        message: &[u8],
+    ) -> Result<kms_core::Signature, WireError> {
+        let record = self
+            .keys
+            .get(at)
+            .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::UnknownWallet,
+                    "the wallet's key record is missing",
+                )
+            })?;
+        self.with_master(|m| kms_core::sign(&record, m, at, index, message))?
+            .map_err(|e| err(ErrorKind::Internal, format!("signing: {e}")))
+    }
+
+    // ------------------------------------------------------------------ modules
+
+    fn module(&self, name_or_hash: &str) -> Result<ModuleRef, WireError> {
+        let hash = self
+            .registry
+            .builtin(name_or_hash)
+            .or_else(|| ModuleHash::from_hex(name_or_hash))
+            .filter(|h| self.registry.get(h).is_some())
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::UnknownModule,
+                    format!("no module named or hashed {name_or_hash:?}"),
+                )
+            })?;
+        let name = self
+            .registry
+            .get(&hash)
+            .and_then(|m| m.manifest().map(|e| e.name.clone()))
+            .unwrap_or_else(|| hash.to_string());
+        let (action, bound_field) = match name.as_str() {
+            "sol-withdraw" => (Action::WithdrawSol, Some("max_lamports")),
+            "token-withdraw" => (Action::WithdrawToken, Some("max_amount")),
+            "raydium-v4-swap" | "jupiter-v6-route" => (Action::SignTrade, Some("max_amount_in")),
+            "pumpfun-trade" => (Action::SignTrade, Some("max_sol_cost")),
+            // A module the signer does not know could move funds anywhere: it gets the strictest
+            // requirement.
+            _ => (Action::WithdrawSol, None),
+        };
+        Ok(ModuleRef {
+            hash,
+            name,
+            action,
+            bound_field,
+        })
+    }
+
+    fn params_info(&self, module: &ModuleRef, params: &[u8]) -> Result<ParamsInfo, WireError> {
+        let key = (module.hash, params.to_vec());
+        if let Some(p) = lock(&self.params_cache).get(&key) {
+            return Ok(p.clone());
+        }
+        let bad = |m: String| err(ErrorKind::InvalidInput, m);
+        let checked = self
+            .registry
+            .check_params(&module.hash, params)
+            .map_err(|e| bad(format!("module parameters: {e}")))?;
+        let loaded = self
+            .registry
+            .get(&module.hash)
+            .ok_or_else(|| bad("module vanished".into()))?;
+        let schema = loaded.compiled().schema().ok_or_else(|| {
+            bad(format!(
+                "module {} declares no parameter schema",
+                module.name
+            ))
+        })?;
+        let values = schema
+            .decode(params)
+            .map_err(|e| bad(format!("module parameters: {e}")))?;
+        let mut user = None;
+        let mut bound = 0;
+        let mut mints = Vec::new();
+        for (field, value) in schema.fields().iter().zip(values) {
+            match (field.name.as_str(), value) {
+                ("user", ParamValue::Pubkey(k)) => user = Some(k),
+                ("mint" | "mint_in" | "mint_out", ParamValue::Pubkey(k)) if k != NATIVE_MINT => {
+                    mints.push(k);
+                }
+                (name, ParamValue::U64(v)) if Some(name) == module.bound_field => bound = v,
+                _ => {}
+            }
+        }
+        let user = user.ok_or_else(|| {
+            bad(format!(
+                "module {} has no `user` parameter: the signer cannot bind it to a wallet",
+                module.name
+            ))
+        })?;
+        let info = ParamsInfo {
+            checked,
+            user,
+            bound,
+            mints,
+        };
+        let mut cache = lock(&self.params_cache);
+        if cache.len() >= PARAMS_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, info.clone());
+        Ok(info)
+    }
+
+    fn describe(
+        &self,
+        wallet: WalletRef,
+        address: &str,
+        module: &ModuleRef,
+        message: &[u8],
+    ) -> Result<String, WireError> {
+        let parsed = kms_solana::parse_message(message)
+            .map_err(|e| err(ErrorKind::MalformedTransaction, e.to_string()))?;
+        let user = kms_solana::address_from_base58(address)
+            .ok_or_else(|| err(ErrorKind::Internal, "stored wallet address does not decode"))?;
+        let d = describe_message(&parsed, &DescribeContext::new().with_user(user));
+        let text = format!(
+            "Sign with your {wallet} ({address}).\nChecked by module {} ({}…): the transaction has exactly this shape.\n{d}",
+            module.name,
+            &module.hash.to_string()[..16]
+        );
+        if text.len() > kms_intent::MAX_DESCRIPTION_LEN {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                "the transaction's description exceeds 4096 bytes: too complex to approve in chat",
+            ));
+        }
+        Ok(text)
+    }
+
+    // ------------------------------------------------------------------ signing
+
+    fn sign_request(&self, r: SignRequest) -> Result<Response, WireError> {
+        let now = now();
+        let (at, index, address) = self.wallet(r.user, r.wallet)?;
+        let module = self.module(&r.module)?;
+        let info = self.params_info(&module, &r.params.0)?;
+        let wallet_key = kms_solana::address_from_base58(&address)
+            .ok_or_else(|| err(ErrorKind::Internal, "stored wallet address does not decode"))?;
+        if info.user != wallet_key {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                format!(
+                    "the module parameters name another wallet than {}",
+                    r.wallet
+                ),
+            ));
+        }
+        let loaded = r
+            .lookup
+            .iter()
+            .map(|a| {
+                kms_solana::address_from_base58(a).ok_or_else(|| {
+                    err(
+                        ErrorKind::InvalidInput,
+                        format!("lookup address {a:?} is not base58 of 32 bytes"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let parsed = kms_solana::parse_message(&r.message.0)
+            .map_err(|e| err(ErrorKind::MalformedTransaction, e.to_string()))?;
+        if parsed.header().num_required_signatures != 1
+            || parsed.account_keys().first() != Some(&wallet_key)
+        {
+            return Err(err(
+                ErrorKind::ShapeRefused,
+                format!("{} must be the fee payer and the only signer", r.wallet),
+            ));
+        }
+        if let Err(e) = self
+            .registry
+            .validate_checked(&info.checked, &r.message.0, &loaded)
+        {
+            let digest = request_digest(&r.message.0, module.hash.as_bytes(), &r.params.0);
+            let reason = e.to_string();
+            self.audit(&AuditEvent::SignatureDenied {
+                user: self.tag(r.user),
+                module: module.hash.to_string(),
+                request: hex::encode(digest),
+                reason: format!("module {}: {reason}", module.name),
+            })?;
+            return Err(err(
+                ErrorKind::ShapeRefused,
+                format!("module {} refused: {reason}", module.name),
+            ));
+        }
+        let digest = request_digest(&r.message.0, module.hash.as_bytes(), &r.params.0);
+        let uid = kms_intent::UserId(r.user);
+        let spend = SpendRequest {
+            module_hash: module.hash.as_bytes(),
+            parameters: &r.params.0,
+            amount: info.bound,
+        };
+        // Covered by a standing intent? Spend, sign and record in one step of the user's state:
+        // the spend becomes durable (with the audit entries, synced first) before the signature
+        // leaves this process; if the audit entry cannot be written nothing is spent or signed.
+        let mut failure: Option<WireError> = None;
+        let covered = self.intents.with_user(uid, |s| {
+            if module.action == Action::SignTrade {
+                s.check_trade_mints(&info.mints)?;
+            }
+            let before = s.clone();
+            let id = match s.spend_any(&spend, now) {
+                Ok(id) => id,
+                Err(IntentError::NoCoveringIntent) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let signed = self.sign_now(&at, index, &r.message.0).and_then(|sig| {
+                self.audit(&AuditEvent::IntentUsed {
+                    user: self.tag(r.user),
+                    intent: id.0,
+                    amount: info.bound,
+                })?;
+                self.audit(&AuditEvent::SignatureMade {
+                    user: self.tag(r.user),
+                    module: module.hash.to_string(),
+                    request: hex::encode(digest),
+                    path: id.to_string(),
+                })?;
+                Ok(sig)
+            });
+            match signed {
+                Ok(sig) => Ok(Some((id, sig))),
+                Err(e) => {
+                    *s = before;
+                    failure = Some(e);
+                    Err(IntentError::Persistence("aborted".into()))
+                }
+            }
+        });
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        match covered.map_err(intent_err)? {
+            Some((id, sig)) => {
+                let description = self.describe(r.wallet, &address, &module, &r.message.0)?;
+                Ok(signed_response(
+                    &sig,
+                    &r.message.0,
+                    id.to_string(),
+                    description,
+                ))
+            }
+            None => {
+                let description = self.describe(r.wallet, &address, &module, &r.message.0)?;
+                let spec =
+                    ChallengeSpec::approve_reject(digest, description.clone(), now + self.ttl);
+                self.challenge(
+                    r.user,
+                    spec,
+                    Some(module.action),
+                    PendingKind::Sign {
+                        at,
+                        index,
+                        message: r.message.0,
+                        module: module.hash.to_string(),
+                        description,
+                    },
+                )
+            }
+        }
+    }
+
+    /// Creates a challenge, remembers what it decides, sends it to the user's chat and answers
+    /// `Pending`.
+    fn challenge(
+        &self,
+        user: u64,
+        spec: ChallengeSpec,
+        action: Option<Action>,
+        kind: PendingKind,
+    ) -> Result<Response, WireError> {
+        let now = now();
+        let uid = kms_intent::UserId(user);
+        let mut failure = None;
+        let issued = self.intents.with_user(uid, |s| {
+            let before = s.clone();
+            let issued = s.create_challenge(&mut getrandom::SysRng, &spec, now)?;
+            if let Err(e) = self.audit(&AuditEvent::ChallengeCreated {
+                user: self.tag(user),
+                challenge: issued.id.to_string(),
+                request: hex::encode(spec.request_digest),
+            }) {
+                *s = before;
+                failure = Some(e);
+                return Err(IntentError::Persistence("aborted".into()));
+            }
+            Ok(issued)
+        });
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        let issued = issued.map_err(intent_err)?;
+        let factor = match action {
+            Some(a) => self
+                .intents
+                .read_user(uid, |s| requirement_text(s.requirement(a)))
+                .map_err(intent_err)?,
+            None => None,
+        };
+        {
+            let mut pending = lock(&self.pending);
+            if pending.len() % 1024 == 1023 {
+                pending.retain(|_, p| p.expires_at + 60 > now);
+            }
+            pending.insert(
+                issued.id.0,
+                PendingOp {
+                    challenge: issued.id,
+                    user,
+                    digest: spec.request_digest,
+                    action,
+                    decisions: spec.decisions.iter().map(|d| d.kind).collect(),
+                    expires_at: issued.expires_at,
+                    kind,
+                },
+            );
+        }
+        let challenge = issued.id.to_string();
+        self.notify(UserMessage::Challenge {
+            user,
+            challenge: challenge.clone(),
+            description: issued.description.clone(),
+            buttons: issued
+                .buttons
+                .iter()
+                .map(|b| ButtonOut {
+                    label: b.label.clone(),
+                    token: SecretText::new(b.token.expose_secret()),
+                })
+                .collect(),
+            expires_at: issued.expires_at,
+            factor_required: factor.clone(),
+            request_digest: hex::encode(spec.request_digest),
+        });
+        Ok(Response::Pending(Pending {
+            challenge,
+            expires_at: issued.expires_at,
+            description: issued.description,
+            factor_required: factor,
+            request_digest: hex::encode(spec.request_digest),
+        }))
+    }
+
+    // ------------------------------------------------------------------ decisions
+
+    fn decide(
+        &self,
+        user: u64,
+        token: &SecretText,
+        proof: Option<&Proof>,
+    ) -> Result<Response, WireError> {
+        let now = now();
+        let uid = kms_intent::UserId(user);
+        let token = token.expose_secret();
+        let parsed = ParsedToken::parse(token).map(|p| (p.challenge_id(), p.decision_index()));
+        let op = parsed
+            .as_ref()
+            .ok()
+            .and_then(|(cid, _)| lock(&self.pending).get(&cid.0).cloned())
+            .filter(|op| op.user == user);
+        let (Ok((cid, index)), Some(op)) = (parsed, op) else {
+            // Unknown here: the user's state says why (and counts a wrong token).
+            return match self.intents.with_user(uid, |s| s.resolve(token, now)) {
+                Err(e) => {
+                    self.audit_denied_token(user, &e);
+                    Err(intent_err(e))
+                }
+                Ok(_) => Err(err(
+                    ErrorKind::Unavailable,
+                    "the request behind this challenge is no longer held by the signer (it restarted); ask again",
+                )),
+            };
+        };
+        let approving = op
+            .decisions
+            .get(usize::from(index))
+            .is_some_and(|k| k.approves());
+        let factor = factor_proof(proof, &self.rp);
+        let mut failure = None;
+        let decided = self.intents.with_user(uid, |s| {
+            let auth = match (approving, op.action) {
+                (true, Some(action)) => Some(s.authorize(action, &op.digest, &factor, now)?),
+                _ => None,
+            };
+            let res = s.resolve(token, now)?;
+            if res.request_digest != op.digest {
+                return Err(IntentError::Invalid);
+            }
+            let before = s.clone();
+            let outcome = apply_decision(s, &op, res.decision, &res.label, auth, now)?;
+            let decision = match res.decision {
+                DecisionKind::Approve => "approve".to_string(),
+                DecisionKind::Reject => "reject".to_string(),
+                DecisionKind::ApproveAndRemember => "approve and remember".to_string(),
+                DecisionKind::Custom(_) => "answer".to_string(),
+                _ => "other".to_string(),
+            };
+            if let Err(e) = self.audit(&AuditEvent::ChallengeDecided {
+                user: self.tag(user),
+                challenge: cid.to_string(),
+                decision,
+            }) {
+                *s = before;
+                failure = Some(e);
+                return Err(IntentError::Persistence("aborted".into()));
+            }
+            Ok(outcome)
+        });
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        let decided = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                if matches!(e, IntentError::AlreadyDecided | IntentError::Expired) {
+                    lock(&self.pending).remove(&cid.0);
+                }
+                self.audit_denied_token(user, &e);
+                return Err(intent_err(e));
+            }
+        };
+        lock(&self.pending).remove(&cid.0);
+        match decided {
+            Decided::Rejected => {
+                if let PendingKind::Sign { module, .. } = &op.kind {
+                    self.audit(&AuditEvent::SignatureDenied {
+                        user: self.tag(user),
+                        module: module.clone(),
+                        request: hex::encode(op.digest),
+                        reason: "the user rejected".into(),
+                    })?;
+                }
+                Ok(Response::Rejected {
+                    challenge: cid.to_string(),
+                })
+            }
+            Decided::Sign => {
+                let PendingKind::Sign {
+                    at,
+                    index,
+                    message,
+                    module,
+                    description,
+                    ..
+                } = op.kind
+                else {
+                    return Err(err(
+                        ErrorKind::Internal,
+                        "decision does not match its request",
+                    ));
+                };
+                let sig = self.sign_now(&at, index, &message)?;
+                self.audit(&AuditEvent::SignatureMade {
+                    user: self.tag(user),
+                    module,
+                    request: hex::encode(op.digest),
+                    path: format!("challenge {cid}"),
+                })?;
+                self.notify(UserMessage::Notice {
+                    user,
+                    text: format!("Signed (challenge {cid})."),
+                });
+                Ok(signed_response(
+                    &sig,
+                    &message,
+                    format!("challenge {cid}"),
+                    description,
+                ))
+            }
+            Decided::Intent(id) => {
+                self.audit(&AuditEvent::IntentCreated {
+                    user: self.tag(user),
+                    intent: id.0,
+                    module: String::new(),
+                })?;
+                Ok(Response::IntentCreated { intent: id.0 })
+            }
+            Decided::Whitelist { mint, added } => {
+                self.audit(&AuditEvent::WhitelistChanged {
+                    user: self.tag(user),
+                    mint: bs58::encode(mint).into_string(),
+                    added,
+                })?;
+                Ok(Response::Done {
+                    what: format!("whitelist {}", if added { "add" } else { "remove" }),
+                })
+            }
+            Decided::Export(what) => self.export(user, what),
+            Decided::QuizAnswer { position, word } => self.quiz_answer(user, position, word),
+        }
+    }
+
+    fn audit_denied_token(&self, user: u64, e: &IntentError) {
+        let _ = self.audit(&AuditEvent::FactorFailed {
+            user: self.tag(user),
+            factor: "decision token".into(),
+            action: e.to_string(),
+        });
+    }
+
+    // ------------------------------------------------------------------ standing intents
+
+    fn propose_intent(&self, p: IntentProposal) -> Result<Response, WireError> {
+        let (_, _, address) = self.wallet(p.user, p.wallet)?;
+        let module = self.module(&p.module)?;
+        let info = self.params_info(&module, &p.params.0)?;
+        let wallet_key = kms_solana::address_from_base58(&address)
+            .ok_or_else(|| err(ErrorKind::Internal, "stored wallet address does not decode"))?;
+        if info.user != wallet_key {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                "the module parameters name another wallet",
+            ));
+        }
+        let terms = IntentTerms {
+            module_hash: *module.hash.as_bytes(),
+            parameters: p.params.0.clone(),
+            per_transaction_limit: p.per_transaction_limit,
+            cumulative_limit: p.cumulative_limit,
+            max_uses: p.max_uses,
+            valid_until: p.valid_until,
+        };
+        let params_text = describe_params(&self.registry, &module.hash, &p.params.0);
+        let description = format!(
+            "Standing intent for your {} ({address}): sign future {} transactions WITHOUT asking, as long as they match exactly:\n{params_text}\nEach use counts {} against the limits: at most {} per transaction, {} in total, {} uses, until unix time {}.",
+            p.wallet,
+            module.name,
+            module.bound_field.unwrap_or("nothing (uses only)"),
+            p.per_transaction_limit,
+            p.cumulative_limit,
+            p.max_uses,
+            p.valid_until
+        );
+        let mut message = b"kms standing intent v1".to_vec();
+        message.extend_from_slice(&p.user.to_be_bytes());
+        message.extend_from_slice(&p.per_transaction_limit.to_be_bytes());
+        message.extend_from_slice(&p.cumulative_limit.to_be_bytes());
+        message.extend_from_slice(&p.max_uses.to_be_bytes());
+        message.extend_from_slice(&p.valid_until.to_be_bytes());
+        let digest = request_digest(&message, module.hash.as_bytes(), &p.params.0);
+        let spec = ChallengeSpec {
+            request_digest: digest,
+            description,
+            expires_at: now() + self.ttl,
+            decisions: vec![
+                DecisionSpec::new(DecisionKind::ApproveAndRemember, "Approve intent"),
+                DecisionSpec::new(DecisionKind::Reject, "Reject"),
+            ],
+            intent: Some(terms),
+        };
+        self.challenge(
+            p.user,
+            spec,
+            Some(Action::CreateIntent),
+            PendingKind::Intent,
+        )
+    }
+
+    fn list_intents(&self, user: u64) -> Result<Response, WireError> {
+        self.require_user(user)?;
+        let now = now();
+        let intents = self
+            .intents
+            .read_user(kms_intent::UserId(user), |s| {
+                s.intents()
+                    .iter()
+                    .map(|i| IntentInfo {
+                        id: i.id().0,
+                        status: match i.status(now) {
+                            IntentStatus::Active => "active",
+                            IntentStatus::Revoked => "revoked",
+                            IntentStatus::Expired => "expired",
+                            _ => "exhausted",
+                        }
+                        .into(),
+                        module: hex::encode(i.terms().module_hash),
+                        spent: i.spent(),
+                        uses: i.uses(),
+                        per_transaction_limit: i.terms().per_transaction_limit,
+                        cumulative_limit: i.terms().cumulative_limit,
+                        max_uses: i.terms().max_uses,
+                        valid_until: i.terms().valid_until,
+                    })
+                    .collect()
+            })
+            .map_err(intent_err)?;
+        Ok(Response::Intents { intents })
+    }
+
+    fn revoke_intent(&self, user: u64, intent: u64) -> Result<Response, WireError> {
+        self.require_user(user)?;
+        let now = now();
+        let mut failure = None;
+        self.intents
+            .with_user(kms_intent::UserId(user), |s| {
+                s.revoke_intent(IntentId(intent), now)?;
+                if let Err(e) = self.audit(&AuditEvent::IntentRevoked {
+                    user: self.tag(user),
+                    intent,
+                }) {
+                    failure = Some(e);
+                }
+                Ok(())
+            })
+            .map_err(intent_err)?;
+        // Revoking only removes authority: even when the entry could not be written the
+        // revocation stands, and the error says the log is unavailable.
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        Ok(Response::Done {
+            what: format!("intent {intent} revoked"),
+        })
+    }
+
+    // ------------------------------------------------------------------ second factors
+
+    fn enable_totp(&self, user: u64, proof: Option<&Proof>) -> Result<Response, WireError> {
+        self.require_user(user)?;
+        let now = now();
+        let digest = fixed_digest(b"kms enable totp v1", user);
+        let factor = factor_proof(proof, &self.rp);
+        let enrollment = self
+            .intents
+            .with_user(kms_intent::UserId(user), |s| {
+                let auth = s.authorize(
+                    Action::EnableFactor(kms_intent::Factor::Totp),
+                    &digest,
+                    &factor,
+                    now,
+                )?;
+                s.begin_totp_enrollment(
+                    &mut getrandom::SysRng,
+                    TotpParams::default(),
+                    "kms",
+                    &format!("user {user}"),
+                    auth,
+                    now,
+                )
+            })
+            .map_err(intent_err)?;
+        let qr_png = enrollment.qr_png(6).map_err(intent_err)?;
+        let qr_text = enrollment.qr_terminal(true).map_err(intent_err)?;
+        self.notify(UserMessage::TotpEnrollment {
+            user,
+            otpauth_uri: SecretText::new(enrollment.otpauth_uri()),
+            qr_png: Bytes(qr_png.to_vec()),
+            qr_text: SecretText::new(qr_text.as_str()),
+        });
+        Ok(Response::TotpEnrollmentSent {
+            confirm_before: now + kms_intent::TOTP_ENROLLMENT_TTL_SECS,
+        })
+    }
+
+    fn confirm_totp(&self, user: u64, code: &SecretText) -> Result<Response, WireError> {
+        self.require_user(user)?;
+        let now = now();
+        match self.intents.with_user(kms_intent::UserId(user), |s| {
+            s.confirm_totp(code.expose_secret(), now)
+        }) {
+            Ok(()) => {
+                self.audit(&AuditEvent::FactorEnabled {
+                    user: self.tag(user),
+                    factor: "totp".into(),
+                })?;
+                Ok(Response::Done {
+                    what: "TOTP enabled".into(),
+                })
+            }
+            Err(e) => {
+                let _ = self.audit(&AuditEvent::FactorFailed {
+                    user: self.tag(user),
+                    factor: "totp".into(),
+                    action: "enable totp".into(),
+                });
+                Err(intent_err(e))
+            }
+        }
+    }
+
+    fn begin_passkey(&self, user: u64) -> Result<Response, WireError> {
+        self.require_user(user)?;
+        let mut challenge = [0u8; 32];
+        getrandom::fill(&mut challenge).map_err(|_| err(ErrorKind::Internal, "OS RNG failed"))?;
+        lock(&self.passkey_registrations).insert(user, (challenge, now() + 600));
+        Ok(Response::PasskeyChallenge {
+            challenge: Bytes(challenge.to_vec()),
+            rp_id: self.rp.id.clone(),
+        })
+    }
+
+    fn register_passkey(
+        &self,
+        user: u64,
+        client_data_json: &Bytes,
+        attestation_object: &Bytes,
+        label: &str,
+        proof: Option<&Proof>,
+    ) -> Result<Response, WireError> {
+        self.require_user(user)?;
+        let now = now();
+        let (challenge, until) = lock(&self.passkey_registrations)
+            .remove(&user)
+            .ok_or_else(|| err(ErrorKind::InvalidInput, "no passkey registration was begun"))?;
+        if now >= until {
+            return Err(err(
+                ErrorKind::Expired,
+                "the passkey registration challenge expired",
+            ));
+        }
+        let factor = factor_proof(proof, &self.rp);
+        self.intents
+            .with_user(kms_intent::UserId(user), |s| {
+                let auth = s.authorize(
+                    Action::EnableFactor(kms_intent::Factor::Passkey),
+                    &challenge,
+                    &factor,
+                    now,
+                )?;
+                s.register_passkey(
+                    &self.rp,
+                    &client_data_json.0,
+                    &attestation_object.0,
+                    label,
+                    auth,
+                    now,
+                )
+                .map(drop)
+            })
+            .map_err(intent_err)?;
+        self.audit(&AuditEvent::FactorEnabled {
+            user: self.tag(user),
+            factor: "passkey".into(),
+        })?;
+        Ok(Response::Done {
+            what: "passkey registered".into(),
+        })
+    }
+
+    // ------------------------------------------------------------------ whitelist, export
+
+    fn propose_whitelist(&self, user: u64, mint: &str, add: bool) -> Result<Response, WireError> {
+        self.require_user(user)?;
+        let key = kms_solana::address_from_base58(mint).ok_or_else(|| {
+            err(
+                ErrorKind::InvalidInput,
+                format!("mint {mint:?} is not a base58 address"),
+            )
+        })?;
+        let (what, action, kind) = if add {
+            (
+                "Add",
+                Action::AddToWhitelist,
+                PendingKind::WhitelistAdd(key),
+            )
+        } else {
+            (
+                "Remove",
+                Action::RemoveFromWhitelist,
+                PendingKind::WhitelistRemove(key),
+            )
+        };
+        let description = format!(
+            "{what} the token mint {mint} {} your trading whitelist.",
+            if add { "to" } else { "from" }
+        );
+        let digest = fixed_digest(
+            if add {
+                b"kms whitelist add v1"
+            } else {
+                b"kms whitelist remove v1"
+            },
+            user,
+        );
+        let digest = request_digest(&key, &digest, &[]);
+        let spec = ChallengeSpec::approve_reject(digest, description, now() + self.ttl);
+        self.challenge(user, spec, Some(action), kind)
+    }
+
+    fn propose_export(&self, user: u64, what: ExportWhat) -> Result<Response, WireError> {
+        self.require_user(user)?;
+        let (action, text, slot) = match what {
+            ExportWhat::Seed => (
+                Action::ExportSeed,
+                "Export your seed phrase and imported keys as an encrypted backup file".to_string(),
+                u32::MAX,
+            ),
+            ExportWhat::Key { slot } => {
+                self.wallet(user, WalletRef::Imported(slot))?;
+                (
+                    Action::ExportKey,
+                    format!("Export your imported key #{slot} as an encrypted backup file"),
+                    slot,
+                )
+            }
+        };
+        let description = format!(
+            "{text}. The file goes to the bot; its password comes to this chat only. Approve only if you asked for it."
+        );
+        let mut digest = fixed_digest(b"kms export v1", user).to_vec();
+        digest.extend_from_slice(&slot.to_be_bytes());
+        digest.extend_from_slice(&now().to_be_bytes());
+        let digest = request_digest(&digest, &[0; 32], &[]);
+        let spec = ChallengeSpec::approve_reject(digest, description, now() + self.ttl);
+        self.challenge(user, spec, Some(action), PendingKind::Export(what))
+    }
+
+    fn export(&self, user: u64, what: ExportWhat) -> Result<Response, WireError> {
+        let uid = core_user(user)?;
+        let contents = match what {
+            ExportWhat::Seed => self
+                .with_master(|m| BackupContents::from_store(&self.keys, m, &uid))?
+                .map_err(|e| err(ErrorKind::Internal, format!("backup: {e}")))?,
+            ExportWhat::Key { slot } => {
+                let at = RecordLocation::new(uid, RecordKind::ImportedKey, slot);
+                let rec = self
+                    .keys
+                    .get(&at)
+                    .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
+                    .ok_or_else(|| err(ErrorKind::UnknownWallet, "no such imported key"))?;
+                let key = self
+                    .with_master(|m| rec.open(m, &at))?
+                    .map_err(|e| err(ErrorKind::Internal, format!("backup: {e}")))?;
+                let OpenedRecord::ImportedKey(key) = key else {
+                    return Err(err(ErrorKind::Internal, "record kind mismatch"));
+                };
+                BackupContents {
+                    imported: vec![(slot, key)],
+                    ..BackupContents::default()
+                }
+            }
+        };
+        let password = backup_password()?;
+        let backup =
+            kms_core::export_backup(&contents, password.as_bytes(), BackupParams::default())
+                .map_err(|e| err(ErrorKind::Internal, format!("backup: {e}")))?;
+        drop(contents);
+        self.audit(&AuditEvent::Exported {
+            user: self.tag(user),
+            what: match what {
+                ExportWhat::Seed => "seed".into(),
+                ExportWhat::Key { slot } => format!("imported key {slot}"),
+            },
+        })?;
+        self.notify(UserMessage::BackupPassword {
+            user,
+            password: SecretText::new(password.as_str()),
+        });
+        Ok(Response::Exported {
+            backup: Bytes(backup),
+        })
+    }
+
+    // ------------------------------------------------------------------ backup quiz
+
+    fn start_quiz(
+        &self,
+        user: u64,
+        phrase: &Mnemonic,
+        positions: &[usize],
+    ) -> Result<(), WireError> {
+        lock(&self.quizzes).insert(
+            user,
+            QuizRun {
+                positions: positions.to_vec(),
+                answers: BTreeMap::new(),
+            },
+        );
+        let words = bip39_words();
+        for (k, &p) in positions.iter().enumerate() {
+            let right = phrase
+                .word(p - 1)
+                .ok_or_else(|| err(ErrorKind::Internal, "quiz position outside the phrase"))?;
+            let mut choices = vec![right.to_string()];
+            while choices.len() < QUIZ_CHOICES {
+                let w = words[random_below(words.len())?];
+                if !choices.iter().any(|c| c == w) {
+                    choices.push(w.to_string());
+                }
+            }
+            // Fisher-Yates, so the right word's place says nothing.
+            for i in (1..choices.len()).rev() {
+                choices.swap(i, random_below(i + 1)?);
+            }
+            let decisions = choices
+                .iter()
+                .enumerate()
+                .map(|(i, w)| DecisionSpec::new(DecisionKind::Custom(i as u16), w.clone()))
+                .collect();
+            let mut msg = fixed_digest(b"kms seed quiz v1", user).to_vec();
+            msg.extend_from_slice(&(p as u64).to_be_bytes());
+            let spec = ChallengeSpec {
+                request_digest: request_digest(&msg, &[0; 32], &[]),
+                description: format!(
+                    "Backup check {}/{}: which is word #{p} of the recovery phrase you just wrote down?",
+                    k + 1,
+                    positions.len()
+                ),
+                expires_at: now() + QUIZ_TTL_SECS,
+                decisions,
+                intent: None,
+            };
+            self.challenge(user, spec, None, PendingKind::Quiz { position: p })?;
+        }
+        Ok(())
+    }
+
+    fn quiz_answer(
+        &self,
+        user: u64,
+        position: usize,
+        word: Zeroizing<String>,
+    ) -> Result<Response, WireError> {
+        let (positions, answers) = {
+            let mut quizzes = lock(&self.quizzes);
+            let run = quizzes
+                .get_mut(&user)
+                .ok_or_else(|| err(ErrorKind::PolicyRefused, "no backup quiz is running"))?;
+            run.answers.insert(position, word);
+            if run.answers.len() < run.positions.len() {
+                return Ok(Response::QuizProgress {
+                    remaining: run.positions.len() - run.answers.len(),
+                    confirmed: false,
+                });
+            }
+            let positions = run.positions.clone();
+            let answers: Vec<Zeroizing<String>> = positions
+                .iter()
+                .filter_map(|p| run.answers.get(p).cloned())
+                .collect();
+            quizzes.remove(&user);
+            (positions, answers)
+        };
+        let record = self.require_user(user)?;
+        let at = Self::seed_at(user)?;
+        let opened = self
+            .with_master(|m| record.open(m, &at))?
+            .map_err(|e| err(ErrorKind::Internal, e.to_string()))?;
+        let OpenedRecord::Seed(seed) = opened else {
+            return Err(err(ErrorKind::Internal, "seed record kind mismatch"));
+        };
+        let phrase = seed
+            .mnemonic
+            .as_ref()
+            .ok_or_else(|| err(ErrorKind::PolicyRefused, "this seed has no phrase to check"))?;
+        let words: Vec<&str> = (0..phrase.word_count())
+            .filter_map(|i| phrase.word(i))
+            .collect();
+        let answer_refs: Vec<&str> = answers.iter().map(|a| a.as_str()).collect();
+        let now = now();
+        match self.intents.with_user(kms_intent::UserId(user), |s| {
+            s.answer_seed_quiz(&words, &answer_refs, now)
+        }) {
+            Ok(()) => Ok(Response::QuizProgress {
+                remaining: 0,
+                confirmed: true,
+            }),
+            Err(IntentError::QuizWrong) => {
+                // Ask the same positions again, with fresh choices.
+                self.start_quiz(user, phrase, &positions)?;
+                Err(err(
+                    ErrorKind::PolicyRefused,
+                    "the backup quiz answers were wrong; the questions were sent again",
+                ))
+            }
+            Err(e) => Err(intent_err(e)),
+        }
+    }
+
+    // ------------------------------------------------------------------ audit, status
+
+    fn audit_tail(&self, count: u32) -> Result<Response, WireError> {
+        let count = count.min(1000) as usize;
+        let lines = lock(&self.audit)
+            .tail(count)
+            .map_err(|e| err(ErrorKind::AuditUnavailable, e.to_string()))?;
+        Ok(Response::AuditLines { lines })
+    }
+
+    fn status(&self) -> Response {
+        let probe = sandbox::probe(&self.data_dir, std::path::Path::new("/etc/hostname"));
+        let probe = match serde_json::to_value(&probe) {
+            Ok(serde_json::Value::Object(m)) => m
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string().trim_matches('"').to_string()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Response::Status(SignerStatus {
+            pid: std::process::id(),
+            lockdown: self
+                .sandbox
+                .to_string()
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+            probe,
+            master_key_shielded: true,
+        })
+    }
+}
+
+/// What a decision did to the user's state.
+enum Decided {
+    Rejected,
+    Sign,
+    Intent(IntentId),
+    Whitelist {
+        mint: [u8; 32],
+        added: bool,
+    },
+    Export(ExportWhat),
+    QuizAnswer {
+        position: usize,
+        word: Zeroizing<String>,
+    },
+}
+
+fn apply_decision(
+    s: &mut UserState,
+    op: &PendingOp,
+    decision: DecisionKind,
+    label: &str,
+    auth: Option<Authorization>,
+    now: u64,
+) -> Result<Decided, IntentError> {
+    if decision == DecisionKind::Reject {
+        return Ok(Decided::Rejected);
+    }
+    let need_auth = || IntentError::AuthorizationMismatch;
+    Ok(match (&op.kind, decision) {
+        (PendingKind::Quiz { position }, DecisionKind::Custom(_)) => Decided::QuizAnswer {
+            position: *position,
+            word: Zeroizing::new(label.to_string()),
+        },
+        (PendingKind::Sign { .. }, DecisionKind::Approve) => {
+            // The authorization is what `authorize` checked for this action and digest; signing
+            // happens after the decision is durable.
+            let _checked = auth.ok_or_else(need_auth)?;
+            Decided::Sign
+        }
+        (PendingKind::Intent, DecisionKind::ApproveAndRemember) => {
+            let auth = auth.ok_or_else(need_auth)?;
+            Decided::Intent(s.create_intent(op.challenge, auth, now)?)
+        }
+        (PendingKind::WhitelistAdd(mint), DecisionKind::Approve) => {
+            s.add_to_whitelist(*mint, auth.ok_or_else(need_auth)?)?;
+            if !s.whitelist().is_enabled() {
+                s.enable_whitelist();
+            }
+            Decided::Whitelist {
+                mint: *mint,
+                added: true,
+            }
+        }
+        (PendingKind::WhitelistRemove(mint), DecisionKind::Approve) => {
+            s.remove_from_whitelist(mint, auth.ok_or_else(need_auth)?)?;
+            Decided::Whitelist {
+                mint: *mint,
+                added: false,
+            }
+        }
+        (PendingKind::Export(what), DecisionKind::Approve) => {
+            let auth = auth.ok_or_else(need_auth)?;
+            match what {
+                ExportWhat::Seed => s.authorize_seed_reveal(auth)?,
+                ExportWhat::Key { .. } => {
+                    if s.enabled_factors().is_empty() {
+                        return Err(IntentError::NoSecondFactorEnabled);
+                    }
+                    if !matches!(auth.proof(), Some(ProofUsed::Totp | ProofUsed::Passkey)) {
+                        return Err(IntentError::SecondFactorRequired {
+                            action: Action::ExportKey,
+                        });
+                    }
+                }
+            }
+            Decided::Export(*what)
+        }
+        _ => return Err(IntentError::Invalid),
+    })
+}
+
+fn signed_response(
+    sig: &kms_core::Signature,
+    message: &[u8],
+    by: String,
+    description: String,
+) -> Response {
+    let mut tx = Vec::with_capacity(1 + 64 + message.len());
+    tx.push(1); // compact-u16 count: one signature
+    tx.extend_from_slice(&sig.to_bytes());
+    tx.extend_from_slice(message);
+    Response::Signed {
+        signature: bs58::encode(sig.to_bytes()).into_string(),
+        transaction: Bytes(tx),
+        authorized_by: by,
+        description,
+    }
+}
+
+fn requirement_text(r: Requirement) -> Option<String> {
+    match r {
+        Requirement::None => None,
+        Requirement::AnyFactor => Some("any".into()),
+        Requirement::Factor(f) => Some(f.to_string()),
+        _ => Some("factor".into()),
+    }
+}
+
+fn factor_proof<'a>(proof: Option<&'a Proof>, rp: &'a RelyingParty) -> FactorProof<'a> {
+    match proof {
+        None => FactorProof::None,
+        Some(Proof::Totp { code }) => FactorProof::Totp(code.expose_secret()),
+        Some(Proof::RecoveryCode { code }) => FactorProof::RecoveryCode(code.expose_secret()),
+        Some(Proof::Passkey {
+            credential_id,
+            client_data_json,
+            authenticator_data,
+            signature,
+        }) => FactorProof::Passkey {
+            rp,
+            assertion: PasskeyAssertion {
+                credential_id: &credential_id.0,
+                client_data_json: &client_data_json.0,
+                authenticator_data: &authenticator_data.0,
+                signature: &signature.0,
+            },
+        },
+    }
+}
+
+/// A fixed request digest for an operation of one user that signs no message.
+fn fixed_digest(domain: &[u8], user: u64) -> [u8; 32] {
+    request_digest(domain, &[0; 32], &user.to_be_bytes())
+}
+
+fn core_user(user: u64) -> Result<kms_core::UserId, WireError> {
+    kms_core::UserId::new(format!("tg:{user}"))
+        .map_err(|e| err(ErrorKind::InvalidInput, e.to_string()))
+}
+
+fn describe_params(registry: &Registry, hash: &ModuleHash, params: &[u8]) -> String {
+    let Some(m) = registry.get(hash) else {
+        return String::new();
+    };
+    let Some(schema) = m.compiled().schema() else {
+        return String::new();
+    };
+    let Ok(values) = schema.decode(params) else {
+        return String::new();
+    };
+    schema
+        .fields()
+        .iter()
+        .zip(values)
+        .map(|(f, v)| {
+            let v = match v {
+                ParamValue::Pubkey(k) => bs58::encode(k).into_string(),
+                ParamValue::OptPubkey(Some(k)) => bs58::encode(k).into_string(),
+                ParamValue::OptPubkey(None) => "none".into(),
+                ParamValue::U8(x) => x.to_string(),
+                ParamValue::U16(x) => x.to_string(),
+                ParamValue::U32(x) => x.to_string(),
+                ParamValue::U64(x) => x.to_string(),
+                ParamValue::Bool(x) => x.to_string(),
+                ParamValue::Derived => "derived".into(),
+                _ => "?".into(),
+            };
+            format!("  {}: {v}", f.name)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn bip39_words() -> &'static [&'static str; 2048] {
+    bip39::Language::English.word_list()
+}
+
+/// A uniform index below `n` from the OS RNG (rejection sampling).
+fn random_below(n: usize) -> Result<usize, WireError> {
+    let n = u32::try_from(n).map_err(|_| err(ErrorKind::Internal, "range too large"))?;
+    let zone = u32::MAX - u32::MAX % n;
+    loop {
+        let mut b = [0u8; 4];
+        getrandom::fill(&mut b).map_err(|_| err(ErrorKind::Internal, "OS RNG failed"))?;
+        let v = u32::from_le_bytes(b);
+        if v < zone {
+            return Ok((v % n) as usize);
+        }
+    }
+}
+
+/// A backup password: 25 characters of the RFC 4648 base32 alphabet (125 bits), in groups of 5.
+fn backup_password() -> Result<Zeroizing<String>, WireError> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut raw = Zeroizing::new([0u8; 25]);
+    getrandom::fill(raw.as_mut_slice()).map_err(|_| err(ErrorKind::Internal, "OS RNG failed"))?;
+    let mut out = Zeroizing::new(String::with_capacity(29));
+    for (i, b) in raw.iter().enumerate() {
+        if i > 0 && i % 5 == 0 {
+            out.push('-');
+        }
+        out.push(char::from(ALPHABET[usize::from(b & 31)]));
+    }
+    Ok(out)
+}
