@@ -129,6 +129,14 @@ fn child(
     args: &[String],
     run: impl FnOnce(&Config, &dyn Fn(&str) -> Result<RawFd, String>) -> Result<i32, String>,
 ) -> i32 {
+    // A child never outlives its supervisor (a SIGKILLed supervisor takes its children along).
+    let supervisor = rustix::process::getppid();
+    if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .is_err()
+        || rustix::process::getppid() != supervisor
+    {
+        return 1;
+    }
     let cfg = match flag(args, "--config-json").map(|j| serde_json::from_str::<Config>(&j)) {
         Some(Ok(cfg)) => cfg,
         _ => return usage_error("internal subcommand started without a valid --config-json"),

@@ -100,6 +100,7 @@ fn serve(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> Result<(), SignerError>
         .map_err(|e| SignerError::Startup(format!("key store: {e}")))?;
     let audit_sync = Arc::clone(&audit);
     let audit_head = Arc::clone(&audit);
+    let audit_sync_timer = Arc::clone(&audit);
     let state = db::StateDb::open(
         &dir.join(STATE_FILE),
         Box::new(move || {
@@ -121,6 +122,22 @@ fn serve(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> Result<(), SignerError>
             instance: format!("pid {}", std::process::id()),
         })
         .map_err(|e| SignerError::Startup(format!("audit log: {}", e.message)))?;
+    // Entries written between group commits (leased intent uses) reach the disk within 200 ms;
+    // a failed sync poisons the log, and every later action is refused.
+    std::thread::Builder::new()
+        .name("kms-audit-sync".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if let Err(e) = service::lock(&audit_sync_timer).sync() {
+                    eprintln!(
+                        "kms signer: audit log sync failed: {e}; refusing every further action"
+                    );
+                    return;
+                }
+            }
+        })
+        .map_err(|e| SignerError::Startup(format!("audit sync thread: {e}")))?;
     let (seq, head) = service::lock(&audit_head).head();
     eprintln!(
         "kms signer: ready (pid {}); audit log at entry {seq}, head {head}",

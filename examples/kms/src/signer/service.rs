@@ -17,8 +17,8 @@ use kms_core::{
 use kms_intent::{
     Action, Authorization, ChallengeSpec, DecisionKind, DecisionSpec, FactorProof, IntentError,
     IntentId, IntentStatus, IntentStore, IntentTerms, ParsedToken, PasskeyAssertion, Persistence,
-    ProofUsed, RateLimitPolicy, RelyingParty, Requirement, SpendRequest, TotpParams, UserState,
-    request_digest,
+    ProofUsed, RateLimitPolicy, RelyingParty, Requirement, SpendRequest, StandingIntent,
+    TotpParams, UserState, request_digest,
 };
 use kms_solana::describe::{DescribeContext, describe_message};
 use kms_solana::programs::NATIVE_MINT;
@@ -162,6 +162,36 @@ struct PendingOp {
     kind: PendingKind,
 }
 
+/// Uses of a standing intent that a durable spend already counted and this signer has not used
+/// yet (lost, never reused, if the signer stops).
+struct Lease {
+    uses: u32,
+    amount: u64,
+}
+
+/// Most uses one durable spend reserves ahead.
+const LEASE_MAX: u32 = 64;
+
+/// How many more uses to reserve after a spend: a quarter of what is left (at most
+/// [`LEASE_MAX`]), so a restart loses little of a small intent.
+fn lease_size(s: &UserState, id: IntentId) -> u32 {
+    let Some(i) = s.intents().iter().find(|i| i.id() == id) else {
+        return 0;
+    };
+    let left = i.terms().max_uses.saturating_sub(i.uses());
+    (left / 4).min(LEASE_MAX)
+}
+
+/// Whether intent `i` covers `req` now, ignoring its counters (a lease holds uses they already
+/// count).
+fn covers(i: &StandingIntent, req: &SpendRequest<'_>, now: u64) -> bool {
+    i.revoked_at().is_none()
+        && now < i.terms().valid_until
+        && &i.terms().module_hash == req.module_hash
+        && i.terms().parameters == req.parameters
+        && req.amount <= i.terms().per_transaction_limit
+}
+
 /// A running backup quiz: the positions asked and the words picked so far.
 struct QuizRun {
     positions: Vec<usize>,
@@ -184,6 +214,7 @@ pub(crate) struct Service {
     passkey_registrations: Mutex<HashMap<u64, ([u8; 32], u64)>>,
     params_cache: Mutex<HashMap<(ModuleHash, Vec<u8>), ParamsInfo>>,
     profiles: Mutex<()>,
+    leases: Mutex<HashMap<(u64, u64), Lease>>,
     rp: RelyingParty,
     sandbox: SandboxReport,
     data_dir: std::path::PathBuf,
@@ -231,6 +262,7 @@ impl Service {
             passkey_registrations: Mutex::new(HashMap::new()),
             params_cache: Mutex::new(HashMap::new()),
             profiles: Mutex::new(()),
+            leases: Mutex::new(HashMap::new()),
             rp,
             sandbox,
             data_dir: cfg.data_dir.clone(),
@@ -722,18 +754,8 @@ impl Service {
         // Covered by a standing intent? Spend, sign and record in one step of the user's state:
         // the spend becomes durable (with the audit entries, synced first) before the signature
         // leaves this process; if the audit entry cannot be written nothing is spent or signed.
-        let mut failure: Option<WireError> = None;
-        let covered = self.intents.with_user(uid, |s| {
-            if module.action == Action::SignTrade {
-                s.check_trade_mints(&info.mints)?;
-            }
-            let before = s.clone();
-            let id = match s.spend_any(&spend, now) {
-                Ok(id) => id,
-                Err(IntentError::NoCoveringIntent) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let signed = self.sign_now(&at, index, &r.message.0).and_then(|sig| {
+        let signed = |id: IntentId| {
+            self.sign_now(&at, index, &r.message.0).and_then(|sig| {
                 self.audit(&AuditEvent::IntentUsed {
                     user: self.tag(r.user),
                     intent: id.0,
@@ -746,21 +768,79 @@ impl Service {
                     path: id.to_string(),
                 })?;
                 Ok(sig)
-            });
-            match signed {
-                Ok(sig) => Ok(Some((id, sig))),
-                Err(e) => {
-                    *s = before;
-                    failure = Some(e);
-                    Err(IntentError::Persistence("aborted".into()))
+            })
+        };
+        // Fast path: a use already reserved (and made durable) by an earlier spend of this
+        // intent. Under the user's lock, so a revocation is never overtaken; the intent must
+        // still cover the request in the current state (not revoked, not expired, same module
+        // and parameters, within the per-transaction limit).
+        let fast = self
+            .intents
+            .read_user(uid, |s| {
+                if module.action == Action::SignTrade && s.check_trade_mints(&info.mints).is_err() {
+                    return None;
                 }
-            }
-        });
+                let id = s
+                    .intents()
+                    .iter()
+                    .find(|i| covers(i, &spend, now))
+                    .map(StandingIntent::id)?;
+                {
+                    let mut leases = lock(&self.leases);
+                    let lease = leases.get_mut(&(r.user, id.0)).filter(|l| l.uses > 0)?;
+                    lease.uses -= 1;
+                }
+                Some(signed(id).map(|sig| (id, sig)))
+            })
+            .map_err(intent_err)?;
+        let mut failure: Option<WireError> = None;
+        let covered = match fast {
+            Some(result) => result.map(|(id, sig)| Some((id, sig, None))).map_err(|e| {
+                failure = Some(e);
+                IntentError::Persistence("aborted".into())
+            }),
+            None => self.intents.with_user(uid, |s| {
+                if module.action == Action::SignTrade {
+                    s.check_trade_mints(&info.mints)?;
+                }
+                let before = s.clone();
+                let id = match s.spend_any(&spend, now) {
+                    Ok(id) => id,
+                    Err(IntentError::NoCoveringIntent) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                // Reserve further uses in the same durable write (see SPEC: leases).
+                let extra = lease_size(s, id);
+                let mut reserved = 0;
+                while reserved < extra && s.spend(id, &spend, now).is_ok() {
+                    reserved += 1;
+                }
+                match signed(id) {
+                    Ok(sig) => Ok(Some((id, sig, Some(reserved)))),
+                    Err(e) => {
+                        *s = before;
+                        failure = Some(e);
+                        Err(IntentError::Persistence("aborted".into()))
+                    }
+                }
+            }),
+        };
         if let Some(f) = failure {
             return Err(f);
         }
         match covered.map_err(intent_err)? {
-            Some((id, sig)) => {
+            Some((id, sig, reserved)) => {
+                // The reservation is durable now (with_user persisted it): only now may the
+                // fast path use it.
+                if let Some(uses) = reserved {
+                    lock(&self.leases).insert(
+                        (r.user, id.0),
+                        Lease {
+                            uses,
+                            amount: info.bound,
+                        },
+                    );
+                }
                 let description = self.describe(r.wallet, &address, &module, &r.message.0)?;
                 Ok(signed_response(
                     &sig,
@@ -1088,27 +1168,39 @@ impl Service {
     fn list_intents(&self, user: u64) -> Result<Response, WireError> {
         self.require_user(user)?;
         let now = now();
+        let leases = |id: u64| {
+            lock(&self.leases).get(&(user, id)).map_or((0, 0), |l| {
+                (l.uses, l.amount.saturating_mul(u64::from(l.uses)))
+            })
+        };
         let intents = self
             .intents
             .read_user(kms_intent::UserId(user), |s| {
                 s.intents()
                     .iter()
-                    .map(|i| IntentInfo {
-                        id: i.id().0,
-                        status: match i.status(now) {
-                            IntentStatus::Active => "active",
+                    .map(|i| {
+                        // Uses reserved ahead but not yet used are not shown as used.
+                        let (held_uses, held_amount) = leases(i.id().0);
+                        let uses = i.uses().saturating_sub(held_uses);
+                        let spent = i.spent().saturating_sub(held_amount);
+                        let t = i.terms();
+                        let status = match i.status(now) {
                             IntentStatus::Revoked => "revoked",
                             IntentStatus::Expired => "expired",
-                            _ => "exhausted",
+                            _ if uses >= t.max_uses || spent >= t.cumulative_limit => "exhausted",
+                            _ => "active",
+                        };
+                        IntentInfo {
+                            id: i.id().0,
+                            status: status.into(),
+                            module: hex::encode(t.module_hash),
+                            spent,
+                            uses,
+                            per_transaction_limit: t.per_transaction_limit,
+                            cumulative_limit: t.cumulative_limit,
+                            max_uses: t.max_uses,
+                            valid_until: t.valid_until,
                         }
-                        .into(),
-                        module: hex::encode(i.terms().module_hash),
-                        spent: i.spent(),
-                        uses: i.uses(),
-                        per_transaction_limit: i.terms().per_transaction_limit,
-                        cumulative_limit: i.terms().cumulative_limit,
-                        max_uses: i.terms().max_uses,
-                        valid_until: i.terms().valid_until,
                     })
                     .collect()
             })
@@ -1132,6 +1224,7 @@ impl Service {
                 Ok(())
             })
             .map_err(intent_err)?;
+        lock(&self.leases).remove(&(user, intent));
         // Revoking only removes authority: even when the entry could not be written the
         // revocation stands, and the error says the log is unavailable.
         if let Some(f) = failure {

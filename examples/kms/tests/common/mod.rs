@@ -1,7 +1,13 @@
 //! Test harness: a real `kms dev` (supervisor, signer, pool, bridge as separate processes) in a
 //! temporary state directory, the user's "phone" (the pool's inbox file), and transaction
 //! builders.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,7 +23,8 @@ pub const KMS: &str = env!("CARGO_BIN_EXE_kms");
 
 /// A running `kms dev`.
 pub struct Kms {
-    pub dir: tempfile::TempDir,
+    _tmp: Option<tempfile::TempDir>,
+    pub root: PathBuf,
     pub child: Option<Child>,
     pub log: PathBuf,
     extra: Vec<String>,
@@ -30,9 +37,21 @@ impl Kms {
 
     pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        Self::launch(Some(dir), root, extra)
+    }
+
+    /// `kms dev` with its state directory at `root` (created).
+    pub fn start_in(root: &Path) -> Self {
+        std::fs::create_dir_all(root).unwrap();
+        Self::launch(None, root.to_path_buf(), &[])
+    }
+
+    fn launch(tmp: Option<tempfile::TempDir>, root: PathBuf, extra: &[&str]) -> Self {
         let mut k = Kms {
-            log: dir.path().join("kms.log"),
-            dir,
+            log: root.join("kms.log"),
+            _tmp: tmp,
+            root,
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
@@ -50,7 +69,7 @@ impl Kms {
         let child = Command::new(KMS)
             .arg("dev")
             .arg("--state-dir")
-            .arg(self.dir.path())
+            .arg(self.root.as_path())
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -62,15 +81,15 @@ impl Kms {
     }
 
     pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("bus.sock")
+        self.root.as_path().join("bus.sock")
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("signer")
+        self.root.as_path().join("signer")
     }
 
     pub fn inbox_path(&self) -> PathBuf {
-        self.dir.path().join("user-inbox.jsonl")
+        self.root.as_path().join("user-inbox.jsonl")
     }
 
     pub fn wait_ready(&self) {

@@ -1,0 +1,267 @@
+//! Crashes: the signer SIGKILLed under load is restarted by the supervisor and loses nothing it
+//! acknowledged; a standing intent's reserved uses never let it exceed its limit across a crash;
+//! an audit log that cannot be written makes the signer refuse.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use kms_client::proto::IntentProposal;
+use kms_client::{Bytes, Client, ClientError, ErrorKind, Request, Response, WalletRef};
+
+const DEST: [u8; 32] = [9; 32];
+
+fn kill_signer(kms: &Kms) -> u32 {
+    let pid = kms.signer_pid();
+    let pid_t = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    rustix::process::kill_process(pid_t, rustix::process::Signal::KILL).unwrap();
+    pid
+}
+
+/// Calls until the system answers (reconnecting while the processes restart).
+fn call_retrying(
+    socket: &std::path::Path,
+    c: &mut Option<Client>,
+    req: &Request,
+) -> Result<Response, ClientError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if c.is_none() {
+            *c = Client::connect(socket).ok();
+        }
+        if let Some(client) = c.as_mut() {
+            match client.call(req) {
+                Err(ClientError::Remote(e)) if e.kind == ErrorKind::Unavailable => {}
+                Err(ClientError::Remote(e)) => return Err(ClientError::Remote(e)),
+                Ok(r) => return Ok(r),
+                Err(_) => *c = None,
+            }
+        }
+        assert!(Instant::now() < deadline, "the system did not come back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn signer_killed_under_load_loses_no_acknowledged_wallet() {
+    let kms = Kms::start();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..6u64)
+        .map(|w| {
+            let socket = kms.socket();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                let mut c = None;
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let user = 1_000_000 * (w + 1) + n;
+                    n += 1;
+                    if c.is_none() {
+                        c = Client::connect(&socket).ok();
+                        if c.is_none() {
+                            std::thread::sleep(Duration::from_millis(10));
+                            continue;
+                        }
+                    }
+                    match c.as_mut().unwrap().call(&Request::CreateUser { user }) {
+                        Ok(Response::UserCreated { address, .. }) => acked.push((user, address)),
+                        Ok(other) => panic!("{other:?}"),
+                        // Not acknowledged: it may or may not exist; nothing is promised.
+                        Err(ClientError::Remote(_)) => {}
+                        Err(_) => c = None,
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let first = kill_signer(&kms);
+    std::thread::sleep(Duration::from_millis(200));
+    kms.wait_ready();
+    std::thread::sleep(Duration::from_millis(500));
+    let second = kill_signer(&kms);
+    assert_ne!(first, second, "the supervisor started a new signer");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<(u64, String)> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(acked.len() > 20, "too little load: {} users", acked.len());
+    kms.wait_ready();
+    assert!(kms.log_text().contains("restarting"), "{}", kms.log_text());
+
+    let socket = kms.socket();
+    let mut c = None;
+    for (user, address) in &acked {
+        match call_retrying(&socket, &mut c, &Request::ListWallets { user: *user }).unwrap() {
+            Response::Wallets { wallets } => {
+                assert_eq!(&wallets[0].address, address, "user {user}")
+            }
+            other => panic!("user {user}: {other:?}"),
+        }
+    }
+    // And every acknowledged key still signs (a sample, through the user's approval).
+    let mut c = kms.client();
+    for (user, address) in acked.iter().step_by(acked.len() / 10 + 1) {
+        let msg = transfer_message(b58(address), DEST, 5);
+        let p = pending(c.call(&sign_request(
+            *user,
+            msg.clone(),
+            sol_params(b58(address), DEST, 5),
+        )));
+        let token = kms.challenge(&p.challenge).token("Approve");
+        match decide(&mut c, *user, &token).unwrap() {
+            Response::Signed { signature, .. } => assert!(verifies(address, &msg, &signature)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_intent_never_exceeds_its_uses_across_a_crash() {
+    let kms = Kms::start();
+    let mut c = kms.client();
+    let addr = create_user(&mut c, 55);
+    let params = sol_params(b58(&addr), DEST, 1_000);
+    let p = pending(c.call(&Request::CreateIntent(IntentProposal {
+        user: 55,
+        wallet: WalletRef::Derived(0),
+        module: "sol-withdraw".into(),
+        params: Bytes(params.clone()),
+        per_transaction_limit: 1_000,
+        cumulative_limit: 1_000_000,
+        max_uses: 40,
+        valid_until: now() + 3600,
+    })));
+    let token = kms.challenge(&p.challenge).token("Approve intent");
+    assert!(matches!(
+        decide(&mut c, 55, &token).unwrap(),
+        Response::IntentCreated { .. }
+    ));
+    let mut signed = 0;
+    for i in 0..5 {
+        match c
+            .call(&sign_request(
+                55,
+                transfer_message(b58(&addr), DEST, i),
+                params.clone(),
+            ))
+            .unwrap()
+        {
+            Response::Signed { .. } => signed += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    // Reserved uses are not shown as used.
+    match c.call(&Request::ListIntents { user: 55 }).unwrap() {
+        Response::Intents { intents } => assert_eq!(intents[0].uses, 5, "{}", kms.log_text()),
+        other => panic!("{other:?}"),
+    }
+    kill_signer(&kms);
+    kms.wait_ready();
+    let mut c = kms.client();
+    for i in 5..100 {
+        match c
+            .call(&sign_request(
+                55,
+                transfer_message(b58(&addr), DEST, i),
+                params.clone(),
+            ))
+            .unwrap()
+        {
+            Response::Signed { .. } => signed += 1,
+            Response::Pending(_) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    // Uses reserved by the killed signer are lost, never reused: at most 40 signatures in all.
+    assert!(
+        signed < 40,
+        "{signed} signatures: the killed signer's reserved uses were reused"
+    );
+    assert!(signed >= 30, "a crash lost too many uses: {signed} of 40");
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A tmpfs of its own (root only, as CI runs), so the test can fill the disk under the signer.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "mounting a tmpfs failed: this test needs root (CI runs as root)"
+        );
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn an_unwritable_audit_log_makes_the_signer_refuse() {
+    let fs = Tmpfs::mount("24m");
+    let state = fs.0.path().join("state");
+    let mut kms = Kms::start_in(&state);
+    let mut c = kms.client();
+    let addr = create_user(&mut c, 1);
+    // Fill the file system.
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(fs.0.path().join("fill")).unwrap();
+        let chunk = vec![0u8; 1 << 16];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.write_all(&[0u8; 512]);
+    }
+    let mut refused = None;
+    for user in 2..200u64 {
+        match c.call(&Request::CreateUser { user }) {
+            Err(ClientError::Remote(e)) if e.kind == ErrorKind::AuditUnavailable => {
+                refused = Some(user);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let user = refused.expect("the signer never refused for want of its audit log");
+    // Refused means not done.
+    assert_eq!(
+        kind(c.call(&Request::ListWallets { user })),
+        ErrorKind::UnknownUser
+    );
+    // And no signature goes out unrecorded.
+    let r = c.call(&sign_request(
+        1,
+        transfer_message(b58(&addr), DEST, 1),
+        sol_params(b58(&addr), DEST, 1),
+    ));
+    assert!(r.is_err(), "{r:?}");
+    kms.stop();
+}
