@@ -58,10 +58,10 @@ impl Drop for Up {
 fn ready(socket: &std::path::Path, within: Duration) -> Option<Client> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if let Ok(mut c) = Client::connect(socket) {
-            if matches!(c.call(&Request::Ping), Ok(Response::Pong)) {
-                return Some(c);
-            }
+        if let Ok(mut c) = Client::connect(socket)
+            && matches!(c.call(&Request::Ping), Ok(Response::Pong))
+        {
+            return Some(c);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
