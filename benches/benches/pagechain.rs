@@ -87,8 +87,10 @@ fn bench_unshield_open_sign(c: &mut Criterion) {
         b.iter(|| {
             shield
                 .with_secret(|k| {
-                    let master = MasterKey::from_slice(k, 1).unwrap();
-                    sign(&rec, &master, &at, 5, black_box(&msg)).unwrap()
+                    MasterKey::scoped(k, 1, |master| {
+                        sign(&rec, master, &at, 5, black_box(&msg)).unwrap()
+                    })
+                    .unwrap()
                 })
                 .unwrap()
         })
@@ -97,8 +99,10 @@ fn bench_unshield_open_sign(c: &mut Criterion) {
         b.iter(|| {
             shield
                 .with_secret(|k| {
-                    let master = MasterKey::from_slice(k, 1).unwrap();
-                    sign(&krec, &master, &kat, 0, black_box(&msg)).unwrap()
+                    MasterKey::scoped(k, 1, |master| {
+                        sign(&krec, master, &kat, 0, black_box(&msg)).unwrap()
+                    })
+                    .unwrap()
                 })
                 .unwrap()
         })

@@ -6,6 +6,10 @@
 //! budgeted entry so a cost can be read against it (OpenSSH's per-use hash beside the page-chain
 //! shield, a module compiled natively beside its WASM build), never a PASS/FAIL of its own.
 //!
+//! A *throughput* budget ([`Limit::MinRate`]) counts calls instead of timing each one: the
+//! operation is called back to back for a fixed window and must reach a number of calls per
+//! second (for a concurrent load, one call is one completed request of any client).
+//!
 //! Every call of an entry's operation must succeed: an operation that fails (returns `Err`) is a
 //! FAIL, whatever its time, so a fast error path can never pass for a fast success.
 //!
@@ -29,11 +33,19 @@ pub enum Limit {
     /// A DESIGN.md (or issue) budget on one statistic: PASS or FAIL.
     Budget(Duration, Stat),
     /// No budget: measured for comparison with the entry named here (printed as the ratio of
-    /// that entry's median to this one's). The named entry must come earlier in the report, or
-    /// the report fails.
+    /// that entry's median to this one's). The named entry must be a timed one (not a
+    /// [`Limit::MinRate`]) earlier in the report, or the report fails.
     Reference {
         /// Name of the entry this one is compared with.
         of: String,
+    },
+    /// A throughput budget: after the warm-up calls the operation is called back to back for
+    /// `window`, and must complete at least `per_second` calls per second: PASS or FAIL.
+    MinRate {
+        /// Least calls per second.
+        per_second: u64,
+        /// How long calls are counted.
+        window: Duration,
     },
 }
 
@@ -56,6 +68,20 @@ impl Entry {
         Self {
             name: name.into(),
             limit: Limit::Budget(budget, stat),
+            run,
+        }
+    }
+
+    /// A throughput budget: at least `per_second` calls per second over `window`.
+    pub fn rate(
+        name: impl Into<String>,
+        per_second: u64,
+        window: Duration,
+        run: Operation,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            limit: Limit::MinRate { per_second, window },
             run,
         }
     }
@@ -112,58 +138,137 @@ pub fn measure(
     }
 }
 
+/// Calls counted by [`measure_rate`].
+#[derive(Debug, Clone)]
+pub struct Rate {
+    /// Calls completed in the window.
+    pub calls: u64,
+    /// The window as measured (from the first counted call to the end of the last).
+    pub elapsed: Duration,
+    /// The first error any call returned (the count then means nothing).
+    pub error: Option<String>,
+}
+
+impl Rate {
+    /// Calls per second.
+    #[must_use]
+    pub fn per_second(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64().max(1e-12)
+    }
+}
+
+/// Calls `run` `warmup` times, then back to back until `window` has passed; counts the calls.
+pub fn measure_rate(
+    run: &mut dyn FnMut() -> Result<(), String>,
+    warmup: usize,
+    window: Duration,
+) -> Rate {
+    let mut error = None;
+    let mut record = |r: Result<(), String>| {
+        if let (Err(e), None) = (r, &error) {
+            error = Some(e);
+        }
+    };
+    for _ in 0..warmup {
+        record(run());
+    }
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed() < window {
+        record(run());
+        calls += 1;
+    }
+    Rate {
+        calls,
+        elapsed: start.elapsed(),
+        error,
+    }
+}
+
 /// Measures every entry, prints the table, and returns whether every budget passed (and no
 /// operation, budgeted or reference, failed).
 pub fn report(entries: Vec<Entry>, warmup: usize, samples: usize) -> bool {
+    let width = entries
+        .iter()
+        .map(|e| e.name.chars().count())
+        .fold(66, usize::max);
     println!(
-        "{:<66} {:>10} {:>10} {:>15}  result",
+        "{:<width$} {:>10} {:>10} {:>15}  result",
         "budget", "median", "p99", "budget"
     );
+    let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" }.to_owned();
     let mut all = true;
     let mut medians: Vec<(String, Duration)> = Vec::new();
     for mut e in entries {
-        let m = measure(&mut e.run, warmup, samples);
-        let (limit, verdict) = match &e.limit {
+        // (median column, p99 column, budget column, result, error, median for references)
+        let (median, p99, limit, result, error, timed) = match &e.limit {
             Limit::Budget(budget, stat) => {
+                let m = measure(&mut e.run, warmup, samples);
                 let (value, label) = match stat {
                     Stat::Median => (m.median, "median"),
                     Stat::P99 => (m.p99, "p99"),
                 };
                 let pass = value <= *budget && m.error.is_none();
                 all &= pass;
+                let limit = format!("{} {label}", fmt(*budget));
                 (
-                    format!("{} {label}", fmt(*budget)),
-                    if pass { "PASS" } else { "FAIL" }.to_owned(),
+                    fmt(m.median),
+                    fmt(m.p99),
+                    limit,
+                    verdict(pass),
+                    m.error,
+                    Some(m.median),
                 )
             }
             Limit::Reference { of } => {
+                let m = measure(&mut e.run, warmup, samples);
                 let ratio = medians
                     .iter()
                     .find(|(n, _)| n == of)
                     .map(|(_, d)| d.as_secs_f64() / m.median.as_secs_f64().max(1e-12));
                 // A reference to no earlier entry is a broken report, not a comparison.
                 all &= m.error.is_none() && ratio.is_some();
+                let result = match ratio {
+                    Some(r) => format!("`{}` takes {r:.1}x this", short(of)),
+                    None => format!("(no entry `{of}` before this one)"),
+                };
+                let limit = "reference".to_owned();
                 (
-                    "reference".to_owned(),
-                    match ratio {
-                        Some(r) => format!("`{}` takes {r:.1}x this", short(of)),
-                        None => format!("(no entry `{of}` before this one)"),
-                    },
+                    fmt(m.median),
+                    fmt(m.p99),
+                    limit,
+                    result,
+                    m.error,
+                    Some(m.median),
                 )
+            }
+            // Counted, not timed per call: the rate stands where the others have their median,
+            // and there is no median for a reference to compare with.
+            Limit::MinRate { per_second, window } => {
+                let r = measure_rate(&mut e.run, warmup, *window);
+                let pass = r.per_second() >= *per_second as f64 && r.error.is_none();
+                all &= pass;
+                let result = format!(
+                    "{} ({} calls in {:.2} s)",
+                    verdict(pass),
+                    r.calls,
+                    r.elapsed.as_secs_f64()
+                );
+                let rate = format!("{:.0}/s", r.per_second());
+                let limit = format!(">= {per_second}/s");
+                (rate, "-".to_owned(), limit, result, r.error, None)
             }
         };
         println!(
-            "{:<66} {:>10} {:>10} {:>15}  {}",
-            e.name,
-            fmt(m.median),
-            fmt(m.p99),
-            limit,
-            verdict
+            "{:<width$} {median:>10} {p99:>10} {limit:>15}  {result}",
+            e.name
         );
-        if let Some(err) = &m.error {
+        if let Some(err) = &error {
             println!("    FAIL: the operation returned an error: {err}");
         }
-        medians.push((e.name, m.median));
+        if let Some(t) = timed {
+            medians.push((e.name, t));
+        }
     }
     all
 }
@@ -218,6 +323,48 @@ mod tests {
                 Stat::P99,
                 Box::new(|| Ok(())),
             ),
+        ];
+        assert!(!report(entries, 1, 10));
+    }
+
+    #[test]
+    fn a_rate_budget_passes_when_reached_and_fails_when_not_or_on_error() {
+        let window = Duration::from_millis(50);
+        let slow = || -> Operation {
+            Box::new(|| {
+                std::thread::sleep(Duration::from_millis(1));
+                Ok(())
+            })
+        };
+        // At most 1,000 calls per second.
+        assert!(report(vec![Entry::rate("ok", 10, window, slow())], 1, 1));
+        assert!(!report(
+            vec![Entry::rate("slow", 5_000, window, slow())],
+            1,
+            1
+        ));
+        let mut n = 0;
+        let fails_once = Entry::rate(
+            "one error",
+            1,
+            window,
+            Box::new(move || {
+                n += 1;
+                if n == 7 {
+                    Err("lost".to_owned())
+                } else {
+                    Ok(())
+                }
+            }),
+        );
+        assert!(!report(vec![fails_once], 1, 1));
+    }
+
+    #[test]
+    fn a_reference_to_a_rate_fails_the_report() {
+        let entries = vec![
+            Entry::rate("rate", 1, Duration::from_millis(10), Box::new(|| Ok(()))),
+            Entry::reference("of the rate", "rate", Box::new(|| Ok(()))),
         ];
         assert!(!report(entries, 1, 10));
     }

@@ -3,3 +3,4 @@
 pub mod budget;
 pub mod constraints;
 pub mod pagechain;
+pub mod signer;

@@ -60,8 +60,10 @@ pub fn budgets() -> Vec<Entry> {
         Box::new(move || {
             let signed = shield
                 .with_secret(|k| {
-                    let m = MasterKey::from_slice(k, 1).ok_or("not a 32-byte master key")?;
-                    sign(&rec, &m, &at, 5, black_box(&msg)).map_err(|_| "sign failed")
+                    MasterKey::scoped(k, 1, |m| {
+                        sign(&rec, m, &at, 5, black_box(&msg)).map_err(|_| "sign failed")
+                    })
+                    .ok_or("not a 32-byte master key")?
                 })
                 .map_err(|e| e.to_string())?;
             black_box(signed).map(drop).map_err(str::to_owned)

@@ -93,13 +93,23 @@ impl MasterKey {
         MasterKey { key, epoch }
     }
 
-    /// Copies master-key bytes from a borrowed secret (for example inside
-    /// `kms_pagechain::Shield::with_secret`). The copy is zeroized when this value drops.
-    pub fn from_slice(bytes: &[u8], epoch: u32) -> Option<Self> {
+    /// Lends `bytes` (for example the plaintext inside `kms_pagechain::Shield::with_secret`) to
+    /// `f` as a master key. The key's one copy is zeroized before this returns, whatever `f`
+    /// does, so no unlocked copy outlives the call; `f` cannot keep the key (it only borrows it).
+    /// Returns `None` when `bytes` is not 32 bytes long.
+    ///
+    /// ```
+    /// use kms_core::MasterKey;
+    /// let plaintext = [7u8; 32]; // in a signer: the buffer `Shield::with_secret` lends
+    /// assert_eq!(MasterKey::scoped(&plaintext, 3, |m| m.epoch()), Some(3));
+    /// assert_eq!(MasterKey::scoped(&plaintext[..31], 3, |m| m.epoch()), None);
+    /// ```
+    pub fn scoped<R>(bytes: &[u8], epoch: u32, f: impl FnOnce(&MasterKey) -> R) -> Option<R> {
         let arr: &[u8; 32] = bytes.try_into().ok()?;
         let mut key = Box::new([0u8; 32]);
         key.copy_from_slice(arr);
-        Some(MasterKey { key, epoch })
+        let master = MasterKey { key, epoch };
+        Some(f(&master))
     }
 
     /// The key's epoch (generation), written into every record it seals.

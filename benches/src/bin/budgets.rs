@@ -9,6 +9,8 @@ fn main() -> ExitCode {
     // One line per crate that has budgets; each returns its entries.
     entries.extend(kms_benches::constraints::budgets());
     entries.extend(kms_benches::pagechain::budgets());
+    // Starts `kms dev` now (idle until its rows); stopped when the last of its entries is dropped.
+    entries.extend(kms_benches::signer::budgets());
     if kms_benches::budget::report(entries, 2_000, 20_000) {
         ExitCode::SUCCESS
     } else {
