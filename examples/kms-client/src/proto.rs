@@ -32,9 +32,10 @@ impl Serialize for Bytes {
 
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <&str>::deserialize(d)?;
+        // An owned string: JSON may escape characters (`\/`), which a borrowed `&str` refuses.
+        let s = String::deserialize(d)?;
         base64::engine::general_purpose::STANDARD
-            .decode(s)
+            .decode(s.as_bytes())
             .map(Bytes)
             .map_err(|_| serde::de::Error::custom("not standard padded base64"))
     }
@@ -257,7 +258,8 @@ pub enum Request {
         /// The user.
         user: UserId,
     },
-    /// Finishes passkey registration.
+    /// Finishes passkey registration: the user approves it in chat (with an enabled factor,
+    /// where one is), and only then is the passkey a factor.
     RegisterPasskey {
         /// The user.
         user: UserId,
@@ -267,9 +269,6 @@ pub enum Request {
         attestation_object: Bytes,
         /// A label for the credential.
         label: String,
-        /// A factor, where one is already enabled.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        proof: Option<Proof>,
     },
     /// Adds a mint to the user's token whitelist (after the user's decision).
     WhitelistAdd {

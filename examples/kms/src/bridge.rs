@@ -29,8 +29,8 @@ struct Bridge {
 }
 
 /// Runs the bridge until the signer link closes. Returns the exit code.
-pub(crate) fn run(listen_fd: RawFd, signer_fd: RawFd) -> i32 {
-    match serve(listen_fd, signer_fd) {
+pub(crate) fn run(listen_fd: RawFd, signer_fd: RawFd, data_dir: &std::path::Path) -> i32 {
+    match serve(listen_fd, signer_fd, data_dir) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("kms bridge: {e}");
@@ -39,15 +39,21 @@ pub(crate) fn run(listen_fd: RawFd, signer_fd: RawFd) -> i32 {
     }
 }
 
-fn serve(listen_fd: RawFd, signer_fd: RawFd) -> Result<(), String> {
+fn serve(listen_fd: RawFd, signer_fd: RawFd, data_dir: &std::path::Path) -> Result<(), String> {
     let listener = crate::sys::adopt_socket(listen_fd)
         .map(UnixListener::from)
         .map_err(|e| format!("bus listener (fd {listen_fd}): {e}"))?;
     let signer = crate::sys::adopt_socket(signer_fd)
         .map(UnixStream::from)
         .map_err(|e| format!("signer socket (fd {signer_fd}): {e}"))?;
-    if let Err(e) = kms_pagechain::harden_process() {
-        eprintln!("kms bridge: hardening: {e}");
+    // No file system at all from here on: the bridge has its two sockets.
+    let landlock = crate::sandbox::confine_without_files().map_err(|e| format!("sandbox: {e}"))?;
+    if let Err(e) = crate::sandbox::check_out_of_reach("bridge", data_dir) {
+        // Fail closed where Landlock is enforced at all; report otherwise.
+        if landlock.enforcement != crate::sandbox::LandlockEnforcement::Off {
+            return Err(e);
+        }
+        eprintln!("kms bridge: WARNING: {e} (no Landlock on this kernel)");
     }
     let reader = signer.try_clone().map_err(|e| e.to_string())?;
     let bridge = Arc::new(Bridge {
@@ -87,8 +93,23 @@ impl Bridge {
         let Some(stream) = lock(&self.conns).get(&conn).cloned() else {
             return;
         };
-        if let Ok(frame) = encode_frame(&encode_response(id, outcome)) {
-            let _ = lock(&stream).write_all(&frame);
+        let frame = match encode_frame(&encode_response(id, outcome)) {
+            Ok(f) => f,
+            Err(e) => match encode_frame(&encode_response(
+                id,
+                Outcome::Err(WireError::new(
+                    ErrorKind::Internal,
+                    format!("answer not sent: {e}"),
+                )),
+            )) {
+                Ok(f) => f,
+                Err(_) => return,
+            },
+        };
+        if lock(&stream).write_all(&frame).is_err() {
+            // Timed out or gone: close it (its reader thread ends on the shutdown).
+            let _ = lock(&stream).shutdown(std::net::Shutdown::Both);
+            lock(&self.conns).remove(&conn);
         }
     }
 }
@@ -189,7 +210,6 @@ fn serve_connection(bridge: &Bridge, conn: u64, stream: UnixStream) {
                     .write_all(&f)
                     .map_err(|e| e.to_string())
             });
-        // The request may hold a secret (an imported key, a code): wipe the frame buffer.
         zeroize::Zeroize::zeroize(&mut buf);
         drop(env);
         if sent.is_err() && lock(&bridge.inflight).remove(&tag).is_some() {

@@ -63,11 +63,15 @@ fn main() -> ExitCode {
         "__signer" => child(rest, |cfg, fds| {
             Ok(signer::run(cfg, fds("--bus-fd")?, fds("--pool-fd")?))
         }),
-        "__bridge" => child(rest, |_, fds| {
-            Ok(bridge::run(fds("--listen-fd")?, fds("--signer-fd")?))
+        "__bridge" => child(rest, |cfg, fds| {
+            Ok(bridge::run(
+                fds("--listen-fd")?,
+                fds("--signer-fd")?,
+                &cfg.data_dir,
+            ))
         }),
         "__pool" => child(rest, |cfg, fds| {
-            Ok(pool::run(fds("--signer-fd")?, &cfg.inbox()))
+            Ok(pool::run(fds("--signer-fd")?, &cfg.inbox(), &cfg.data_dir))
         }),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");

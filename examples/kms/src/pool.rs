@@ -62,7 +62,7 @@ impl Notifier for FileNotifier {
 }
 
 /// Runs the pool until the signer link closes. Returns the exit code.
-pub(crate) fn run(signer_fd: RawFd, inbox: &Path) -> i32 {
+pub(crate) fn run(signer_fd: RawFd, inbox: &Path, data_dir: &Path) -> i32 {
     let signer = match crate::sys::adopt_socket(signer_fd) {
         Ok(fd) => UnixStream::from(fd),
         Err(e) => {
@@ -70,9 +70,6 @@ pub(crate) fn run(signer_fd: RawFd, inbox: &Path) -> i32 {
             return 1;
         }
     };
-    if let Err(e) = kms_pagechain::harden_process() {
-        eprintln!("kms pool: hardening: {e}");
-    }
     let mut notifier = match FileNotifier::open(inbox) {
         Ok(n) => n,
         Err(e) => {
@@ -80,6 +77,23 @@ pub(crate) fn run(signer_fd: RawFd, inbox: &Path) -> i32 {
             return 1;
         }
     };
+    // No file system from here on (the inbox is open): the pool cannot read the signer's data
+    // directory, its key store or, in dev mode, the dev sealer's key file.
+    match crate::sandbox::confine_without_files() {
+        Ok(landlock) => {
+            if let Err(e) = crate::sandbox::check_out_of_reach("pool", data_dir) {
+                if landlock.enforcement != crate::sandbox::LandlockEnforcement::Off {
+                    eprintln!("kms pool: {e}");
+                    return 1;
+                }
+                eprintln!("kms pool: WARNING: {e} (no Landlock on this kernel)");
+            }
+        }
+        Err(e) => {
+            eprintln!("kms pool: sandbox: {e}");
+            return 1;
+        }
+    }
     eprintln!("kms pool: ready (file notifier {})", inbox.display());
     let mut reader = BufReader::new(signer);
     let mut buf = Vec::new();

@@ -265,3 +265,39 @@ fn an_unwritable_audit_log_makes_the_signer_refuse() {
     assert!(r.is_err(), "{r:?}");
     kms.stop();
 }
+
+#[test]
+fn a_lost_master_blob_is_never_replaced_by_a_new_key() {
+    let mut kms = Kms::start();
+    create_user(&mut kms.client(), 3);
+    kms.stop();
+    std::fs::remove_file(kms.data_dir().join("master.blob")).unwrap();
+    let log = kms.root.join("second.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = std::process::Command::new(KMS)
+        .arg("dev")
+        .arg("--state-dir")
+        .arg(&kms.root)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("refusing to create a new master key") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        text.contains("refusing to create a new master key"),
+        "{text}"
+    );
+    assert!(
+        !kms.data_dir().join("master.blob").exists(),
+        "a new master key was sealed"
+    );
+}

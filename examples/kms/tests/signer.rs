@@ -437,6 +437,16 @@ fn sandbox_holds_inside_the_running_signer() {
     assert!(get("core_limit").contains("\"hard\":0"), "{probe:?}");
     assert_eq!(get("dumpable"), "false", "{probe:?}");
     assert!(status.master_key_shielded);
+    // The bridge and the pool hold no key and cannot reach the signer's files either.
+    let log = kms.log_text();
+    for role in ["bridge", "pool"] {
+        assert!(
+            log.contains(&format!(
+                "kms {role}: sandbox: the signer's data directory is out of reach"
+            )),
+            "{log}"
+        );
+    }
     // The kernel's view from outside agrees.
     let proc_status = std::fs::read_to_string(format!("/proc/{}/status", status.pid)).unwrap();
     assert!(proc_status.contains("Seccomp:\t2"), "{proc_status}");

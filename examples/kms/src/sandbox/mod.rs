@@ -449,6 +449,51 @@ pub(crate) fn lock_down(cfg: &SandboxConfig) -> Result<SandboxReport, SandboxErr
     })
 }
 
+/// The confinement of the bridge and the HTTPS pool: not dumpable, no core files, no new
+/// privileges, and a Landlock ruleset that allows no file-system access at all (the bridge works
+/// on its inherited sockets; the pool on its inherited socket and the inbox file it opened
+/// before). Network access is not restricted here: the pool talks to the Bot API. Call it while
+/// the process has one thread. Returns the Landlock outcome.
+///
+/// # Errors
+/// The step that failed; [`SandboxError::ThreadsRunning`] when called with threads running.
+pub(crate) fn confine_without_files() -> Result<LandlockReport, SandboxError> {
+    let threads = count_threads().map_err(SandboxError::ThreadCount)?;
+    if threads > 1 {
+        return Err(SandboxError::ThreadsRunning { count: threads });
+    }
+    let ruleset = Ruleset::default()
+        .handle_access(AccessFs::from_all(POLICY_ABI))
+        .and_then(|r| r.scope(Scope::from_all(POLICY_ABI)))
+        .and_then(Ruleset::create)
+        .map_err(SandboxError::Landlock)?;
+    rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)
+        .map_err(|e| SandboxError::Dumpable(e.into()))?;
+    let zero = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    rustix::process::setrlimit(Resource::Core, zero)
+        .map_err(|e| SandboxError::CoreLimit(e.into()))?;
+    rustix::thread::set_no_new_privs(true).map_err(|e| SandboxError::NoNewPrivs(e.into()))?;
+    restrict_landlock(ruleset, false)
+}
+
+/// Checks, after [`confine_without_files`], that `dir` (the signer's data directory) cannot be
+/// listed, and says so on standard error; `Err` with the reason when it can.
+pub(crate) fn check_out_of_reach(role: &str, dir: &Path) -> Result<(), String> {
+    match fs::read_dir(dir) {
+        Ok(_) => Err(format!(
+            "the signer's data directory {} is readable from the {role}: the sandbox did not hold",
+            dir.display()
+        )),
+        Err(e) => {
+            eprintln!("kms {role}: sandbox: the signer's data directory is out of reach ({e})");
+            Ok(())
+        }
+    }
+}
+
 /// Threads in this process, from `/proc/self/task`.
 fn count_threads() -> io::Result<usize> {
     let mut count = 0;

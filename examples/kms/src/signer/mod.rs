@@ -1,8 +1,10 @@
 //! The signer process: the only one that ever holds a decrypted key.
 //!
-//! Start-up, in order: adopt the two inherited sockets, open the data directory (key store,
-//! state database, audit log), unseal the master key (TPM or dev sealer), lock the process down
-//! (see `sandbox`), move the master key into its page-chain shield, then serve the bridge.
+//! Start-up, in order: adopt the two inherited sockets, create the data directory, unseal the
+//! master key (TPM or dev sealer; the TPM context is closed again), lock the process down (see
+//! `sandbox`) while it has one thread, open the stores inside the data directory (key store,
+//! state database, audit log), move the master key into its page-chain shield, then serve the
+//! bridge.
 //! Everything after lock-down runs without network, with the file system limited to the data
 //! directory, not dumpable and without core files.
 
@@ -189,6 +191,16 @@ fn unseal_master_key(cfg: &Config) -> Result<Zeroizing<Vec<u8>>, SignerError> {
             .map(kms_tpm::SecretBytes::into_zeroizing)
             .map_err(|e| SignerError::Startup(format!("unsealing the master key: {e}"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Genesis only in an empty data directory: a missing blob beside existing stores
+            // is a lost or moved file, and a new key would open none of their records.
+            for existing in [KEYS_FILE, STATE_FILE, AUDIT_FILE] {
+                if cfg.data_dir.join(existing).exists() {
+                    return Err(SignerError::Startup(format!(
+                        "{} is missing but {existing} exists: refusing to create a new master key over existing data (restore {MASTER_BLOB})",
+                        blob_path.display()
+                    )));
+                }
+            }
             // Genesis: a fresh master key, sealed before it is ever used.
             let key = kms_tpm::SecretBytes::random(kms_core::MasterKey::LEN)
                 .map_err(|e| SignerError::Startup(format!("master key: {e}")))?;
@@ -267,8 +279,23 @@ fn serve_bridge(
                         Err((id, e)) => encode_response(id, Outcome::Err(e)),
                     };
                     drop(Zeroizing::new(body));
-                    let Ok(frame) = encode_frame(&answer) else {
-                        continue;
+                    let frame = match encode_frame(&answer) {
+                        Ok(f) => f,
+                        // An answer above the frame limit is replaced by a typed error.
+                        Err(e) => {
+                            let id = serde_json::from_slice::<serde_json::Value>(&answer)
+                                .ok()
+                                .and_then(|v| v["id"].as_u64())
+                                .unwrap_or(0);
+                            let err = WireError::new(
+                                ErrorKind::Internal,
+                                format!("answer not sent: {e}"),
+                            );
+                            match encode_frame(&encode_response(id, Outcome::Err(err))) {
+                                Ok(f) => f,
+                                Err(_) => continue,
+                            }
+                        }
                     };
                     if service::lock(&writer).write_all(&frame).is_err() {
                         return;

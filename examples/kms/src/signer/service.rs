@@ -149,6 +149,11 @@ enum PendingKind {
     Quiz {
         position: usize,
     },
+    Passkey {
+        client_data_json: Vec<u8>,
+        attestation_object: Vec<u8>,
+        label: String,
+    },
 }
 
 #[derive(Clone)]
@@ -283,8 +288,14 @@ impl Service {
         self.audit_key.user_tag(user)
     }
 
-    fn notify(&self, msg: UserMessage) {
-        let _ = lock(&self.to_pool).send(msg);
+    /// Sends a message to the user's chat through the HTTPS pool.
+    fn notify(&self, msg: UserMessage) -> Result<(), WireError> {
+        lock(&self.to_pool).send(msg).map_err(|_| {
+            err(
+                ErrorKind::Unavailable,
+                "the HTTPS pool is not running: the user cannot be reached; retry",
+            )
+        })
     }
 
     /// Answers one request.
@@ -320,14 +331,7 @@ impl Service {
                 client_data_json,
                 attestation_object,
                 label,
-                proof,
-            } => self.register_passkey(
-                user,
-                &client_data_json,
-                &attestation_object,
-                &label,
-                proof.as_ref(),
-            ),
+            } => self.register_passkey(user, &client_data_json, &attestation_object, &label),
             Request::WhitelistAdd { user, mint } => self.propose_whitelist(user, &mint, true),
             Request::WhitelistRemove { user, mint } => self.propose_whitelist(user, &mint, false),
             Request::Export { user, what } => self.propose_export(user, what),
@@ -359,6 +363,17 @@ impl Service {
 
     fn create_user(&self, user: u64) -> Result<Response, WireError> {
         let at = Self::seed_at(user)?;
+        if self
+            .keys
+            .get(&at)
+            .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
+            .is_some()
+        {
+            return Err(err(
+                ErrorKind::UserExists,
+                format!("user {user} already exists"),
+            ));
+        }
         let phrase = Mnemonic::generate(WordCount::TwentyFour)
             .map_err(|e| err(ErrorKind::Internal, e.to_string()))?;
         let (record, address) = self
@@ -411,7 +426,7 @@ impl Service {
             .filter_map(|i| phrase.word(i))
             .map(SecretText::new)
             .collect();
-        self.notify(UserMessage::SeedPhrase { user, words });
+        self.notify(UserMessage::SeedPhrase { user, words })?;
         self.start_quiz(user, &phrase, &quiz.positions)?;
         Ok(Response::UserCreated {
             address,
@@ -419,9 +434,25 @@ impl Service {
         })
     }
 
+    /// The user's wallet list. The key store is the source of truth: a user whose profile write
+    /// was lost (a crash between the two stores) still has wallet 0.
     fn profile(&self, user: u64) -> Result<Vec<WalletInfo>, WireError> {
         let Some(sealed) = self.db.get(Table::Profile, user).map_err(WireError::from)? else {
-            return Ok(Vec::new());
+            let Some(record) = self
+                .keys
+                .get(&Self::seed_at(user)?)
+                .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
+            else {
+                return Ok(Vec::new());
+            };
+            let at = Self::seed_at(user)?;
+            let address = self
+                .with_master(|m| kms_core::address(&record, m, &at, 0))?
+                .map_err(|e| err(ErrorKind::Internal, e.to_string()))?;
+            return Ok(vec![WalletInfo {
+                wallet: WalletRef::Derived(0),
+                address: address.to_string(),
+            }]);
         };
         let pt = self
             .vault
@@ -745,6 +776,9 @@ impl Service {
             ));
         }
         let digest = request_digest(&r.message.0, module.hash.as_bytes(), &r.params.0);
+        // Written before anything is spent or signed: a transaction too complex to describe is
+        // refused on either path.
+        let description = self.describe(r.wallet, &address, &module, &r.message.0)?;
         let uid = kms_intent::UserId(r.user);
         let spend = SpendRequest {
             module_hash: module.hash.as_bytes(),
@@ -841,7 +875,6 @@ impl Service {
                         },
                     );
                 }
-                let description = self.describe(r.wallet, &address, &module, &r.message.0)?;
                 Ok(signed_response(
                     &sig,
                     &r.message.0,
@@ -850,7 +883,6 @@ impl Service {
                 ))
             }
             None => {
-                let description = self.describe(r.wallet, &address, &module, &r.message.0)?;
                 let spec =
                     ChallengeSpec::approve_reject(digest, description.clone(), now + self.ttl);
                 self.challenge(
@@ -940,7 +972,7 @@ impl Service {
             expires_at: issued.expires_at,
             factor_required: factor.clone(),
             request_digest: hex::encode(spec.request_digest),
-        });
+        })?;
         Ok(Response::Pending(Pending {
             challenge,
             expires_at: issued.expires_at,
@@ -996,7 +1028,7 @@ impl Service {
                 return Err(IntentError::Invalid);
             }
             let before = s.clone();
-            let outcome = apply_decision(s, &op, res.decision, &res.label, auth, now)?;
+            let outcome = apply_decision(&self.rp, s, &op, res.decision, &res.label, auth, now)?;
             let decision = match res.decision {
                 DecisionKind::Approve => "approve".to_string(),
                 DecisionKind::Reject => "reject".to_string(),
@@ -1065,7 +1097,8 @@ impl Service {
                     request: hex::encode(op.digest),
                     path: format!("challenge {cid}"),
                 })?;
-                self.notify(UserMessage::Notice {
+                // Information only: the signature stands even if the chat is unreachable.
+                let _ = self.notify(UserMessage::Notice {
                     user,
                     text: format!("Signed (challenge {cid})."),
                 });
@@ -1095,6 +1128,15 @@ impl Service {
                 })
             }
             Decided::Export(what) => self.export(user, what),
+            Decided::Passkey => {
+                self.audit(&AuditEvent::FactorEnabled {
+                    user: self.tag(user),
+                    factor: "passkey".into(),
+                })?;
+                Ok(Response::Done {
+                    what: "passkey registered".into(),
+                })
+            }
             Decided::QuizAnswer { position, word } => self.quiz_answer(user, position, word),
         }
     }
@@ -1268,7 +1310,7 @@ impl Service {
             otpauth_uri: SecretText::new(enrollment.otpauth_uri()),
             qr_png: Bytes(qr_png.to_vec()),
             qr_text: SecretText::new(qr_text.as_str()),
-        });
+        })?;
         Ok(Response::TotpEnrollmentSent {
             confirm_before: now + kms_intent::TOTP_ENROLLMENT_TTL_SECS,
         })
@@ -1311,13 +1353,15 @@ impl Service {
         })
     }
 
+    /// A passkey registration becomes a decision in the user's chat: the business logic relays
+    /// the browser's registration, but only the user's approval (with an existing factor, when
+    /// one is enabled) makes it a factor.
     fn register_passkey(
         &self,
         user: u64,
         client_data_json: &Bytes,
         attestation_object: &Bytes,
         label: &str,
-        proof: Option<&Proof>,
     ) -> Result<Response, WireError> {
         self.require_user(user)?;
         let now = now();
@@ -1330,33 +1374,26 @@ impl Service {
                 "the passkey registration challenge expired",
             ));
         }
-        let factor = factor_proof(proof, &self.rp);
-        self.intents
-            .with_user(kms_intent::UserId(user), |s| {
-                let auth = s.authorize(
-                    Action::EnableFactor(kms_intent::Factor::Passkey),
-                    &challenge,
-                    &factor,
-                    now,
-                )?;
-                s.register_passkey(
-                    &self.rp,
-                    &client_data_json.0,
-                    &attestation_object.0,
-                    label,
-                    auth,
-                    now,
-                )
-                .map(drop)
-            })
-            .map_err(intent_err)?;
-        self.audit(&AuditEvent::FactorEnabled {
-            user: self.tag(user),
-            factor: "passkey".into(),
-        })?;
-        Ok(Response::Done {
-            what: "passkey registered".into(),
-        })
+        if label.is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                "the passkey label must be 1 to 64 printable bytes",
+            ));
+        }
+        let description = format!(
+            "Register the passkey \"{label}\" as a second factor for your wallet. Approve only if you just created it yourself."
+        );
+        let spec = ChallengeSpec::approve_reject(challenge, description, now + self.ttl);
+        self.challenge(
+            user,
+            spec,
+            Some(Action::EnableFactor(kms_intent::Factor::Passkey)),
+            PendingKind::Passkey {
+                client_data_json: client_data_json.0.clone(),
+                attestation_object: attestation_object.0.clone(),
+                label: label.to_string(),
+            },
+        )
     }
 
     // ------------------------------------------------------------------ whitelist, export
@@ -1401,6 +1438,18 @@ impl Service {
 
     fn propose_export(&self, user: u64, what: ExportWhat) -> Result<Response, WireError> {
         self.require_user(user)?;
+        // An export is only ever approved with TOTP or a passkey: without one, say so now
+        // instead of asking the user for a decision that cannot succeed.
+        let factors = self
+            .intents
+            .read_user(kms_intent::UserId(user), UserState::enabled_factors)
+            .map_err(intent_err)?;
+        if factors.is_empty() {
+            return Err(err(
+                ErrorKind::SecondFactorRequired,
+                "exports need a second factor: enable TOTP or a passkey first",
+            ));
+        }
         let (action, text, slot) = match what {
             ExportWhat::Seed => (
                 Action::ExportSeed,
@@ -1467,7 +1516,7 @@ impl Service {
         self.notify(UserMessage::BackupPassword {
             user,
             password: SecretText::new(password.as_str()),
-        });
+        })?;
         Ok(Response::Exported {
             backup: Bytes(backup),
         })
@@ -1636,9 +1685,11 @@ enum Decided {
         position: usize,
         word: Zeroizing<String>,
     },
+    Passkey,
 }
 
 fn apply_decision(
+    rp: &RelyingParty,
     s: &mut UserState,
     op: &PendingOp,
     decision: DecisionKind,
@@ -1681,6 +1732,18 @@ fn apply_decision(
                 mint: *mint,
                 added: false,
             }
+        }
+        (
+            PendingKind::Passkey {
+                client_data_json,
+                attestation_object,
+                label,
+            },
+            DecisionKind::Approve,
+        ) => {
+            let auth = auth.ok_or_else(need_auth)?;
+            s.register_passkey(rp, client_data_json, attestation_object, label, auth, now)?;
+            Decided::Passkey
         }
         (PendingKind::Export(what), DecisionKind::Approve) => {
             let auth = auth.ok_or_else(need_auth)?;
