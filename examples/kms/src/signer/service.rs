@@ -142,7 +142,9 @@ enum PendingKind {
         module: String,
         description: String,
     },
-    Intent,
+    Intent {
+        module: String,
+    },
     WhitelistAdd([u8; 32]),
     WhitelistRemove([u8; 32]),
     Export(ExportWhat),
@@ -1110,10 +1112,14 @@ impl Service {
                 ))
             }
             Decided::Intent(id) => {
+                let module = match &op.kind {
+                    PendingKind::Intent { module } => module.clone(),
+                    _ => String::new(),
+                };
                 self.audit(&AuditEvent::IntentCreated {
                     user: self.tag(user),
                     intent: id.0,
-                    module: String::new(),
+                    module,
                 })?;
                 Ok(Response::IntentCreated { intent: id.0 })
             }
@@ -1203,7 +1209,9 @@ impl Service {
             p.user,
             spec,
             Some(Action::CreateIntent),
-            PendingKind::Intent,
+            PendingKind::Intent {
+                module: module.hash.to_string(),
+            },
         )
     }
 
@@ -1712,7 +1720,7 @@ fn apply_decision(
             let _checked = auth.ok_or_else(need_auth)?;
             Decided::Sign
         }
-        (PendingKind::Intent, DecisionKind::ApproveAndRemember) => {
+        (PendingKind::Intent { .. }, DecisionKind::ApproveAndRemember) => {
             let auth = auth.ok_or_else(need_auth)?;
             Decided::Intent(s.create_intent(op.challenge, auth, now)?)
         }
