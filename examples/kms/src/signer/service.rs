@@ -694,6 +694,27 @@ impl Service {
         Ok(info)
     }
 
+    /// Checked parameters whose `user` is `wallet` (at `address`): a module then checks the
+    /// transaction of exactly the key that will sign it.
+    fn params_for_wallet(
+        &self,
+        module: &ModuleRef,
+        params: &[u8],
+        wallet: WalletRef,
+        address: &str,
+    ) -> Result<(ParamsInfo, [u8; 32]), WireError> {
+        let info = self.params_info(module, params)?;
+        let key = kms_solana::address_from_base58(address)
+            .ok_or_else(|| err(ErrorKind::Internal, "stored wallet address does not decode"))?;
+        if info.user != key {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                format!("the module parameters name another wallet than {wallet}"),
+            ));
+        }
+        Ok((info, key))
+    }
+
     fn describe(
         &self,
         wallet: WalletRef,
@@ -726,18 +747,8 @@ impl Service {
         let now = now();
         let (at, index, address) = self.wallet(r.user, r.wallet)?;
         let module = self.module(&r.module)?;
-        let info = self.params_info(&module, &r.params.0)?;
-        let wallet_key = kms_solana::address_from_base58(&address)
-            .ok_or_else(|| err(ErrorKind::Internal, "stored wallet address does not decode"))?;
-        if info.user != wallet_key {
-            return Err(err(
-                ErrorKind::InvalidInput,
-                format!(
-                    "the module parameters name another wallet than {}",
-                    r.wallet
-                ),
-            ));
-        }
+        let (info, wallet_key) =
+            self.params_for_wallet(&module, &r.params.0, r.wallet, &address)?;
         let loaded = r
             .lookup
             .iter()
@@ -1160,15 +1171,7 @@ impl Service {
     fn propose_intent(&self, p: IntentProposal) -> Result<Response, WireError> {
         let (_, _, address) = self.wallet(p.user, p.wallet)?;
         let module = self.module(&p.module)?;
-        let info = self.params_info(&module, &p.params.0)?;
-        let wallet_key = kms_solana::address_from_base58(&address)
-            .ok_or_else(|| err(ErrorKind::Internal, "stored wallet address does not decode"))?;
-        if info.user != wallet_key {
-            return Err(err(
-                ErrorKind::InvalidInput,
-                "the module parameters name another wallet",
-            ));
-        }
+        self.params_for_wallet(&module, &p.params.0, p.wallet, &address)?;
         let terms = IntentTerms {
             module_hash: *module.hash.as_bytes(),
             parameters: p.params.0.clone(),
