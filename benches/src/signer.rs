@@ -121,17 +121,16 @@ pub fn kms_binary() -> Result<PathBuf, String> {
     let dir = exe
         .parent()
         .ok_or("the current executable has no directory")?;
-    let candidates = [Some(dir), dir.parent()];
-    candidates
-        .into_iter()
-        .flatten()
+    let dirs: Vec<&Path> = [Some(dir), dir.parent()].into_iter().flatten().collect();
+    dirs.iter()
         .map(|d| d.join("kms"))
         .find(|p| p.is_file())
         .ok_or_else(|| {
+            let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
             format!(
                 "no kms binary in {}: run `cargo build --release -p kms` first \
-                 (`cargo build -p kms` for a debug run), or set KMS_BIN",
-                dir.display()
+                 (`cargo build -p kms` for a debug build), or set KMS_BIN",
+                searched.join(" or ")
             )
         })
 }
