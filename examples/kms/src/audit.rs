@@ -267,6 +267,31 @@ struct Head {
     len: u64,
 }
 
+/// A sync begun by [`AuditLog::begin_sync`]: a second handle on the file and the head to make
+/// durable.
+#[derive(Debug)]
+pub(crate) struct PendingSync {
+    file: File,
+    head: Head,
+}
+
+impl PendingSync {
+    /// `fdatasync` on the duplicated handle (the slow part, run without the log's lock).
+    pub(crate) fn run(self) -> SyncOutcome {
+        SyncOutcome {
+            result: self.file.sync_data(),
+            head: self.head,
+        }
+    }
+}
+
+/// What a [`PendingSync`] found; give it to [`AuditLog::finish_sync`].
+#[derive(Debug)]
+pub(crate) struct SyncOutcome {
+    result: io::Result<()>,
+    head: Head,
+}
+
 /// The writer of an audit log file; the file is locked against other writers while it is open.
 #[derive(Debug)]
 pub(crate) struct AuditLog {
@@ -418,6 +443,51 @@ impl AuditLog {
             Err(e) => {
                 self.poisoned = true;
                 // Best effort: the log is unusable until reopened, which re-verifies it.
+                let _ = self.file.set_len(self.durable.len);
+                self.head = self.durable;
+                Err(self.io_error("sync", e))
+            }
+        }
+    }
+
+    /// Starts a sync that runs without this log borrowed: returns `None` when every entry is
+    /// already durable. Run [`PendingSync::run`] outside the caller's lock (appends go on
+    /// meanwhile), then hand the result to [`AuditLog::finish_sync`].
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Poisoned`] after an earlier failure; [`AuditError::Io`] if the file handle
+    /// cannot be duplicated.
+    pub(crate) fn begin_sync(&self) -> Result<Option<PendingSync>, AuditError> {
+        if self.poisoned {
+            return Err(self.poisoned_error());
+        }
+        if self.head.len == self.durable.len {
+            return Ok(None);
+        }
+        let file = self.file.try_clone().map_err(|e| self.io_error("dup", e))?;
+        Ok(Some(PendingSync {
+            file,
+            head: self.head,
+        }))
+    }
+
+    /// Records the outcome of a [`PendingSync`]: on success every entry up to the head it was
+    /// begun at is durable; on failure the log is poisoned exactly as [`AuditLog::sync`] does.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Io`] for a failed sync.
+    pub(crate) fn finish_sync(&mut self, done: SyncOutcome) -> Result<(), AuditError> {
+        match done.result {
+            Ok(()) => {
+                if done.head.len > self.durable.len {
+                    self.durable = done.head;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.poisoned = true;
                 let _ = self.file.set_len(self.durable.len);
                 self.head = self.durable;
                 Err(self.io_error("sync", e))

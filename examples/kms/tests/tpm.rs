@@ -106,15 +106,25 @@ fn master_key_sealed_to_a_tpm_survives_restarts_and_not_a_changed_boot_state() {
         msg.clone(),
         sol_params(b58(&addr), DEST, 5),
     )));
-    let inbox = std::fs::read_to_string(dir.path().join("user-inbox.jsonl")).unwrap();
-    let token = inbox
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].clone())
-        .find(|m| m["challenge"] == p.challenge.as_str())
-        .unwrap()["buttons"][0]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // The pool delivers the challenge asynchronously: wait for it in the inbox.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let token = loop {
+        let inbox =
+            std::fs::read_to_string(dir.path().join("user-inbox.jsonl")).unwrap_or_default();
+        let found = inbox
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["message"].clone())
+            .find(|m| m["challenge"] == p.challenge.as_str());
+        if let Some(m) = found {
+            break m["buttons"][0]["token"].as_str().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the challenge never reached the inbox"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     match decide(&mut c, 11, &token).unwrap() {
         Response::Signed { signature, .. } => assert!(verifies(&addr, &msg, &signature)),
         other => panic!("{other:?}"),

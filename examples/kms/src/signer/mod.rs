@@ -105,11 +105,7 @@ fn serve(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> Result<(), SignerError>
     let audit_sync_timer = Arc::clone(&audit);
     let state = db::StateDb::open(
         &dir.join(STATE_FILE),
-        Box::new(move || {
-            service::lock(&audit_sync)
-                .sync()
-                .map_err(|e| format!("audit log: {e}"))
-        }),
+        Box::new(move || sync_audit(&audit_sync)),
     )?;
 
     // After lock-down: threads spawned from here on inherit every restriction.
@@ -131,7 +127,7 @@ fn serve(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> Result<(), SignerError>
         .spawn(move || {
             loop {
                 std::thread::sleep(std::time::Duration::from_millis(200));
-                if let Err(e) = service::lock(&audit_sync_timer).sync() {
+                if let Err(e) = sync_audit(&audit_sync_timer) {
                     eprintln!(
                         "kms signer: audit log sync failed: {e}; refusing every further action"
                     );
@@ -146,6 +142,21 @@ fn serve(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> Result<(), SignerError>
         std::process::id()
     );
     serve_bridge(&service, bus, cfg.signer.workers)
+}
+
+/// Makes the audit log durable up to its current head. The `fdatasync` runs without the log's
+/// lock, so appends (and the requests that make them) are not held up by the disk.
+fn sync_audit(audit: &Mutex<AuditLog>) -> Result<(), String> {
+    let pending = service::lock(audit)
+        .begin_sync()
+        .map_err(|e| format!("audit log: {e}"))?;
+    if let Some(p) = pending {
+        let outcome = p.run();
+        service::lock(audit)
+            .finish_sync(outcome)
+            .map_err(|e| format!("audit log: {e}"))?;
+    }
+    Ok(())
 }
 
 fn adopt(fd: RawFd, what: &str) -> Result<UnixStream, SignerError> {

@@ -221,6 +221,8 @@ pub(crate) struct Service {
     passkey_registrations: Mutex<HashMap<u64, ([u8; 32], u64)>>,
     params_cache: Mutex<HashMap<(ModuleHash, Vec<u8>), ParamsInfo>>,
     profiles: Mutex<()>,
+    profile_cache: Mutex<HashMap<u64, Vec<WalletInfo>>>,
+    record_cache: Mutex<HashMap<RecordLocation, SealedRecord>>,
     leases: Mutex<HashMap<(u64, u64), Lease>>,
     rp: RelyingParty,
     sandbox: SandboxReport,
@@ -228,6 +230,8 @@ pub(crate) struct Service {
 }
 
 const PARAMS_CACHE_MAX: usize = 10_000;
+/// Users whose wallet lists are kept decrypted in memory (public data: indices and addresses).
+const PROFILE_CACHE_MAX: usize = 100_000;
 const QUIZ_TTL_SECS: u64 = 24 * 3600;
 const QUIZ_CHOICES: usize = 4;
 
@@ -269,6 +273,8 @@ impl Service {
             passkey_registrations: Mutex::new(HashMap::new()),
             params_cache: Mutex::new(HashMap::new()),
             profiles: Mutex::new(()),
+            profile_cache: Mutex::new(HashMap::new()),
+            record_cache: Mutex::new(HashMap::new()),
             leases: Mutex::new(HashMap::new()),
             rp,
             sandbox,
@@ -439,6 +445,21 @@ impl Service {
     /// The user's wallet list. The key store is the source of truth: a user whose profile write
     /// was lost (a crash between the two stores) still has wallet 0.
     fn profile(&self, user: u64) -> Result<Vec<WalletInfo>, WireError> {
+        if let Some(w) = lock(&self.profile_cache).get(&user) {
+            return Ok(w.clone());
+        }
+        let wallets = self.load_profile(user)?;
+        if !wallets.is_empty() {
+            let mut cache = lock(&self.profile_cache);
+            if cache.len() >= PROFILE_CACHE_MAX {
+                cache.clear();
+            }
+            cache.entry(user).or_insert_with(|| wallets.clone());
+        }
+        Ok(wallets)
+    }
+
+    fn load_profile(&self, user: u64) -> Result<Vec<WalletInfo>, WireError> {
         let Some(sealed) = self.db.get(Table::Profile, user).map_err(WireError::from)? else {
             let Some(record) = self
                 .keys
@@ -470,7 +491,11 @@ impl Service {
         let sealed = self.vault.seal(StateKind::Profile, user, &pt)?;
         self.db
             .put(Table::Profile, user, sealed)
-            .map_err(WireError::from)
+            .map_err(WireError::from)?;
+        // Durable first, then cached: a reader that loaded the old list only ever fills an
+        // empty slot, so it cannot overwrite this one.
+        lock(&self.profile_cache).insert(user, wallets.to_vec());
+        Ok(())
     }
 
     fn add_to_profile(&self, user: u64, info: WalletInfo) -> Result<(), WireError> {
@@ -560,7 +585,10 @@ impl Service {
         user: u64,
         wallet: WalletRef,
     ) -> Result<(RecordLocation, u32, String), WireError> {
-        self.require_user(user)?;
+        // A cached profile means the user exists (users are never deleted).
+        if !lock(&self.profile_cache).contains_key(&user) {
+            self.require_user(user)?;
+        }
         let address = self
             .profile(user)?
             .into_iter()
@@ -588,16 +616,30 @@ impl Service {
         index: u32,
         message: &[u8],
     ) -> Result<kms_core::Signature, WireError> {
-        let record = self
-            .keys
-            .get(at)
-            .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
-            .ok_or_else(|| {
-                err(
-                    ErrorKind::UnknownWallet,
-                    "the wallet's key record is missing",
-                )
-            })?;
+        // Sealed records never change once written (no rotation here), so the sealed bytes may
+        // be kept in memory: they open only with the master key, at their location.
+        let cached = lock(&self.record_cache).get(at).cloned();
+        let record = match cached {
+            Some(r) => r,
+            None => {
+                let r = self
+                    .keys
+                    .get(at)
+                    .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
+                    .ok_or_else(|| {
+                        err(
+                            ErrorKind::UnknownWallet,
+                            "the wallet's key record is missing",
+                        )
+                    })?;
+                let mut cache = lock(&self.record_cache);
+                if cache.len() >= PROFILE_CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(at.clone(), r.clone());
+                r
+            }
+        };
         self.with_master(|m| kms_core::sign(&record, m, at, index, message))?
             .map_err(|e| err(ErrorKind::Internal, format!("signing: {e}")))
     }

@@ -156,7 +156,9 @@ impl Kms {
             .unwrap_or_default()
             .lines()
             .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].clone())
+            // A line the pool is still writing is skipped (read again on the next poll).
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["message"].clone())
             .collect()
     }
 
