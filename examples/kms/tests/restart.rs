@@ -301,3 +301,29 @@ fn a_lost_master_blob_is_never_replaced_by_a_new_key() {
         "a new master key was sealed"
     );
 }
+
+#[test]
+fn an_open_challenge_survives_a_signer_crash() {
+    let kms = Kms::start();
+    let mut c = kms.client();
+    let addr = create_user(&mut c, 8);
+    let msg = transfer_message(b58(&addr), DEST, 31);
+    let p = pending(c.call(&sign_request(
+        8,
+        msg.clone(),
+        sol_params(b58(&addr), DEST, 100),
+    )));
+    let token = kms.challenge(&p.challenge).token("Approve");
+    kill_signer(&kms);
+    kms.wait_ready();
+    assert!(
+        kms.log_text().contains("open challenge(s) restored"),
+        "{}",
+        kms.log_text()
+    );
+    // The user's tap after the restart still signs exactly what was approved.
+    match decide(&mut kms.client(), 8, &token).unwrap() {
+        Response::Signed { signature, .. } => assert!(verifies(&addr, &msg, &signature)),
+        other => panic!("{other:?}"),
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
-use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::SignerError;
 
@@ -14,6 +14,8 @@ use super::SignerError;
 const AUTHORIZATION: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("authorization_v1");
 /// Sealed user profiles (wallet lists), by user id.
 const PROFILE: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("profile_v1");
+/// Sealed open challenges (what each one decides), by challenge id (big-endian u64).
+const PENDING: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("pending_v1");
 /// Most writes one commit takes.
 const MAX_BATCH: usize = 1024;
 
@@ -24,6 +26,8 @@ pub(crate) enum Table {
     Authorization,
     /// Sealed profiles.
     Profile,
+    /// Sealed open challenges.
+    Pending,
 }
 
 impl Table {
@@ -31,6 +35,7 @@ impl Table {
         match self {
             Self::Authorization => AUTHORIZATION,
             Self::Profile => PROFILE,
+            Self::Pending => PENDING,
         }
     }
 }
@@ -62,6 +67,7 @@ impl StateDb {
             txn.open_table(AUTHORIZATION)
                 .map_err(|e| store("table", e))?;
             txn.open_table(PROFILE).map_err(|e| store("table", e))?;
+            txn.open_table(PENDING).map_err(|e| store("table", e))?;
         }
         txn.commit().map_err(|e| store("commit", e))?;
         let db = Arc::new(db);
@@ -84,6 +90,33 @@ impl StateDb {
         let t = txn.open_table(table.def()).map_err(|e| store("table", e))?;
         let v = t.get(key).map_err(|e| store("read", e))?;
         Ok(v.map(|v| v.value().to_vec()))
+    }
+
+    /// Every entry of `table`, in key order (start-up only).
+    pub(crate) fn scan(&self, table: Table) -> Result<Vec<(u64, Vec<u8>)>, SignerError> {
+        let txn = self.db.begin_read().map_err(|e| store("begin read", e))?;
+        let t = txn.open_table(table.def()).map_err(|e| store("table", e))?;
+        let mut out = Vec::new();
+        for entry in t.iter().map_err(|e| store("scan", e))? {
+            let (k, v) = entry.map_err(|e| store("scan", e))?;
+            out.push((k.value(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Deletes `keys` from `table` in one durable transaction (start-up pruning).
+    pub(crate) fn delete(&self, table: Table, keys: &[u64]) -> Result<(), SignerError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(|e| store("begin", e))?;
+        {
+            let mut t = txn.open_table(table.def()).map_err(|e| store("table", e))?;
+            for k in keys {
+                t.remove(*k).map_err(|e| store("delete", e))?;
+            }
+        }
+        txn.commit().map_err(|e| store("commit", e))
     }
 
     /// Writes one value durably: returns once the commit that holds it is on disk (shared with

@@ -169,6 +169,205 @@ struct PendingOp {
     kind: PendingKind,
 }
 
+/// The stored form of a [`PendingOp`] (JSON, sealed as `StateKind::Pending` under the challenge
+/// id): an open challenge survives a signer restart.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredPending {
+    v: u8,
+    user: u64,
+    digest: String,
+    action: Option<String>,
+    decisions: Vec<String>,
+    expires_at: u64,
+    kind: StoredKind,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum StoredKind {
+    Sign {
+        wallet: WalletRef,
+        message: Bytes,
+        module: String,
+        description: String,
+    },
+    Intent {
+        module: String,
+    },
+    WhitelistAdd {
+        mint: String,
+    },
+    WhitelistRemove {
+        mint: String,
+    },
+    Export {
+        what: ExportWhat,
+    },
+    Quiz {
+        position: usize,
+    },
+    Passkey {
+        client_data_json: Bytes,
+        attestation_object: Bytes,
+        label: String,
+    },
+}
+
+/// The actions a challenge can carry, by name.
+const ACTIONS: [(Action, &str); 9] = [
+    (Action::SignTrade, "sign_trade"),
+    (Action::WithdrawSol, "withdraw_sol"),
+    (Action::WithdrawToken, "withdraw_token"),
+    (Action::ExportSeed, "export_seed"),
+    (Action::ExportKey, "export_key"),
+    (Action::AddToWhitelist, "add_to_whitelist"),
+    (Action::RemoveFromWhitelist, "remove_from_whitelist"),
+    (Action::CreateIntent, "create_intent"),
+    (
+        Action::EnableFactor(kms_intent::Factor::Passkey),
+        "enable_passkey",
+    ),
+];
+
+fn decision_name(k: DecisionKind) -> String {
+    match k {
+        DecisionKind::Approve => "approve".into(),
+        DecisionKind::Reject => "reject".into(),
+        DecisionKind::ApproveAndRemember => "approve_and_remember".into(),
+        DecisionKind::Custom(n) => format!("custom:{n}"),
+        _ => "unknown".into(),
+    }
+}
+
+fn decision_from_name(s: &str) -> Option<DecisionKind> {
+    Some(match s {
+        "approve" => DecisionKind::Approve,
+        "reject" => DecisionKind::Reject,
+        "approve_and_remember" => DecisionKind::ApproveAndRemember,
+        other => DecisionKind::Custom(other.strip_prefix("custom:")?.parse().ok()?),
+    })
+}
+
+impl PendingOp {
+    fn to_stored(&self) -> Option<StoredPending> {
+        let action = match self.action {
+            None => None,
+            Some(a) => Some(ACTIONS.iter().find(|(x, _)| *x == a)?.1.to_string()),
+        };
+        let kind = match &self.kind {
+            PendingKind::Sign {
+                at,
+                index,
+                message,
+                module,
+                description,
+            } => StoredKind::Sign {
+                wallet: match at.kind {
+                    RecordKind::Seed => WalletRef::Derived(*index),
+                    _ => WalletRef::Imported(at.id),
+                },
+                message: Bytes(message.clone()),
+                module: module.clone(),
+                description: description.clone(),
+            },
+            PendingKind::Intent { module } => StoredKind::Intent {
+                module: module.clone(),
+            },
+            PendingKind::WhitelistAdd(m) => StoredKind::WhitelistAdd {
+                mint: bs58::encode(m).into_string(),
+            },
+            PendingKind::WhitelistRemove(m) => StoredKind::WhitelistRemove {
+                mint: bs58::encode(m).into_string(),
+            },
+            PendingKind::Export(what) => StoredKind::Export { what: *what },
+            PendingKind::Quiz { position } => StoredKind::Quiz {
+                position: *position,
+            },
+            PendingKind::Passkey {
+                client_data_json,
+                attestation_object,
+                label,
+            } => StoredKind::Passkey {
+                client_data_json: Bytes(client_data_json.clone()),
+                attestation_object: Bytes(attestation_object.clone()),
+                label: label.clone(),
+            },
+        };
+        Some(StoredPending {
+            v: 1,
+            user: self.user,
+            digest: hex::encode(self.digest),
+            action,
+            decisions: self.decisions.iter().map(|d| decision_name(*d)).collect(),
+            expires_at: self.expires_at,
+            kind,
+        })
+    }
+
+    fn from_stored(challenge: [u8; 8], p: StoredPending) -> Option<Self> {
+        if p.v != 1 {
+            return None;
+        }
+        let action = match p.action {
+            None => None,
+            Some(name) => Some(ACTIONS.iter().find(|(_, n)| *n == name)?.0),
+        };
+        let digest: [u8; 32] = hex::decode(&p.digest).ok()?.try_into().ok()?;
+        let decisions = p
+            .decisions
+            .iter()
+            .map(|d| decision_from_name(d))
+            .collect::<Option<Vec<_>>>()?;
+        let user = core_user(p.user).ok()?;
+        let mint = |m: &str| kms_solana::address_from_base58(m);
+        let kind = match p.kind {
+            StoredKind::Sign {
+                wallet,
+                message,
+                module,
+                description,
+            } => {
+                let (at, index) = match wallet {
+                    WalletRef::Derived(i) => (RecordLocation::new(user, RecordKind::Seed, 0), i),
+                    WalletRef::Imported(s) => {
+                        (RecordLocation::new(user, RecordKind::ImportedKey, s), 0)
+                    }
+                };
+                PendingKind::Sign {
+                    at,
+                    index,
+                    message: message.0,
+                    module,
+                    description,
+                }
+            }
+            StoredKind::Intent { module } => PendingKind::Intent { module },
+            StoredKind::WhitelistAdd { mint: m } => PendingKind::WhitelistAdd(mint(&m)?),
+            StoredKind::WhitelistRemove { mint: m } => PendingKind::WhitelistRemove(mint(&m)?),
+            StoredKind::Export { what } => PendingKind::Export(what),
+            StoredKind::Quiz { position } => PendingKind::Quiz { position },
+            StoredKind::Passkey {
+                client_data_json,
+                attestation_object,
+                label,
+            } => PendingKind::Passkey {
+                client_data_json: client_data_json.0,
+                attestation_object: attestation_object.0,
+                label,
+            },
+        };
+        Some(Self {
+            challenge: kms_intent::ChallengeId(challenge),
+            user: p.user,
+            digest,
+            action,
+            decisions,
+            expires_at: p.expires_at,
+            kind,
+        })
+    }
+}
+
 /// Uses of a standing intent that a durable spend already counted and this signer has not used
 /// yet (lost, never reused, if the signer stops).
 struct Lease {
@@ -252,7 +451,7 @@ impl Service {
             .map_err(|e| SignerError::Startup(format!("built-in modules: {e}")))?;
         let mut rp = RelyingParty::new(cfg.signer.passkey_rp_id.clone());
         rp.origins = vec![cfg.signer.passkey_origin.clone()];
-        Ok(Self {
+        let service = Self {
             ttl: cfg.signer.challenge_ttl_secs,
             intents: IntentStore::new(
                 SealedPersistence {
@@ -279,7 +478,12 @@ impl Service {
             rp,
             sandbox,
             data_dir: cfg.data_dir.clone(),
-        })
+        };
+        let restored = service.load_pending()?;
+        if restored > 0 {
+            eprintln!("kms signer: {restored} open challenge(s) restored");
+        }
+        Ok(service)
     }
 
     /// Appends an audit entry; the action it records must not happen when this fails.
@@ -1011,6 +1215,7 @@ impl Service {
                 },
             );
         }
+        self.persist_pending(issued.id)?;
         let challenge = issued.id.to_string();
         self.notify(UserMessage::Challenge {
             user,
@@ -1035,6 +1240,53 @@ impl Service {
             factor_required: factor,
             request_digest: hex::encode(spec.request_digest),
         }))
+    }
+
+    /// Makes the open challenge `id` durable (sealed), so that a restarted signer still knows
+    /// what it decides.
+    fn persist_pending(&self, id: kms_intent::ChallengeId) -> Result<(), WireError> {
+        let stored = lock(&self.pending)
+            .get(&id.0)
+            .and_then(PendingOp::to_stored)
+            .ok_or_else(|| err(ErrorKind::Internal, "pending challenge vanished"))?;
+        let json = Zeroizing::new(
+            serde_json::to_vec(&stored)
+                .map_err(|_| err(ErrorKind::Internal, "pending challenge encoding failed"))?,
+        );
+        let key = u64::from_be_bytes(id.0);
+        let sealed = self.vault.seal(StateKind::Pending, key, &json)?;
+        self.db
+            .put(Table::Pending, key, sealed)
+            .map_err(WireError::from)
+    }
+
+    /// Loads the open challenges a previous signer left, and forgets the expired ones.
+    fn load_pending(&self) -> Result<usize, SignerError> {
+        let now = now();
+        let mut stale = Vec::new();
+        let mut pending = lock(&self.pending);
+        for (key, sealed) in self.db.scan(Table::Pending)? {
+            let op = self
+                .vault
+                .open(StateKind::Pending, key, &sealed)
+                .ok()
+                .and_then(|pt| serde_json::from_slice::<StoredPending>(&pt).ok())
+                .and_then(|p| PendingOp::from_stored(key.to_be_bytes(), p));
+            match op {
+                Some(op) if op.expires_at > now => {
+                    pending.insert(key.to_be_bytes(), op);
+                }
+                Some(_) => stale.push(key),
+                None => {
+                    eprintln!("kms signer: a stored pending challenge does not open; dropped");
+                    stale.push(key);
+                }
+            }
+        }
+        let n = pending.len();
+        drop(pending);
+        self.db.delete(Table::Pending, &stale)?;
+        Ok(n)
     }
 
     // ------------------------------------------------------------------ decisions

@@ -30,6 +30,8 @@ pub(crate) enum StateKind {
     Authorization,
     /// The user's wallet list.
     Profile,
+    /// What an open challenge decides (keyed by the challenge id instead of a user id).
+    Pending,
 }
 
 impl StateKind {
@@ -37,6 +39,7 @@ impl StateKind {
         match self {
             Self::Authorization => b"authorization",
             Self::Profile => b"profile",
+            Self::Pending => b"pending",
         }
     }
 }
