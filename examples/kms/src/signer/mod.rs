@@ -256,8 +256,10 @@ fn spawn_pool_writer(
         .map_err(|e| SignerError::Startup(format!("pool thread: {e}")))
 }
 
-/// Reads request frames from the bridge and hands them to `workers` threads; answers go back
-/// in whatever order they finish, under their request ids.
+/// Serves the bridge with `workers` threads in a leader/follower pattern: the thread that holds
+/// the reader lock reads the next frame, releases the lock, handles the request and writes the
+/// answer itself (no hand-off between threads on the way). Answers go back in whatever order
+/// they finish, under their request ids.
 fn serve_bridge(
     service: &Arc<Service>,
     bus: UnixStream,
@@ -267,11 +269,18 @@ fn serve_bridge(
         Arc::new(Mutex::new(bus.try_clone().map_err(|e| {
             SignerError::Startup(format!("bridge socket: {e}"))
         })?));
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(workers * 4);
-    let rx = Arc::new(Mutex::new(rx));
+    let closer = bus
+        .try_clone()
+        .map_err(|e| SignerError::Startup(format!("bridge socket: {e}")))?;
+    let reader = Arc::new(Mutex::new((
+        BufReader::with_capacity(64 * 1024, bus),
+        false, // closed
+    )));
+    let closer = Arc::new(closer);
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers {
-        let rx = Arc::clone(&rx);
+        let reader = Arc::clone(&reader);
+        let closer = Arc::clone(&closer);
         let writer = Arc::clone(&writer);
         let service = Arc::clone(service);
         // Memory is locked (mlockall): small stacks keep the locked set small. 512 KiB covers
@@ -280,16 +289,37 @@ fn serve_bridge(
             .name(format!("kms-worker-{i}"))
             .stack_size(512 * 1024)
             .spawn(move || {
+                let mut body = Vec::new();
                 loop {
-                    let body = match service::lock(&rx).recv() {
-                        Ok(b) => b,
-                        Err(_) => return,
-                    };
+                    {
+                        let mut r = service::lock(&reader);
+                        if r.1 {
+                            return;
+                        }
+                        let end = match read_frame(&mut r.0, &mut body) {
+                            Ok(true) => None,
+                            Ok(false) => Some(String::new()),
+                            // The bridge checks sizes first; a frame above the limit from it is
+                            // a bug.
+                            Err(FrameError::TooLarge { len, .. }) => Some(format!(
+                                "frame of {len} bytes from the bridge (max {MAX_FRAME_LEN}); closing"
+                            )),
+                            Err(e) => Some(format!("bridge link: {e}")),
+                        };
+                        if let Some(why) = end {
+                            if !why.is_empty() {
+                                eprintln!("kms signer: {why}");
+                            }
+                            r.1 = true;
+                            let _ = closer.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
+                    }
                     let answer = match decode_request(&body) {
                         Ok(env) => encode_response(env.id, service.handle(env.req)),
                         Err((id, e)) => encode_response(id, Outcome::Err(e)),
                     };
-                    drop(Zeroizing::new(body));
+                    zeroize::Zeroize::zeroize(&mut body);
                     let frame = match encode_frame(&answer) {
                         Ok(f) => f,
                         // An answer above the frame limit is replaced by a typed error.
@@ -316,30 +346,6 @@ fn serve_bridge(
             .map_err(|e| SignerError::Startup(format!("worker thread: {e}")))?;
         handles.push(h);
     }
-    let mut reader = BufReader::with_capacity(64 * 1024, bus);
-    loop {
-        let mut buf = Vec::new();
-        match read_frame(&mut reader, &mut buf) {
-            Ok(true) => {
-                if tx.send(buf).is_err() {
-                    break;
-                }
-            }
-            Ok(false) => break,
-            Err(FrameError::TooLarge { len, .. }) => {
-                // The bridge checks sizes first; a frame above the limit from it is a bug.
-                eprintln!(
-                    "kms signer: frame of {len} bytes from the bridge (max {MAX_FRAME_LEN}); closing"
-                );
-                break;
-            }
-            Err(e) => {
-                eprintln!("kms signer: bridge link: {e}");
-                break;
-            }
-        }
-    }
-    drop(tx);
     for h in handles {
         let _ = h.join();
     }
