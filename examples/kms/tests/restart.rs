@@ -1,128 +1,17 @@
-//! Crashes: the signer SIGKILLed under load is restarted by the supervisor and loses nothing it
-//! acknowledged; a standing intent's reserved uses never let it exceed its limit across a crash;
+//! Crashes (the SIGKILL-under-load test is `promises.rs` `nothing_acknowledged_is_lost`): a
+//! standing intent's reserved uses never let it exceed its limit across a crash;
 //! an audit log that cannot be written makes the signer refuse.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
 use kms_client::proto::IntentProposal;
-use kms_client::{Bytes, Client, ClientError, ErrorKind, Request, Response, WalletRef};
+use kms_client::{Bytes, ClientError, ErrorKind, Request, Response, WalletRef};
 
 const DEST: [u8; 32] = [9; 32];
-
-fn kill_signer(kms: &Kms) -> u32 {
-    let pid = kms.signer_pid();
-    let pid_t = rustix::process::Pid::from_raw(pid as i32).unwrap();
-    rustix::process::kill_process(pid_t, rustix::process::Signal::KILL).unwrap();
-    pid
-}
-
-/// Calls until the system answers (reconnecting while the processes restart).
-fn call_retrying(
-    socket: &std::path::Path,
-    c: &mut Option<Client>,
-    req: &Request,
-) -> Result<Response, ClientError> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if c.is_none() {
-            *c = Client::connect(socket).ok();
-        }
-        if let Some(client) = c.as_mut() {
-            match client.call(req) {
-                Err(ClientError::Remote(e)) if e.kind == ErrorKind::Unavailable => {}
-                Err(ClientError::Remote(e)) => return Err(ClientError::Remote(e)),
-                Ok(r) => return Ok(r),
-                Err(_) => *c = None,
-            }
-        }
-        assert!(Instant::now() < deadline, "the system did not come back");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-#[test]
-fn signer_killed_under_load_loses_no_acknowledged_wallet() {
-    let kms = Kms::start();
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..6u64)
-        .map(|w| {
-            let socket = kms.socket();
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut acked = Vec::new();
-                let mut c = None;
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let user = 1_000_000 * (w + 1) + n;
-                    n += 1;
-                    if c.is_none() {
-                        c = Client::connect(&socket).ok();
-                        if c.is_none() {
-                            std::thread::sleep(Duration::from_millis(10));
-                            continue;
-                        }
-                    }
-                    match c.as_mut().unwrap().call(&Request::CreateUser { user }) {
-                        Ok(Response::UserCreated { address, .. }) => acked.push((user, address)),
-                        Ok(other) => panic!("{other:?}"),
-                        // Not acknowledged: it may or may not exist; nothing is promised.
-                        Err(ClientError::Remote(_)) => {}
-                        Err(_) => c = None,
-                    }
-                }
-                acked
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(700));
-    let first = kill_signer(&kms);
-    std::thread::sleep(Duration::from_millis(200));
-    kms.wait_ready();
-    std::thread::sleep(Duration::from_millis(500));
-    let second = kill_signer(&kms);
-    assert_ne!(first, second, "the supervisor started a new signer");
-    std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    let acked: Vec<(u64, String)> = workers
-        .into_iter()
-        .flat_map(|w| w.join().unwrap())
-        .collect();
-    assert!(acked.len() > 20, "too little load: {} users", acked.len());
-    kms.wait_ready();
-    assert!(kms.log_text().contains("restarting"), "{}", kms.log_text());
-
-    let socket = kms.socket();
-    let mut c = None;
-    for (user, address) in &acked {
-        match call_retrying(&socket, &mut c, &Request::ListWallets { user: *user }).unwrap() {
-            Response::Wallets { wallets } => {
-                assert_eq!(&wallets[0].address, address, "user {user}")
-            }
-            other => panic!("user {user}: {other:?}"),
-        }
-    }
-    // And every acknowledged key still signs (a sample, through the user's approval).
-    let mut c = kms.client();
-    for (user, address) in acked.iter().step_by(acked.len() / 10 + 1) {
-        let msg = transfer_message(b58(address), DEST, 5);
-        let p = pending(c.call(&sign_request(
-            *user,
-            msg.clone(),
-            sol_params(b58(address), DEST, 5),
-        )));
-        let token = kms.challenge(&p.challenge).token("Approve");
-        match decide(&mut c, *user, &token).unwrap() {
-            Response::Signed { signature, .. } => assert!(verifies(address, &msg, &signature)),
-            other => panic!("{other:?}"),
-        }
-    }
-}
 
 #[test]
 fn an_intent_never_exceeds_its_uses_across_a_crash() {

@@ -364,3 +364,34 @@ pub fn verifies(address: &str, message: &[u8], signature_b58: &str) -> bool {
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+pub fn kill_signer(kms: &Kms) -> u32 {
+    let pid = kms.signer_pid();
+    let pid_t = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    rustix::process::kill_process(pid_t, rustix::process::Signal::KILL).unwrap();
+    pid
+}
+
+/// Calls until the system answers (reconnecting while the processes restart).
+pub fn call_retrying(
+    socket: &Path,
+    c: &mut Option<Client>,
+    req: &Request,
+) -> Result<Response, ClientError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if c.is_none() {
+            *c = Client::connect(socket).ok();
+        }
+        if let Some(client) = c.as_mut() {
+            match client.call(req) {
+                Err(ClientError::Remote(e)) if e.kind == ErrorKind::Unavailable => {}
+                Err(ClientError::Remote(e)) => return Err(ClientError::Remote(e)),
+                Ok(r) => return Ok(r),
+                Err(_) => *c = None,
+            }
+        }
+        assert!(Instant::now() < deadline, "the system did not come back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
