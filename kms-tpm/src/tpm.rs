@@ -1,8 +1,10 @@
 //! The TPM side: one connection to a TPM 2.0 through `tss-esapi`.
 //!
 //! Every operation loads what it needs and flushes it before returning (also on errors), so
-//! no transient object or session is left in the TPM: swtpm and TPMs without a resource
-//! manager have only three object slots.
+//! no transient object or session is left in the TPM, with one exception: the storage primary
+//! key is created once per [`Tpm`], on first use, and kept loaded until the `Tpm` drops (it
+//! takes one of the three object slots of swtpm and of TPMs without a resource manager; an
+//! operation that needs all three, [`Tpm::certify`], flushes it first).
 
 use std::str::FromStr as _;
 
@@ -92,9 +94,22 @@ impl DecryptionKey {
 }
 
 /// A connection to a TPM 2.0.
+///
+/// The storage primary key is created once per `Tpm` (on the first operation that needs it)
+/// and kept loaded until the `Tpm` drops, which flushes it. If the TPM restarted in between
+/// and the kept handle is no longer valid, it is re-created (same template, same key) and the
+/// operation retried once.
 pub struct Tpm {
     ctx: Context,
     tcti: String,
+    /// The storage primary, once created; flushed on drop.
+    primary: Option<KeyHandle>,
+}
+
+impl Drop for Tpm {
+    fn drop(&mut self) {
+        self.forget_primary();
+    }
 }
 
 impl core::fmt::Debug for Tpm {
@@ -107,6 +122,33 @@ impl core::fmt::Debug for Tpm {
 
 fn tpm_err(operation: &'static str) -> impl FnOnce(tss_esapi::Error) -> Error {
     Error::tpm(operation)
+}
+
+/// Whether `e` is the TPM saying a handle does not name a loaded object (`TPM_RC_HANDLE` for a
+/// handle, `TPM_RC_REFERENCE_H0..H6`): what a kept transient handle gives after a TPM restart.
+fn is_stale_handle(e: &Error) -> bool {
+    use tss_esapi::constants::response_code::Tss2ResponseCodeKind as K;
+    // The TSS libraries' own codes (small base codes, format zero) never map to these kinds.
+    let Error::Tpm {
+        source: tss_esapi::Error::Tss2Error(rc),
+        ..
+    } = e
+    else {
+        return false;
+    };
+    matches!(
+        rc.kind(),
+        Some(
+            K::Handle
+                | K::ReferenceH0
+                | K::ReferenceH1
+                | K::ReferenceH2
+                | K::ReferenceH3
+                | K::ReferenceH4
+                | K::ReferenceH5
+                | K::ReferenceH6
+        )
+    )
 }
 
 fn fixed_sig(sig: &Signature) -> Result<[u8; 64], Error> {
@@ -138,6 +180,7 @@ impl Tpm {
         Ok(Self {
             ctx,
             tcti: tcti.to_owned(),
+            primary: None,
         })
     }
 
@@ -220,7 +263,7 @@ impl Tpm {
     /// Creates the storage primary key (the TCG "SRK" template: ECC P-256, AES-128-CFB,
     /// restricted decrypt). The same template gives the same key on every call, as long as
     /// the owner hierarchy's seed is unchanged, so nothing needs to be persisted.
-    fn storage_primary(&mut self) -> Result<KeyHandle, Error> {
+    fn create_storage_primary(&mut self) -> Result<KeyHandle, Error> {
         let attrs = ObjectAttributesBuilder::new()
             .with_fixed_tpm(true)
             .with_fixed_parent(true)
@@ -310,15 +353,42 @@ impl Tpm {
         let _ = self.ctx.flush_context(h.into());
     }
 
-    /// Runs `f` with the storage primary loaded, flushing it afterwards.
+    /// The kept storage primary, created on first use.
+    fn storage_primary(&mut self) -> Result<KeyHandle, Error> {
+        if let Some(h) = self.primary {
+            return Ok(h);
+        }
+        let h = self.create_storage_primary()?;
+        self.primary = Some(h);
+        Ok(h)
+    }
+
+    /// Flushes the kept storage primary, if any (errors ignored: after a TPM restart it is
+    /// already gone); the next operation that needs it creates it again.
+    fn forget_primary(&mut self) {
+        if let Some(h) = self.primary.take() {
+            self.flush(h);
+        }
+    }
+
+    /// Runs `f` with the storage primary loaded (the kept one, created on first use). `f` must
+    /// use the primary before loading anything else and flush what it loads, also on errors.
+    /// If `f` fails because the kept handle no longer names a loaded object (the TPM restarted
+    /// since it was created), the primary is re-created and `f` runs once more.
     fn with_primary<T>(
         &mut self,
-        f: impl FnOnce(&mut Self, KeyHandle) -> Result<T, Error>,
+        mut f: impl FnMut(&mut Self, KeyHandle) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        let kept = self.primary.is_some();
         let primary = self.storage_primary()?;
-        let r = f(self, primary);
-        self.flush(primary);
-        r
+        match f(self, primary) {
+            Err(e) if kept && is_stale_handle(&e) => {
+                self.forget_primary();
+                let primary = self.storage_primary()?;
+                f(self, primary)
+            }
+            r => r,
+        }
     }
 
     /// Loads a child of the storage primary (password authorization of the primary: only
@@ -403,7 +473,14 @@ impl Tpm {
             let r = t
                 .ctx
                 .execute_with_session(Some(s), |c| {
-                    c.create(primary, public, None, Some(data), None, None)
+                    c.create(
+                        primary,
+                        public.clone(),
+                        None,
+                        Some(data.clone()),
+                        None,
+                        None,
+                    )
                 })
                 .map_err(tpm_err("Create (seal)"));
             t.flush_session(s);
@@ -670,7 +747,7 @@ impl Tpm {
         let created = self.with_primary(|t, primary| {
             t.ctx
                 .execute_with_session(Some(AuthSession::Password), |c| {
-                    c.create(primary, public, None, None, None, None)
+                    c.create(primary, public.clone(), None, None, None, None)
                 })
                 .map_err(tpm_err("Create (decryption key)"))
         })?;
@@ -695,26 +772,25 @@ impl Tpm {
         let data = Data::try_from(nonce.to_vec()).map_err(|_| Error::Malformed {
             what: "certify nonce (over 64 bytes)",
         })?;
-        // Three objects at once (EK, AK, storage primary) plus the key: load the key, keep
-        // its context, and certify with the AK loaded under the EK.
-        let (attest, sig) = self.with_primary(|t, primary| {
-            let obj = t.load_child(primary, &dk.public, &dk.private)?;
-            t.flush(primary);
-            let r = t.with_ak(key, |t, ak, _| {
-                t.ctx
-                    .execute_with_sessions(
-                        (
-                            Some(AuthSession::Password),
-                            Some(AuthSession::Password),
-                            None,
-                        ),
-                        |c| c.certify(obj.into(), ak, data, SignatureScheme::Null),
-                    )
-                    .map_err(tpm_err("Certify"))
-            });
-            t.flush(obj);
-            r
-        })?;
+        // Three objects at once (the key, EK, AK) and no room for the storage primary: load the
+        // key, flush the kept primary (the next operation that needs it creates it again), and
+        // certify with the AK loaded under the EK.
+        let obj = self.with_primary(|t, primary| t.load_child(primary, &dk.public, &dk.private))?;
+        self.forget_primary();
+        let r = self.with_ak(key, |t, ak, _| {
+            t.ctx
+                .execute_with_sessions(
+                    (
+                        Some(AuthSession::Password),
+                        Some(AuthSession::Password),
+                        None,
+                    ),
+                    |c| c.certify(obj.into(), ak, data, SignatureScheme::Null),
+                )
+                .map_err(tpm_err("Certify"))
+        });
+        self.flush(obj);
+        let (attest, sig) = r?;
         Ok(Certification {
             attest: attest.marshall().map_err(tpm_err("encode attest"))?,
             signature: fixed_sig(&sig)?,
@@ -739,7 +815,7 @@ impl Tpm {
                 let s = t.pcr_policy_session(primary, &dk.policy)?;
                 let r = t
                     .ctx
-                    .execute_with_session(Some(s), |c| c.ecdh_z_gen(obj, point))
+                    .execute_with_session(Some(s), |c| c.ecdh_z_gen(obj, point.clone()))
                     .map_err(tpm_err("ECDH_ZGen"));
                 t.flush_session(s);
                 r
@@ -837,5 +913,100 @@ impl crate::Sealer for TpmSealer {
     fn unseal(&mut self, blob: &[u8]) -> Result<SecretBytes, Error> {
         let blob = SealedBlob::from_bytes(blob)?;
         self.tpm.unseal(&blob)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::Sealer as _;
+    use crate::swtpm::Swtpm;
+    use tss_esapi::constants::{CapabilityType, StartupType};
+    use tss_esapi::structures::CapabilityData;
+
+    /// The transient objects loaded in the TPM right now.
+    fn transient_objects(tpm: &mut Tpm) -> usize {
+        let (data, _) = tpm
+            .ctx
+            .get_capability(
+                CapabilityType::Handles,
+                tss_esapi::constants::tss::TPM2_TRANSIENT_FIRST,
+                16,
+            )
+            .unwrap();
+        match data {
+            CapabilityData::Handles(h) => h.len(),
+            _ => unreachable!("asked for handles"),
+        }
+    }
+
+    /// Resets the TPM as a power cycle does, while swtpm and this connection stay up: swtpm's
+    /// control-channel `CMD_INIT`, then `TPM2_Startup(CLEAR)`. Every transient object, the kept
+    /// storage primary included, is gone.
+    fn reset_tpm(sw: &Swtpm, tpm: &mut Tpm) {
+        use std::io::{Read as _, Write as _};
+        let tcti = sw.tcti();
+        let port: u16 = tcti.rsplit('=').next().unwrap().parse().unwrap();
+        let mut ctrl = std::net::TcpStream::connect(("127.0.0.1", port + 1)).unwrap();
+        ctrl.write_all(&[0, 0, 0, 2, 0, 0, 0, 0]).unwrap(); // CMD_INIT, init_flags 0
+        let mut result = [0xFF; 4];
+        ctrl.read_exact(&mut result).unwrap();
+        assert_eq!(result, [0; 4], "CMD_INIT result");
+        tpm.ctx.startup(StartupType::Clear).unwrap();
+    }
+
+    #[test]
+    fn storage_primary_is_kept_until_drop() {
+        let sw = Swtpm::start().unwrap();
+        let mut s = TpmSealer::new(
+            Tpm::open(&sw.tcti()).unwrap(),
+            PcrSelection::measured_boot(),
+        );
+        assert_eq!(transient_objects(s.tpm()), 0);
+        let secret = SecretBytes::random(32).unwrap();
+        let blob = s.seal(&secret).unwrap();
+        let kept = s.tpm().primary;
+        assert!(kept.is_some());
+        s.unseal(&blob).unwrap();
+        s.seal(&secret).unwrap();
+        assert_eq!(
+            s.tpm().primary,
+            kept,
+            "the same primary for every operation"
+        );
+        assert_eq!(
+            transient_objects(s.tpm()),
+            1,
+            "only the storage primary stays loaded"
+        );
+        drop(s);
+        let mut again = Tpm::open(&sw.tcti()).unwrap();
+        assert_eq!(transient_objects(&mut again), 0, "flushed on drop");
+    }
+
+    #[test]
+    fn kept_storage_primary_is_recreated_after_tpm_reset() {
+        let sw = Swtpm::start().unwrap();
+        let mut s = TpmSealer::new(
+            Tpm::open(&sw.tcti()).unwrap(),
+            PcrSelection::measured_boot(),
+        );
+        let secret = SecretBytes::random(32).unwrap();
+        let blob = s.seal(&secret).unwrap(); // creates the storage primary and keeps it
+        reset_tpm(&sw, s.tpm());
+        assert_eq!(transient_objects(s.tpm()), 0);
+        assert_eq!(
+            s.unseal(&blob).unwrap().expose_secret(),
+            secret.expose_secret()
+        );
+        reset_tpm(&sw, s.tpm());
+        let again = s.seal(&secret).unwrap();
+        assert_eq!(
+            s.unseal(&again).unwrap().expose_secret(),
+            secret.expose_secret()
+        );
+        assert_eq!(transient_objects(s.tpm()), 1);
     }
 }
