@@ -10,33 +10,6 @@ use kms_intent::{TotpParams, TotpSecret, totp_code};
 
 const DEST: [u8; 32] = [9; 32];
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    let mut bits = 0u64;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {c}"),
-        };
-        bits = (bits << 5) | u64::from(v);
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    out
-}
-
 /// Enables TOTP for `user` the way the user would: scan the QR code in chat, type a code.
 fn enable_totp(kms: &Kms, c: &mut kms_client::Client, user: u64) -> TotpSecret {
     assert!(matches!(
@@ -46,15 +19,8 @@ fn enable_totp(kms: &Kms, c: &mut kms_client::Client, user: u64) -> TotpSecret {
     let m = kms.last_message(user, "totp_enrollment");
     let uri = m["otpauth_uri"].as_str().unwrap();
     assert!(!m["qr_png"].as_str().unwrap().is_empty());
-    let secret = uri
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let secret = TotpSecret::from_bytes(&base32_decode(secret)).unwrap();
-    let code = totp_code(&secret, &TotpParams::default(), now() - 30);
+    let secret = totp_secret_from_uri(uri);
+    let code = totp_code(&secret, &TotpParams::default(), unix_now() - 30);
     assert!(matches!(
         c.call(&Request::ConfirmTotp {
             user,
@@ -105,7 +71,7 @@ fn withdrawal_needs_totp_and_a_stolen_chat_account_is_locked_out() {
         kind(with_totp(&mut c, 900, &ch.token("Approve"), "000000")),
         ErrorKind::SecondFactorRequired
     );
-    let code = totp_code(&secret, &TotpParams::default(), now());
+    let code = totp_code(&secret, &TotpParams::default(), unix_now());
     match with_totp(&mut c, 900, &ch.token("Approve"), &code).unwrap() {
         Response::Signed { signature, .. } => assert!(verifies(&addr, &msg, &signature)),
         other => panic!("{other:?}"),
@@ -142,7 +108,7 @@ fn withdrawal_needs_totp_and_a_stolen_chat_account_is_locked_out() {
         "30 wrong codes were neither throttled nor locked"
     );
     // Even the right code is refused while throttled.
-    let code = totp_code(&secret, &TotpParams::default(), now() + 30);
+    let code = totp_code(&secret, &TotpParams::default(), unix_now() + 30);
     assert!(matches!(
         kind(with_totp(&mut c, 900, &token, &code)),
         ErrorKind::RateLimited | ErrorKind::Locked
@@ -173,7 +139,7 @@ fn seed_export_needs_a_second_factor_and_restores() {
         kind(decide(&mut c, 901, &ch.token("Approve"))),
         ErrorKind::SecondFactorRequired
     );
-    let code = totp_code(&secret, &TotpParams::default(), now());
+    let code = totp_code(&secret, &TotpParams::default(), unix_now());
     let backup = match with_totp(&mut c, 901, &ch.token("Approve"), &code).unwrap() {
         Response::Exported { backup } => backup.0,
         other => panic!("{other:?}"),
@@ -228,11 +194,19 @@ fn backup_quiz_is_answered_in_chat_with_the_phrase_shown_once() {
         .collect();
     assert_eq!(words.len(), 24);
     // The quiz challenges: pick the right word at each position.
-    let quiz: Vec<_> = kms
-        .inbox()
-        .into_iter()
-        .filter(|m| m["type"] == "challenge" && m["user"] == 902)
-        .collect();
+    // The pool delivers asynchronously: wait until all three are in the chat.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let quiz = loop {
+        let quiz: Vec<_> = kms
+            .inbox()
+            .into_iter()
+            .filter(|m| m["type"] == "challenge" && m["user"] == 902)
+            .collect();
+        if quiz.len() >= 3 || std::time::Instant::now() > deadline {
+            break quiz;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert_eq!(quiz.len(), 3);
     let mut last = None;
     for (q, p) in quiz.iter().zip(&positions) {
@@ -318,7 +292,7 @@ fn whitelist_and_imported_keys() {
         kind(decide(&mut c, 903, &ch.token("Approve"))),
         ErrorKind::SecondFactorRequired
     );
-    let code = totp_code(&secret, &TotpParams::default(), now());
+    let code = totp_code(&secret, &TotpParams::default(), unix_now());
     assert!(matches!(
         with_totp(&mut c, 903, &ch.token("Approve"), &code).unwrap(),
         Response::Done { .. }

@@ -117,28 +117,7 @@ fn no_one_but_the_user_can_use_the_key() {
     for f in ["keys.redb", "state.redb", "audit.log"] {
         std::fs::rename(stolen.path().join(f), state.join("signer").join(f)).unwrap();
     }
-    let log = state.join("kms.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let mut child = std::process::Command::new(KMS)
-        .arg("dev")
-        .arg("--state-dir")
-        .arg(&state)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("refusing to create a new master key")
-            || std::time::Instant::now() > deadline
-        {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    let text = run_dev_until(&state, "refusing to create a new master key");
     assert!(
         text.contains("refusing to create a new master key"),
         "{text}"
@@ -393,7 +372,7 @@ fn a_stolen_chat_account_cannot_drain() {
         .unwrap()
         .to_string();
     let secret = totp_secret_from_uri(&uri);
-    let now = kms_now();
+    let now = unix_now();
     let code = kms_intent::totp_code(&secret, &kms_intent::TotpParams::default(), now - 30);
     c.call(&Request::ConfirmTotp {
         user: 62,
@@ -484,36 +463,4 @@ fn a_stolen_chat_account_cannot_drain() {
         }
         other => panic!("{other:?}"),
     }
-}
-
-fn kms_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn totp_secret_from_uri(uri: &str) -> kms_intent::TotpSecret {
-    let b32 = uri
-        .split("secret=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let (mut bits, mut n, mut out) = (0u64, 0, Vec::new());
-    for ch in b32.bytes() {
-        let v = match ch {
-            b'A'..=b'Z' => ch - b'A',
-            b'2'..=b'7' => ch - b'2' + 26,
-            _ => panic!("not base32"),
-        };
-        bits = (bits << 5) | u64::from(v);
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    kms_intent::TotpSecret::from_bytes(&out).unwrap()
 }

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::*;
 use kms_client::proto::IntentProposal;
 use kms_client::{Bytes, ClientError, ErrorKind, Request, Response, WalletRef};
@@ -27,7 +25,7 @@ fn an_intent_never_exceeds_its_uses_across_a_crash() {
         per_transaction_limit: 1_000,
         cumulative_limit: 1_000_000,
         max_uses: 40,
-        valid_until: now() + 3600,
+        valid_until: unix_now() + 3600,
     })));
     let token = kms.challenge(&p.challenge).token("Approve intent");
     assert!(matches!(
@@ -76,13 +74,6 @@ fn an_intent_never_exceeds_its_uses_across_a_crash() {
         "{signed} signatures: the killed signer's reserved uses were reused"
     );
     assert!(signed >= 30, "a crash lost too many uses: {signed} of 40");
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// A tmpfs of its own (root only, as CI runs), so the test can fill the disk under the signer.
@@ -161,26 +152,7 @@ fn a_lost_master_blob_is_never_replaced_by_a_new_key() {
     create_user(&mut kms.client(), 3);
     kms.stop();
     std::fs::remove_file(kms.data_dir().join("master.blob")).unwrap();
-    let log = kms.root.join("second.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let mut child = std::process::Command::new(KMS)
-        .arg("dev")
-        .arg("--state-dir")
-        .arg(&kms.root)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("refusing to create a new master key") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    let text = run_dev_until(&kms.root, "refusing to create a new master key");
     assert!(
         text.contains("refusing to create a new master key"),
         "{text}"

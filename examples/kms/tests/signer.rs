@@ -141,7 +141,7 @@ fn create_intent(kms: &Kms, c: &mut Client, user: u64, params: Vec<u8>, max_uses
         per_transaction_limit: 1_000_000_000,
         cumulative_limit: 10_000_000_000,
         max_uses,
-        valid_until: kms_now() + 3600,
+        valid_until: unix_now() + 3600,
     })));
     let ch = kms.challenge(&p.challenge);
     assert!(
@@ -153,13 +153,6 @@ fn create_intent(kms: &Kms, c: &mut Client, user: u64, params: Vec<u8>, max_uses
         Response::IntentCreated { intent } => intent,
         other => panic!("{other:?}"),
     }
-}
-
-fn kms_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 #[test]

@@ -395,3 +395,63 @@ pub fn call_retrying(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Unix time in seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The TOTP secret of an `otpauth://` URI (RFC 4648 base32, unpadded).
+pub fn totp_secret_from_uri(uri: &str) -> kms_intent::TotpSecret {
+    let b32 = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let (mut bits, mut n, mut out) = (0u64, 0, Vec::new());
+    for ch in b32.bytes() {
+        let v = match ch {
+            b'A'..=b'Z' => ch - b'A',
+            b'2'..=b'7' => ch - b'2' + 26,
+            _ => panic!("not base32: {ch}"),
+        };
+        bits = (bits << 5) | u64::from(v);
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    kms_intent::TotpSecret::from_bytes(&out).unwrap()
+}
+
+/// Starts `kms dev` on `state` and returns its log once it says `needle` (or after 20 s); the
+/// supervisor is killed (its children die with it).
+pub fn run_dev_until(state: &Path, needle: &str) -> String {
+    let log = state.join("until.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(KMS)
+        .arg("dev")
+        .arg("--state-dir")
+        .arg(state)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(needle) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    text
+}
