@@ -107,34 +107,41 @@ pub struct Measured {
     pub error: Option<String>,
 }
 
+/// The first error of a run of calls (later ones add nothing: the figures already mean nothing).
+#[derive(Default)]
+struct FirstError(Option<String>);
+
+impl FirstError {
+    fn record(&mut self, r: Result<(), String>) {
+        if let (Err(e), None) = (r, &self.0) {
+            self.0 = Some(e);
+        }
+    }
+}
+
 /// Times `samples` calls after `warmup` calls, one `Instant` pair per call.
 pub fn measure(
     run: &mut dyn FnMut() -> Result<(), String>,
     warmup: usize,
     samples: usize,
 ) -> Measured {
-    let mut error = None;
-    let mut record = |r: Result<(), String>| {
-        if let (Err(e), None) = (r, &error) {
-            error = Some(e);
-        }
-    };
+    let mut first = FirstError::default();
     for _ in 0..warmup {
-        record(run());
+        first.record(run());
     }
     let mut t: Vec<Duration> = Vec::with_capacity(samples.max(1));
     for _ in 0..samples.max(1) {
         let s = Instant::now();
         let r = run();
         t.push(s.elapsed());
-        record(r);
+        first.record(r);
     }
     t.sort_unstable();
     let at = |q: f64| t[((t.len() - 1) as f64 * q).round() as usize];
     Measured {
         median: at(0.5),
         p99: at(0.99),
-        error,
+        error: first.0,
     }
 }
 
@@ -163,25 +170,20 @@ pub fn measure_rate(
     warmup: usize,
     window: Duration,
 ) -> Rate {
-    let mut error = None;
-    let mut record = |r: Result<(), String>| {
-        if let (Err(e), None) = (r, &error) {
-            error = Some(e);
-        }
-    };
+    let mut first = FirstError::default();
     for _ in 0..warmup {
-        record(run());
+        first.record(run());
     }
     let start = Instant::now();
     let mut calls = 0u64;
     while start.elapsed() < window {
-        record(run());
+        first.record(run());
         calls += 1;
     }
     Rate {
         calls,
         elapsed: start.elapsed(),
-        error,
+        error: first.0,
     }
 }
 
