@@ -4,6 +4,7 @@ mod client;
 pub mod frame;
 pub mod pool;
 pub mod proto;
+pub mod statement;
 
 pub use client::{Client, ClientError};
 pub use frame::{FrameError, MAX_FRAME_LEN};
