@@ -41,6 +41,85 @@ pub(crate) struct Config {
     /// The supervisor.
     #[serde(default)]
     pub(crate) supervisor: SupervisorConfig,
+    /// Deliver through the Telegram signer bot instead of the inbox file.
+    #[serde(default)]
+    pub(crate) telegram: Option<TelegramConfig>,
+}
+
+/// `[telegram]`: the pool delivers to users' Telegram chats through the signer bot, reads its
+/// updates (button presses, codes) and serves the authorization Mini App.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TelegramConfig {
+    /// A file holding the signer bot's token (`<bot id>:<secret>`), read once at start, before
+    /// the pool confines itself. Only the pool reads it.
+    pub(crate) bot_token_file: PathBuf,
+    /// The Bot API server (default Telegram's; `https://`, or `http://` on loopback).
+    #[serde(default = "default_api")]
+    pub(crate) api_base_url: String,
+    /// A PEM bundle to trust instead of the compiled-in Mozilla roots (an emulator's test CA).
+    #[serde(default)]
+    pub(crate) ca_bundle: Option<PathBuf>,
+    /// Bot API requests in flight at most (and sender threads; one user's messages stay in order).
+    #[serde(default = "default_in_flight")]
+    pub(crate) max_in_flight: usize,
+    /// Long-poll timeout of `getUpdates`, in seconds.
+    #[serde(default = "default_poll")]
+    pub(crate) poll_timeout_secs: u32,
+    /// The authorization Mini App (absent: no app button, decisions in chat only).
+    #[serde(default)]
+    pub(crate) miniapp: Option<MiniAppConfig>,
+}
+
+impl TelegramConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| ConfigError::Invalid {
+            field,
+            reason: reason.into(),
+        };
+        if !(1..=64).contains(&self.max_in_flight) {
+            return Err(invalid("telegram.max_in_flight", "must be 1 to 64"));
+        }
+        if self.poll_timeout_secs > 50 {
+            return Err(invalid("telegram.poll_timeout_secs", "must be 0 to 50"));
+        }
+        if !self.api_base_url.starts_with("https://") && !self.api_base_url.starts_with("http://")
+        {
+            return Err(invalid("telegram.api_base_url", "must be an http(s) URL"));
+        }
+        if let Some(m) = &self.miniapp {
+            if !m.public_url.starts_with("https://") {
+                return Err(invalid(
+                    "telegram.miniapp.public_url",
+                    "must be https:// (Telegram opens Mini Apps over HTTPS only)",
+                ));
+            }
+            if m.init_data_max_age_secs == 0 || m.init_data_max_age_secs > 86_400 {
+                return Err(invalid(
+                    "telegram.miniapp.init_data_max_age_secs",
+                    "must be 1 to 86400",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[telegram.miniapp]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MiniAppConfig {
+    /// Where the pool listens (HTTPS).
+    pub(crate) listen: std::net::SocketAddr,
+    /// The `https://` URL the app button opens (what a reverse proxy or Telegram reaches).
+    pub(crate) public_url: String,
+    /// The TLS certificate chain (PEM).
+    pub(crate) cert: PathBuf,
+    /// Its private key (PEM).
+    pub(crate) key: PathBuf,
+    /// initData older than this many seconds is refused.
+    #[serde(default = "default_init_data_age")]
+    pub(crate) init_data_max_age_secs: u64,
 }
 
 /// `[tpm]`.
@@ -159,6 +238,18 @@ fn default_origin() -> String {
 fn default_backoff() -> u64 {
     100
 }
+fn default_api() -> String {
+    "https://api.telegram.org".into()
+}
+fn default_in_flight() -> usize {
+    8
+}
+fn default_poll() -> u32 {
+    25
+}
+fn default_init_data_age() -> u64 {
+    3600
+}
 
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -217,7 +308,20 @@ impl Config {
                 inbox: Some(state_dir.join("user-inbox.jsonl")),
             },
             supervisor: SupervisorConfig::default(),
+            telegram: None,
         }
+    }
+
+    /// Reads a `[telegram]` section on its own (the file `kms dev --telegram` names).
+    pub(crate) fn load_telegram(path: &Path) -> Result<TelegramConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
@@ -243,6 +347,9 @@ impl Config {
                     kms_intent::MAX_CHALLENGE_LIFETIME_SECS
                 ),
             });
+        }
+        if let Some(tg) = &self.telegram {
+            tg.validate()?;
         }
         Ok(())
     }

@@ -33,7 +33,9 @@ use config::Config;
 const USAGE: &str = "\
 usage:
   kms up --config <kms.toml>        supervisor + signer + HTTPS pool + bridge (TPM-sealed master key)
-  kms dev [--state-dir <dir>] [--challenge-ttl S]  the same on embedded defaults (INSECURE dev sealer; default dir .kms-dev)
+  kms dev [--state-dir <dir>] [--challenge-ttl S] [--telegram <telegram.toml>]
+                                    the same on embedded defaults (INSECURE dev sealer; default dir .kms-dev);
+                                    with --telegram, deliver through a Telegram signer bot
   kms describe <tx|file|->          describe a transaction or message (base58 or base64)
   kms derive --mnemonic \"<words>\" [--passphrase P] [--index I] [--count N]
   kms modules list | hash <file.wasm> | verify <tx> --module <name|sha256> --params <json> [--lookup ADDR]...
@@ -71,7 +73,7 @@ fn main() -> ExitCode {
             ))
         }),
         "__pool" => child(rest, |cfg, fds| {
-            Ok(pool::run(fds("--signer-fd")?, &cfg.inbox(), &cfg.data_dir))
+            Ok(pool::run(fds("--signer-fd")?, cfg))
         }),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
@@ -97,6 +99,12 @@ fn dev(args: &[String]) -> i32 {
                     "--challenge-ttl {ttl:?} is not a number of seconds"
                 ));
             }
+        }
+    }
+    if let Some(file) = flag(args, "--telegram") {
+        match Config::load_telegram(&PathBuf::from(file)) {
+            Ok(tg) => cfg.telegram = Some(tg),
+            Err(e) => return usage_error(&e.to_string()),
         }
     }
     match cfg.validate() {

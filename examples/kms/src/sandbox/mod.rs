@@ -450,23 +450,34 @@ pub(crate) fn lock_down(cfg: &SandboxConfig) -> Result<SandboxReport, SandboxErr
 }
 
 /// The confinement of the bridge and the HTTPS pool: not dumpable, no core files, no new
-/// privileges, and a Landlock ruleset that allows no file-system access at all (the bridge works
-/// on its inherited sockets; the pool on its inherited socket and the inbox file it opened
-/// before). Network access is not restricted here: the pool talks to the Bot API. Call it while
-/// the process has one thread. Returns the Landlock outcome.
+/// privileges, and a Landlock ruleset that allows no file-system access but reading the
+/// `read_only` files that exist (the bridge passes none and works on its inherited sockets; the
+/// Telegram pool passes the resolver's configuration files so it can look up the Bot API host).
+/// Network access is not restricted here: the pool talks to the Bot API. Call it while the
+/// process has one thread. Returns the Landlock outcome.
 ///
 /// # Errors
 /// The step that failed; [`SandboxError::ThreadsRunning`] when called with threads running.
-pub(crate) fn confine_without_files() -> Result<LandlockReport, SandboxError> {
+pub(crate) fn confine_without_files(read_only: &[&Path]) -> Result<LandlockReport, SandboxError> {
     let threads = count_threads().map_err(SandboxError::ThreadCount)?;
     if threads > 1 {
         return Err(SandboxError::ThreadsRunning { count: threads });
     }
-    let ruleset = Ruleset::default()
+    let mut ruleset = Ruleset::default()
         .handle_access(AccessFs::from_all(POLICY_ABI))
         .and_then(|r| r.scope(Scope::from_all(POLICY_ABI)))
         .and_then(Ruleset::create)
         .map_err(SandboxError::Landlock)?;
+    for path in read_only {
+        // A missing file stays unreadable (it cannot appear later either).
+        let Ok(fd) = PathFd::new(path) else { continue };
+        if is_dir(&fd).unwrap_or(true) {
+            continue;
+        }
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, BitFlags::from(AccessFs::ReadFile)))
+            .map_err(SandboxError::Landlock)?;
+    }
     rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)
         .map_err(|e| SandboxError::Dumpable(e.into()))?;
     let zero = Rlimit {

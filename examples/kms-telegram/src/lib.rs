@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+mod client;
+mod error;
+pub mod initdata;
+pub mod miniapp;
+mod token;
+
+pub use client::{BotClient, BotClientBuilder, DEFAULT_BASE_URL, RetryPolicy};
+pub use error::{ApiError, InitDataError, ServerError, TokenError};
+pub use token::BotToken;
