@@ -299,6 +299,16 @@ pub enum Request {
     },
     /// The signer's sandbox as seen from inside the running signer.
     SignerStatus,
+    /// What became of a challenge the user decides in chat: the answer the decision produced
+    /// (`Signed`, `Rejected`, `IntentCreated`, `Exported`, …, or its typed error),
+    /// [`Response::Waiting`] while it is open. Outcomes are kept ten minutes after the decision
+    /// and are not kept across a signer restart.
+    ChallengeOutcome {
+        /// The user.
+        user: UserId,
+        /// Challenge id (hex), from [`Response::Pending`].
+        challenge: String,
+    },
 }
 
 /// A challenge waiting for the user.
@@ -361,6 +371,10 @@ pub struct SignerStatus {
     pub probe: Vec<(String, String)>,
     /// Whether the master key is held in a page-chain shield.
     pub master_key_shielded: bool,
+    /// The signer's description key (Ed25519 public key, base58): what every challenge's
+    /// description statement is signed with.
+    #[serde(default)]
+    pub description_key: String,
 }
 
 /// Every answer.
@@ -449,6 +463,13 @@ pub enum Response {
         /// What was done.
         what: String,
     },
+    /// The challenge is still open: the user has not decided yet.
+    Waiting {
+        /// The challenge.
+        challenge: String,
+        /// Unix time from which it is expired.
+        expires_at: u64,
+    },
 }
 
 /// The kind of a failure, for programs to match on.
@@ -482,6 +503,8 @@ pub enum ErrorKind {
     Expired,
     /// The challenge was already decided.
     AlreadyDecided,
+    /// No such challenge (never issued, or its outcome is no longer kept).
+    UnknownChallenge,
     /// A second factor is needed (or the one given is wrong).
     SecondFactorRequired,
     /// Too many failed attempts: retry later.

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use kms_client::frame::{FrameError, encode_frame, read_frame};
 use kms_client::proto::{ErrorKind, Outcome, WireError, decode_request, encode_response};
-use kms_client::{MAX_FRAME_LEN, pool::UserMessage};
+use kms_client::MAX_FRAME_LEN;
+use kms_client::pool::{PoolRequest, UserMessage};
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditLog, SyncPolicy};
@@ -111,10 +112,14 @@ fn serve(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> Result<(), SignerError>
     // After lock-down: threads spawned from here on inherit every restriction.
     let vault = vault::Vault::new(master, 1, cfg.signer.shield_mutation_secs)?;
     let (to_pool, pool_rx) = mpsc::channel::<UserMessage>();
+    let pool_events = pool
+        .try_clone()
+        .map_err(|e| SignerError::Startup(format!("pool socket: {e}")))?;
     spawn_pool_writer(pool, pool_rx)?;
     let service = Arc::new(Service::new(
         cfg, vault, keys, state, audit, to_pool, report,
     )?);
+    spawn_pool_reader(pool_events, Arc::clone(&service))?;
     service
         .audit(&AuditEvent::SignerStarted {
             instance: format!("pid {}", std::process::id()),
@@ -249,6 +254,36 @@ fn spawn_pool_writer(
                 if pool.write_all(&frame).is_err() {
                     eprintln!("kms signer: the HTTPS pool is gone; messages to users are lost");
                     return;
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| SignerError::Startup(format!("pool thread: {e}")))
+}
+
+/// Reads the pool's requests (decisions the user took in chat) and hands each to the service;
+/// the answers go back through the pool writer.
+fn spawn_pool_reader(pool: UnixStream, service: Arc<Service>) -> Result<(), SignerError> {
+    std::thread::Builder::new()
+        .name("kms-pool-events".into())
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            let mut reader = BufReader::new(pool);
+            let mut body = Vec::new();
+            loop {
+                match read_frame(&mut reader, &mut body) {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        eprintln!("kms signer: pool link: {e}; no more decisions from chat");
+                        return;
+                    }
+                }
+                let req = serde_json::from_slice::<PoolRequest>(&body);
+                zeroize::Zeroize::zeroize(&mut body);
+                match req {
+                    Ok(req) => service.pool_request(req),
+                    Err(_) => eprintln!("kms signer: the pool sent a frame that is not a request"),
                 }
             }
         })

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, mpsc};
 
-use kms_client::pool::{ButtonOut, UserMessage};
+use kms_client::pool::{ButtonOut, PoolRequest, UserMessage};
+use kms_client::statement::DescriptionStatement;
 use kms_client::proto::{
     Bytes, ErrorKind, ExportWhat, IntentInfo, IntentProposal, Outcome, Pending, Proof, Request,
     Response, SecretText, SignRequest, SignerStatus, WalletInfo, WalletRef, WireError,
@@ -416,6 +417,8 @@ pub(crate) struct Service {
     audit_key: AuditKey,
     to_pool: Mutex<mpsc::Sender<UserMessage>>,
     pending: Mutex<HashMap<[u8; 8], PendingOp>>,
+    outcomes: Mutex<HashMap<[u8; 8], KeptOutcome>>,
+    description_key: [u8; 32],
     quizzes: Mutex<HashMap<u64, QuizRun>>,
     passkey_registrations: Mutex<HashMap<u64, ([u8; 32], u64)>>,
     params_cache: Mutex<HashMap<(ModuleHash, Vec<u8>), ParamsInfo>>,
@@ -433,6 +436,17 @@ const PARAMS_CACHE_MAX: usize = 10_000;
 const PROFILE_CACHE_MAX: usize = 100_000;
 const QUIZ_TTL_SECS: u64 = 24 * 3600;
 const QUIZ_CHOICES: usize = 4;
+/// How long the outcome of a decided challenge stays readable with `ChallengeOutcome`.
+const OUTCOME_TTL_SECS: u64 = 600;
+/// Most outcomes kept (the oldest go first beyond this).
+const OUTCOME_MAX: usize = 50_000;
+
+/// The answer a decision produced, kept for `ChallengeOutcome`.
+struct KeptOutcome {
+    user: u64,
+    decided_at: u64,
+    result: Result<Response, WireError>,
+}
 
 impl Service {
     pub(crate) fn new(
@@ -447,6 +461,7 @@ impl Service {
         let vault = Arc::new(vault);
         let db = Arc::new(db);
         let audit_key = vault.audit_key()?;
+        let description_key = vault.description_public_key()?;
         let registry = Registry::with_builtins(HostConfig::default())
             .map_err(|e| SignerError::Startup(format!("built-in modules: {e}")))?;
         let mut rp = RelyingParty::new(cfg.signer.passkey_rp_id.clone());
@@ -468,6 +483,8 @@ impl Service {
             audit_key,
             to_pool: Mutex::new(to_pool),
             pending: Mutex::new(HashMap::new()),
+            outcomes: Mutex::new(HashMap::new()),
+            description_key,
             quizzes: Mutex::new(HashMap::new()),
             passkey_registrations: Mutex::new(HashMap::new()),
             params_cache: Mutex::new(HashMap::new()),
@@ -531,7 +548,10 @@ impl Service {
             Request::DeriveWallet { user, index } => self.derive_wallet(user, index),
             Request::ImportKey { user, key } => self.import_key(user, &key),
             Request::Sign(r) => self.sign_request(r),
-            Request::Decide { user, token, proof } => self.decide(user, &token, proof.as_ref()),
+            Request::Decide { user, token, proof } => {
+                self.decide_and_record(user, &token, proof.as_ref(), None)
+            }
+            Request::ChallengeOutcome { user, challenge } => self.challenge_outcome(user, &challenge),
             Request::CreateIntent(p) => self.propose_intent(p),
             Request::ListIntents { user } => self.list_intents(user),
             Request::RevokeIntent { user, intent } => self.revoke_intent(user, intent),
@@ -1217,6 +1237,18 @@ impl Service {
         }
         self.persist_pending(issued.id)?;
         let challenge = issued.id.to_string();
+        let statement = DescriptionStatement {
+            user,
+            expires_at: issued.expires_at,
+            challenge: challenge.clone(),
+            request_digest: hex::encode(spec.request_digest),
+            factor_required: factor.clone(),
+            description: issued.description.clone(),
+            buttons: issued.buttons.iter().map(|b| b.label.clone()).collect(),
+        }
+        .encode()
+        .map_err(|e| err(ErrorKind::Internal, format!("description statement: {e}")))?;
+        let statement_signature = self.vault.sign_statement(&statement)?;
         self.notify(UserMessage::Challenge {
             user,
             challenge: challenge.clone(),
@@ -1232,6 +1264,9 @@ impl Service {
             expires_at: issued.expires_at,
             factor_required: factor.clone(),
             request_digest: hex::encode(spec.request_digest),
+            statement: Bytes(statement),
+            statement_signature: Bytes(statement_signature.to_vec()),
+            signer_key: Bytes(self.description_key.to_vec()),
         })?;
         Ok(Response::Pending(Pending {
             challenge,
@@ -1290,6 +1325,125 @@ impl Service {
     }
 
     // ------------------------------------------------------------------ decisions
+
+    /// A decision from the HTTPS pool (a button pressed in chat or in the mini-app); the answer
+    /// goes back to the pool.
+    pub(crate) fn pool_request(&self, req: PoolRequest) {
+        match req {
+            PoolRequest::Decide {
+                id,
+                user,
+                challenge,
+                token,
+                proof,
+            } => {
+                let result = self.decide_and_record(user, &token, proof.as_ref(), Some(&challenge));
+                let (error, text) = match &result {
+                    Ok(r) => (None, outcome_text(r)),
+                    Err(e) => (Some(e.kind), e.message.clone()),
+                };
+                let _ = self.notify(UserMessage::DecideAnswer {
+                    user,
+                    id,
+                    error,
+                    text,
+                });
+            }
+            _ => eprintln!("kms signer: a pool request this signer does not know; ignored"),
+        }
+    }
+
+    /// [`Self::decide`], refusing a token of another challenge than `expect` (the challenge of
+    /// the chat message whose button was pressed), then keeping the outcome for
+    /// `ChallengeOutcome` and telling the pool the challenge is over.
+    fn decide_and_record(
+        &self,
+        user: u64,
+        token: &SecretText,
+        proof: Option<&Proof>,
+        expect: Option<&str>,
+    ) -> Result<Response, WireError> {
+        let cid = ParsedToken::parse(token.expose_secret())
+            .ok()
+            .map(|p| p.challenge_id());
+        if let (Some(cid), Some(expect)) = (cid, expect)
+            && parse_challenge_id(expect) != Some(cid.0)
+        {
+            let e = IntentError::Invalid;
+            self.audit_denied_token(user, &e);
+            return Err(err(
+                ErrorKind::InvalidToken,
+                format!("the token belongs to another challenge than {expect}"),
+            ));
+        }
+        let result = self.decide(user, token, proof);
+        let Some(cid) = cid else { return result };
+        let over = match &result {
+            Ok(r) => Some((!matches!(r, Response::Rejected { .. }), outcome_text(r))),
+            Err(e) if e.kind == ErrorKind::Expired => Some((false, "Expired.".to_string())),
+            Err(_) => None,
+        };
+        let Some((approved, text)) = over else {
+            return result;
+        };
+        {
+            let now = now();
+            let mut kept = lock(&self.outcomes);
+            if kept.len() >= OUTCOME_MAX {
+                kept.retain(|_, o| o.decided_at + OUTCOME_TTL_SECS > now);
+            }
+            if kept.len() >= OUTCOME_MAX
+                && let Some(oldest) = kept.iter().min_by_key(|(_, o)| o.decided_at).map(|(k, _)| *k)
+            {
+                kept.remove(&oldest);
+            }
+            // An expiry seen after a decision does not replace the decision's outcome.
+            if result.is_ok() || !kept.contains_key(&cid.0) {
+                kept.insert(
+                    cid.0,
+                    KeptOutcome {
+                        user,
+                        decided_at: now,
+                        result: result.clone(),
+                    },
+                );
+            }
+        }
+        // Information only: the decision stands even if the chat is unreachable.
+        let _ = self.notify(UserMessage::Decided {
+            user,
+            challenge: cid.to_string(),
+            approved,
+            text,
+        });
+        result
+    }
+
+    /// What became of challenge `challenge` of `user`.
+    fn challenge_outcome(&self, user: u64, challenge: &str) -> Result<Response, WireError> {
+        let unknown = || {
+            err(
+                ErrorKind::UnknownChallenge,
+                format!(
+                    "no challenge {challenge} of this user (never issued, decided more than {OUTCOME_TTL_SECS} s ago, or before a signer restart)"
+                ),
+            )
+        };
+        let id = parse_challenge_id(challenge).ok_or_else(unknown)?;
+        if let Some(o) = lock(&self.outcomes).get(&id) {
+            if o.user == user && o.decided_at + OUTCOME_TTL_SECS > now() {
+                return o.result.clone();
+            }
+            return Err(unknown());
+        }
+        match lock(&self.pending).get(&id) {
+            Some(op) if op.user == user => Ok(Response::Waiting {
+                challenge: challenge.to_string(),
+                expires_at: op.expires_at,
+            }),
+            _ => Err(unknown()),
+        }
+    }
 
     fn decide(
         &self,
@@ -1972,6 +2126,7 @@ impl Service {
                 .collect(),
             probe,
             master_key_shielded: true,
+            description_key: bs58::encode(self.description_key).into_string(),
         })
     }
 }
@@ -2087,6 +2242,29 @@ fn signed_response(
         authorized_by: by,
         description,
     }
+}
+
+/// A chat line for a decision's outcome: public facts only (a signature, an intent id).
+fn outcome_text(r: &Response) -> String {
+    match r {
+        Response::Signed { signature, .. } => format!("Signed: {signature}"),
+        Response::Rejected { .. } => "Rejected.".into(),
+        Response::IntentCreated { intent } => format!("Standing intent #{intent} created."),
+        Response::Exported { .. } => "Backup exported; its password is in this chat.".into(),
+        Response::QuizProgress {
+            confirmed: true, ..
+        } => "Backup confirmed.".into(),
+        Response::QuizProgress { remaining, .. } => format!("Correct; {remaining} to go."),
+        Response::Done { what } => format!("Done: {what}."),
+        _ => "Done.".into(),
+    }
+}
+
+/// A challenge id as the hex text of its 8 bytes.
+fn parse_challenge_id(s: &str) -> Option<[u8; 8]> {
+    let mut id = [0u8; 8];
+    hex::decode_to_slice(s, &mut id).ok()?;
+    Some(id)
 }
 
 fn requirement_text(r: Requirement) -> Option<String> {

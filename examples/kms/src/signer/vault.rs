@@ -19,6 +19,9 @@ pub(crate) const STATE_KEY_INFO: &[u8] = b"kms signer state key v1 ";
 /// Associated-data prefix of a sealed state record (then kind name, 0x00, user id big-endian,
 /// epoch big-endian).
 pub(crate) const STATE_AAD: &[u8] = b"kms signer state v1";
+/// HKDF info of the description key (Ed25519 seed, salt [`STATE_KEY_SALT`]): the key that signs
+/// every challenge's description statement (`kms_client::statement`).
+pub(crate) const DESCRIPTION_KEY_INFO: &[u8] = b"kms signer description key v1";
 /// Version byte of a sealed state record.
 pub(crate) const STATE_FORMAT: u8 = 1;
 
@@ -87,6 +90,17 @@ impl Vault {
     /// The audit-log key (HKDF of the master key).
     pub(crate) fn audit_key(&self) -> Result<AuditKey, SignerError> {
         self.with_master(|m| AuditKey::derive(m.expose_secret()))
+    }
+
+    /// The description key's public half (derived, used and dropped inside the shield's loan).
+    pub(crate) fn description_public_key(&self) -> Result<[u8; 32], SignerError> {
+        self.with_master(|m| description_key(m).verifying_key().to_bytes())
+    }
+
+    /// Signs a description statement with the description key, derived for this call only.
+    pub(crate) fn sign_statement(&self, statement: &[u8]) -> Result<[u8; 64], SignerError> {
+        use ed25519_dalek::Signer as _;
+        self.with_master(|m| description_key(m).sign(statement).to_bytes())
     }
 
     /// Seals `plaintext` as a state record of `kind` for `user`.
@@ -160,6 +174,15 @@ fn aad(kind: StateKind, user: u64, epoch: u32) -> Vec<u8> {
     aad.extend_from_slice(&user.to_be_bytes());
     aad.extend_from_slice(&epoch.to_be_bytes());
     aad
+}
+
+/// The description key: Ed25519 from a 32-byte HKDF-SHA256 output (zeroized on drop).
+fn description_key(master: &MasterKey) -> ed25519_dalek::SigningKey {
+    let hk = Hkdf::<Sha256>::new(Some(STATE_KEY_SALT), master.expose_secret());
+    let mut seed = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
+    let _ = hk.expand(DESCRIPTION_KEY_INFO, seed.as_mut_slice());
+    ed25519_dalek::SigningKey::from_bytes(&seed)
 }
 
 fn cipher(master: &MasterKey, kind: StateKind) -> XChaCha20Poly1305 {
