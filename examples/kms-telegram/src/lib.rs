@@ -3,6 +3,7 @@
 pub mod api;
 mod client;
 mod error;
+pub mod initdata;
 mod token;
 
 pub use client::{BotClient, BotClientBuilder, DEFAULT_BASE_URL, RetryPolicy};
