@@ -1,5 +1,6 @@
 //! Every vector of `tests/data/initdata/vectors.json` (written by the independent Python
 //! generator next to it; see its README) against `kms_telegram::initdata`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use std::time::Duration;
 
