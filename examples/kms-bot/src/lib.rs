@@ -74,11 +74,18 @@ fn parse_sol(text: &str) -> Option<u64> {
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     if whole.is_empty() && frac.is_empty()
         || frac.len() > 9
-        || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
     {
         return None;
     }
-    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let frac: u64 = if frac.is_empty() {
         0
     } else {
@@ -88,7 +95,11 @@ fn parse_sol(text: &str) -> Option<u64> {
 }
 
 fn sol(lamports: u64) -> String {
-    let s = format!("{}.{:09}", lamports / LAMPORTS_PER_SOL, lamports % LAMPORTS_PER_SOL);
+    let s = format!(
+        "{}.{:09}",
+        lamports / LAMPORTS_PER_SOL,
+        lamports % LAMPORTS_PER_SOL
+    );
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
@@ -293,9 +304,11 @@ impl TradingBot {
             claimed_description: Some(format!("Send {what}")),
         }))?;
         match answer {
-            Response::Signed { signature, transaction, .. } => {
-                Ok(self.broadcast(&what, &signature, &transaction.0))
-            }
+            Response::Signed {
+                signature,
+                transaction,
+                ..
+            } => Ok(self.broadcast(&what, &signature, &transaction.0)),
             Response::Pending(p) => {
                 self.follow(user, p.clone(), what);
                 Ok(format!(
@@ -324,9 +337,11 @@ impl TradingBot {
                         continue;
                     }
                     Ok(Response::Waiting { .. }) => format!("Expired: {what}"),
-                    Ok(Response::Signed { signature, transaction, .. }) => {
-                        bot.broadcast(&what, &signature, &transaction.0)
-                    }
+                    Ok(Response::Signed {
+                        signature,
+                        transaction,
+                        ..
+                    }) => bot.broadcast(&what, &signature, &transaction.0),
                     Ok(Response::Rejected { .. }) => format!("You rejected: {what}"),
                     Ok(Response::IntentCreated { intent }) => format!(
                         "Armed as standing intent #{intent}: {what}. The signer will sign it without asking when it is executed; /revoke {intent} cancels it."
@@ -343,7 +358,9 @@ impl TradingBot {
     /// Broadcasts a signed transaction when an RPC endpoint is configured.
     fn broadcast(&self, what: &str, signature: &str, transaction: &[u8]) -> String {
         let Some(rpc) = &self.cfg.rpc_url else {
-            return format!("Signed: {what}\nSignature: {signature}\n(no RPC configured: not broadcast)");
+            return format!(
+                "Signed: {what}\nSignature: {signature}\n(no RPC configured: not broadcast)"
+            );
         };
         let b64 = kms_client_b64(transaction);
         let body = serde_json::json!({"jsonrpc":"2.0","id":1,"method":"sendTransaction",
@@ -369,12 +386,18 @@ impl TradingBot {
     fn balance(&self, user: u64) -> Result<String, String> {
         let wallet = self.wallet(user)?;
         let Some(rpc) = &self.cfg.rpc_url else {
-            return Ok(format!("Your wallet: {wallet}\n(no RPC configured: balance unknown)"));
+            return Ok(format!(
+                "Your wallet: {wallet}\n(no RPC configured: balance unknown)"
+            ));
         };
-        let body = serde_json::json!({"jsonrpc":"2.0","id":1,"method":"getBalance","params":[wallet]});
+        let body =
+            serde_json::json!({"jsonrpc":"2.0","id":1,"method":"getBalance","params":[wallet]});
         let v = rpc_call(rpc, &body)?;
         let lamports = v["value"].as_u64().ok_or("RPC answered no balance")?;
-        Ok(format!("Your wallet: {wallet}\nBalance: {} SOL", sol(lamports)))
+        Ok(format!(
+            "Your wallet: {wallet}\nBalance: {} SOL",
+            sol(lamports)
+        ))
     }
 
     /// `/limit <mint> <max SOL> <min tokens>`: a standing intent that lets one pump.fun buy of
@@ -385,7 +408,9 @@ impl TradingBot {
         };
         let mint = address(mint).ok_or("the mint must be a base58 address")?;
         let max_cost = parse_sol(max_sol).ok_or("the price must be SOL like 0.5")?;
-        let min_out: u64 = min_tokens.parse().map_err(|_| "min tokens must be a whole number")?;
+        let min_out: u64 = min_tokens
+            .parse()
+            .map_err(|_| "min tokens must be a whole number")?;
         let from = address(&self.wallet(user)?).ok_or("bad wallet address")?;
         let token_program = address(TOKEN_PROGRAM).ok_or("token program")?;
         let params = self.params(
@@ -417,7 +442,10 @@ impl TradingBot {
             Response::Pending(p) => {
                 let what = format!("buy at least {min_out} for at most {} SOL", sol(max_cost));
                 self.follow(user, p.clone(), what);
-                Ok(format!("Approve the limit order in @{}: {}", self.cfg.signer_bot, p.description))
+                Ok(format!(
+                    "Approve the limit order in @{}: {}",
+                    self.cfg.signer_bot, p.description
+                ))
             }
             other => Err(format!("unexpected answer {other:?}")),
         }
@@ -430,11 +458,16 @@ impl TradingBot {
                     .iter()
                     .filter(|i| i.status == "active")
                     .map(|i| format!("#{} ({} of {} uses)", i.id, i.uses, i.max_uses))
-                    .fold("Active intents (/revoke <id>):".to_string(), |a, b| a + "\n" + &b)),
+                    .fold("Active intents (/revoke <id>):".to_string(), |a, b| {
+                        a + "\n" + &b
+                    })),
                 other => Err(format!("unexpected answer {other:?}")),
             };
         };
-        let intent: u64 = id.trim_start_matches('#').parse().map_err(|_| "usage: /revoke <id>")?;
+        let intent: u64 = id
+            .trim_start_matches('#')
+            .parse()
+            .map_err(|_| "usage: /revoke <id>")?;
         match self.kms(&Request::RevokeIntent { user, intent }) {
             Ok(_) => Ok(format!("Standing intent #{intent} revoked.")),
             Err(e) => Err(e),
@@ -481,7 +514,15 @@ mod tests {
         assert_eq!(parse_sol("0.25"), Some(250_000_000));
         assert_eq!(parse_sol(".5"), Some(500_000_000));
         assert_eq!(parse_sol("0.000000001"), Some(1));
-        for bad in ["", ".", "-1", "1e9", "0.0000000001", "1.2.3", "99999999999999999999"] {
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "1e9",
+            "0.0000000001",
+            "1.2.3",
+            "99999999999999999999",
+        ] {
             assert_eq!(parse_sol(bad), None, "{bad}");
         }
         assert_eq!(sol(250_000_000), "0.25");

@@ -34,7 +34,9 @@ fn run() -> Result<(), String> {
     }
     let tg = tg.build().map_err(|e| e.to_string())?;
     let cfg = Config {
-        kms_socket: env("KMS_SOCKET").unwrap_or_else(|| ".kms-dev/bus.sock".into()).into(),
+        kms_socket: env("KMS_SOCKET")
+            .unwrap_or_else(|| ".kms-dev/bus.sock".into())
+            .into(),
         signer_bot: env("KMS_SIGNER_BOT").ok_or("KMS_SIGNER_BOT is not set")?,
         rpc_url: env("SOLANA_RPC"),
         poll_timeout_secs: 25,

@@ -319,6 +319,29 @@ pub struct DeleteWebhook {
     pub drop_pending_updates: Option<bool>,
 }
 
+/// The answer of `getWebhookInfo`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookInfo {
+    /// The webhook URL; empty when none is set (updates are fetched with `getUpdates`).
+    #[serde(default)]
+    pub url: String,
+    /// Whether a custom certificate was uploaded.
+    #[serde(default)]
+    pub has_custom_certificate: bool,
+    /// Updates waiting to be delivered.
+    #[serde(default)]
+    pub pending_update_count: u64,
+    /// Unix time of the last failed delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_date: Option<i64>,
+    /// Why the last delivery failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_message: Option<String>,
+    /// Update kinds the bot receives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_updates: Option<Vec<String>>,
+}
+
 /// A request without parameters (`getMe`, `getWebhookInfo`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoParams {}
@@ -396,11 +419,17 @@ mod tests {
             text: "seed words here".into(),
             parse_mode: None,
             reply_markup: Some(InlineKeyboardMarkup {
-                inline_keyboard: vec![vec![InlineKeyboardButton::callback("Approve", "SECRETTOKEN")]],
+                inline_keyboard: vec![vec![InlineKeyboardButton::callback(
+                    "Approve",
+                    "SECRETTOKEN",
+                )]],
             }),
         };
         let d = format!("{m:?}");
-        assert!(!d.contains("SECRETTOKEN") && !d.contains("seed words"), "{d}");
+        assert!(
+            !d.contains("SECRETTOKEN") && !d.contains("seed words"),
+            "{d}"
+        );
         assert!(d.contains("Approve"));
     }
 }

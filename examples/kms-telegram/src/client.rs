@@ -343,7 +343,12 @@ impl BotClient {
         self.call_retrying("deleteWebhook", req)
     }
 
-    fn retrying<Req, Resp>(&self, method: &str, req: &Req, extra: Duration) -> Result<Resp, ApiError>
+    fn retrying<Req, Resp>(
+        &self,
+        method: &str,
+        req: &Req,
+        extra: Duration,
+    ) -> Result<Resp, ApiError>
     where
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
@@ -473,7 +478,9 @@ fn decode<Resp: DeserializeOwned>(
     let Ok(envelope) = serde_json::from_slice::<ApiResponse<serde_json::Value>>(bytes) else {
         return Err(match status {
             429 => ApiError::RetryAfter(Duration::from_secs(retry_header.unwrap_or(1))),
-            200..=299 => ApiError::Decode(format!("HTTP {status} answer is not a Bot API envelope")),
+            200..=299 => {
+                ApiError::Decode(format!("HTTP {status} answer is not a Bot API envelope"))
+            }
             _ => ApiError::Server(status),
         });
     };
@@ -542,7 +549,10 @@ impl Limit {
         }
     }
     fn acquire(&self) -> Permit<'_> {
-        let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while *free == 0 {
             free = self
                 .cond

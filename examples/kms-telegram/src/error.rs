@@ -111,3 +111,33 @@ pub enum ServerError {
     #[error("server TLS configuration: {0}")]
     Tls(String),
 }
+
+/// Why the [`BotApiEmulator`](crate::emulator::BotApiEmulator) refused a test's request (acting
+/// as a user, or inspecting state). Never holds a token, callback data or message text.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EmulatorError {
+    /// No bot with this id was added (`add_bot`).
+    #[error("the emulator has no bot {0} (call add_bot first)")]
+    UnknownBot(u64),
+    /// The user never started a chat with the bot (`start_chat`).
+    #[error("the bot has no chat {0} (the user must start_chat first)")]
+    ChatNotFound(i64),
+    /// The chat has no such message.
+    #[error("chat {chat_id} has no message {message_id}")]
+    MessageNotFound {
+        /// The chat.
+        chat_id: i64,
+        /// The message asked for.
+        message_id: i64,
+    },
+    /// The message has no inline button with that text and callback data.
+    #[error("message {message_id} has no callback button with that text")]
+    ButtonNotFound {
+        /// The message.
+        message_id: i64,
+    },
+    /// A user's text must be 1-4096 characters, as in Telegram.
+    #[error("message text must be 1-4096 characters")]
+    InvalidText,
+}

@@ -33,10 +33,10 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use kms_client::proto::SecretText;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
-use kms_client::proto::SecretText;
 use zeroize::Zeroizing;
 
 use crate::error::{InitDataError, ServerError};
@@ -168,7 +168,10 @@ impl TlsIdentity {
         let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
         let cert = rcgen::generate_simple_self_signed(names)
             .map_err(|e| ServerError::Tls(format!("self-signed certificate: {e}")))?;
-        Ok((cert.cert.pem(), Zeroizing::new(cert.signing_key.serialize_pem())))
+        Ok((
+            cert.cert.pem(),
+            Zeroizing::new(cert.signing_key.serialize_pem()),
+        ))
     }
 
     /// Base64 of the SHA-256 of the leaf certificate's SubjectPublicKeyInfo (the pin a browser
@@ -460,7 +463,10 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_LEN) {
-        return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+        ));
     }
     let collected = tokio::time::timeout(
         REQUEST_TIMEOUT,
@@ -470,12 +476,19 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     let bytes = match collected {
         Ok(Ok(c)) => Zeroizing::new(c.to_bytes().to_vec()),
         Ok(Err(_)) => {
-            return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            ));
         }
         Err(_) => return Err(error(StatusCode::REQUEST_TIMEOUT, "request body too slow")),
     };
-    serde_json::from_slice(&bytes)
-        .map_err(|_| error(StatusCode::BAD_REQUEST, "the request body is not the expected JSON"))
+    serde_json::from_slice(&bytes).map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "the request body is not the expected JSON",
+        )
+    })
 }
 
 fn page(body: &'static str, content_type: &'static str) -> Response<Full<Bytes>> {
@@ -500,11 +513,11 @@ fn set_headers(resp: &mut Response<Full<Bytes>>, content_type: &'static str) {
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("content-security-policy", HeaderValue::from_static(CSP));
     h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(CSP),
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
     );
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
 }
 

@@ -47,7 +47,8 @@ fn serve(listen_fd: RawFd, signer_fd: RawFd, data_dir: &std::path::Path) -> Resu
         .map(UnixStream::from)
         .map_err(|e| format!("signer socket (fd {signer_fd}): {e}"))?;
     // No file system at all from here on: the bridge has its two sockets.
-    let landlock = crate::sandbox::confine_without_files(&[]).map_err(|e| format!("sandbox: {e}"))?;
+    let landlock =
+        crate::sandbox::confine_without_files(&[]).map_err(|e| format!("sandbox: {e}"))?;
     if let Err(e) = crate::sandbox::check_out_of_reach("bridge", data_dir) {
         // Fail closed where Landlock is enforced at all; report otherwise.
         if landlock.enforcement != crate::sandbox::LandlockEnforcement::Off {

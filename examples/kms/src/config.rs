@@ -83,8 +83,7 @@ impl TelegramConfig {
         if self.poll_timeout_secs > 50 {
             return Err(invalid("telegram.poll_timeout_secs", "must be 0 to 50"));
         }
-        if !self.api_base_url.starts_with("https://") && !self.api_base_url.starts_with("http://")
-        {
+        if !self.api_base_url.starts_with("https://") && !self.api_base_url.starts_with("http://") {
             return Err(invalid("telegram.api_base_url", "must be an http(s) URL"));
         }
         if let Some(m) = &self.miniapp {

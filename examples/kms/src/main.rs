@@ -72,9 +72,7 @@ fn main() -> ExitCode {
                 &cfg.data_dir,
             ))
         }),
-        "__pool" => child(rest, |cfg, fds| {
-            Ok(pool::run(fds("--signer-fd")?, cfg))
-        }),
+        "__pool" => child(rest, |cfg, fds| Ok(pool::run(fds("--signer-fd")?, cfg))),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             0

@@ -10,6 +10,8 @@ mod rig;
 use std::time::{Duration, Instant};
 
 use common::*;
+
+const DEST: [u8; 32] = [9; 32];
 use kms_client::{Client, Request, Response};
 use rig::{Browser, Rig, artifact, buttons};
 
@@ -28,7 +30,10 @@ fn encode(s: &str) -> String {
 
 /// The page URL the chat button opens, with initData where Telegram's client puts it.
 fn page_url(web_app_url: &str, init_data: &str) -> String {
-    format!("{web_app_url}#tgWebAppData={}&tgWebAppVersion=8.0", encode(init_data))
+    format!(
+        "{web_app_url}#tgWebAppData={}&tgWebAppVersion=8.0",
+        encode(init_data)
+    )
 }
 
 fn web_app_url(rig: &Rig, user: u64, challenge: &str) -> String {
@@ -73,7 +78,7 @@ fn mini_app_in_chromium_approves_rejects_and_refuses_forged_init_data() {
     let browser = Browser::start(&rig.miniapp_spki);
 
     // Approve: valid initData for the user, as Telegram's client would hand it to the page.
-    let init = rig.emu.web_app_init_data(rig.bot(), USER);
+    let init = rig.emu.web_app_init_data(rig.bot(), USER).unwrap();
     browser.goto(&page_url(&url, &init));
     browser.wait_text("status", "Signed by the signer for this request");
     assert_eq!(browser.text("description"), p.description);
@@ -103,9 +108,15 @@ fn mini_app_in_chromium_approves_rejects_and_refuses_forged_init_data() {
         params.clone(),
     )));
     let url2 = web_app_url(&rig, USER, &p2.challenge);
-    browser.goto(&page_url(&url2, &rig.emu.web_app_init_data(rig.bot(), USER)));
+    browser.goto(&page_url(
+        &url2,
+        &rig.emu.web_app_init_data(rig.bot(), USER).unwrap(),
+    ));
     browser.wait_text("status", "Signed by the signer");
-    assert_eq!(browser.eval("return document.getElementById('button-1').textContent"), "Reject");
+    assert_eq!(
+        browser.eval("return document.getElementById('button-1').textContent"),
+        "Reject"
+    );
     browser.click("button-1");
     browser.wait_text("result", "Rejected.");
     browser.screenshot(&artifact("miniapp-rejected.png"));
@@ -121,7 +132,7 @@ fn mini_app_in_chromium_approves_rejects_and_refuses_forged_init_data() {
         params,
     )));
     let url3 = web_app_url(&rig, USER, &p3.challenge);
-    let good = rig.emu.web_app_init_data(rig.bot(), USER);
+    let good = rig.emu.web_app_init_data(rig.bot(), USER).unwrap();
     // One character of the HMAC changed: what a relay that edits initData ends up with.
     let mut forged = good.clone().into_bytes();
     let at = good.find("hash=").unwrap() + "hash=".len();
@@ -129,12 +140,17 @@ fn mini_app_in_chromium_approves_rejects_and_refuses_forged_init_data() {
     let forged = String::from_utf8(forged).unwrap();
     let stale = rig
         .emu
-        .web_app_init_data_at(rig.bot(), USER, unix_now() - 7200);
-    let other_user = rig.emu.web_app_init_data(rig.bot(), 602);
+        .web_app_init_data_at(rig.bot(), USER, unix_now() - 7200)
+        .unwrap();
+    let other_user = rig.emu.web_app_init_data(rig.bot(), 602).unwrap();
     for (name, init, needle) in [
         ("forged", forged.as_str(), "Refused: initData refused"),
         ("stale", stale.as_str(), "Refused: initData refused"),
-        ("other-user", other_user.as_str(), "Refused: no open request"),
+        (
+            "other-user",
+            other_user.as_str(),
+            "Refused: no open request",
+        ),
     ] {
         browser.goto(&page_url(&url3, init));
         browser.wait_text("status", needle);

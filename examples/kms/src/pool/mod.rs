@@ -163,7 +163,9 @@ fn run_telegram(
         let pem = std::fs::read(ca).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?;
         builder = builder.ca_pem(&pem);
     }
-    let client = builder.build().map_err(|e| format!("Bot API client: {e}"))?;
+    let client = builder
+        .build()
+        .map_err(|e| format!("Bot API client: {e}"))?;
     let miniapp = match &tg.miniapp {
         Some(m) => {
             let cert = std::fs::read(&m.cert)
@@ -175,7 +177,12 @@ fn run_telegram(
             let identity = TlsIdentity::from_pem(&cert, &key).map_err(|e| e.to_string())?;
             let listener = std::net::TcpListener::bind(m.listen)
                 .map_err(|e| format!("mini-app listen {}: {e}", m.listen))?;
-            Some((identity, listener, m.public_url.clone(), m.init_data_max_age_secs))
+            Some((
+                identity,
+                listener,
+                m.public_url.clone(),
+                m.init_data_max_age_secs,
+            ))
         }
         None => None,
     };
@@ -188,9 +195,7 @@ fn run_telegram(
         poll_timeout_secs: tg.poll_timeout_secs,
         senders: tg.max_in_flight,
         miniapp_url: miniapp.as_ref().map(|m| m.2.clone()),
-        init_data_max_age: std::time::Duration::from_secs(
-            miniapp.as_ref().map_or(3600, |m| m.3),
-        ),
+        init_data_max_age: std::time::Duration::from_secs(miniapp.as_ref().map_or(3600, |m| m.3)),
     };
     let reader = signer
         .try_clone()

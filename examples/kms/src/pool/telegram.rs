@@ -336,8 +336,9 @@ impl Pool {
                         u,
                         Job::Text {
                             user: u,
-                            text: "Send the code of your authenticator app as a message to approve."
-                                .into(),
+                            text:
+                                "Send the code of your authenticator app as a message to approve."
+                                    .into(),
                         },
                     );
                     "Send the code of your authenticator app to approve.".to_string()
@@ -385,7 +386,8 @@ impl Pool {
     }
 
     fn chat(user: u64) -> Result<i64, ApiError> {
-        i64::try_from(user).map_err(|_| ApiError::Config(format!("user id {user} is not a chat id")))
+        i64::try_from(user)
+            .map_err(|_| ApiError::Config(format!("user id {user} is not a chat id")))
     }
 
     fn send_text(
@@ -403,9 +405,7 @@ impl Pool {
         let sent = self.setup.client.send_message(&req);
         // The body can hold a seed word or decision tokens: wipe it.
         let SendMessage {
-            text,
-            reply_markup,
-            ..
+            text, reply_markup, ..
         } = req;
         drop(Zeroizing::new(text));
         if let Some(k) = reply_markup {
@@ -563,9 +563,7 @@ impl Pool {
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     eprintln!("kms pool: getUpdates: {e}");
-                    std::thread::sleep(Duration::from_millis(
-                        200 * u64::from(failures.min(25)),
-                    ));
+                    std::thread::sleep(Duration::from_millis(200 * u64::from(failures.min(25))));
                 }
             }
         }
@@ -650,8 +648,9 @@ impl Pool {
                     from,
                     Job::Text {
                         user: from,
-                        text: "No request is waiting for a code. Press Approve on the request first."
-                            .into(),
+                        text:
+                            "No request is waiting for a code. Press Approve on the request first."
+                                .into(),
                     },
                 ),
             }

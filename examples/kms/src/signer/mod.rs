@@ -19,10 +19,10 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use kms_client::frame::{FrameError, encode_frame, read_frame};
-use kms_client::proto::{ErrorKind, Outcome, WireError, decode_request, encode_response};
 use kms_client::MAX_FRAME_LEN;
+use kms_client::frame::{FrameError, encode_frame, read_frame};
 use kms_client::pool::{PoolRequest, UserMessage};
+use kms_client::proto::{ErrorKind, Outcome, WireError, decode_request, encode_response};
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditLog, SyncPolicy};

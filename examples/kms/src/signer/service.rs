@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, mpsc};
 
 use kms_client::pool::{ButtonOut, PoolRequest, UserMessage};
-use kms_client::statement::DescriptionStatement;
 use kms_client::proto::{
     Bytes, ErrorKind, ExportWhat, IntentInfo, IntentProposal, Outcome, Pending, Proof, Request,
     Response, SecretText, SignRequest, SignerStatus, WalletInfo, WalletRef, WireError,
 };
+use kms_client::statement::DescriptionStatement;
 use kms_constraints::{CheckedParams, HostConfig, ModuleHash, ParamValue, Registry};
 use kms_core::{
     BackupContents, BackupParams, KeyStore, MasterKey, Mnemonic, OpenedRecord, RecordKind,
@@ -551,7 +551,9 @@ impl Service {
             Request::Decide { user, token, proof } => {
                 self.decide_and_record(user, &token, proof.as_ref(), None)
             }
-            Request::ChallengeOutcome { user, challenge } => self.challenge_outcome(user, &challenge),
+            Request::ChallengeOutcome { user, challenge } => {
+                self.challenge_outcome(user, &challenge)
+            }
             Request::CreateIntent(p) => self.propose_intent(p),
             Request::ListIntents { user } => self.list_intents(user),
             Request::RevokeIntent { user, intent } => self.revoke_intent(user, intent),
@@ -1393,7 +1395,10 @@ impl Service {
                 kept.retain(|_, o| o.decided_at + OUTCOME_TTL_SECS > now);
             }
             if kept.len() >= OUTCOME_MAX
-                && let Some(oldest) = kept.iter().min_by_key(|(_, o)| o.decided_at).map(|(k, _)| *k)
+                && let Some(oldest) = kept
+                    .iter()
+                    .min_by_key(|(_, o)| o.decided_at)
+                    .map(|(k, _)| *k)
             {
                 kept.remove(&oldest);
             }

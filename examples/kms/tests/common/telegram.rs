@@ -1,7 +1,13 @@
 //! The Telegram rig: a Bot API emulator over real TLS on 127.0.0.1, the signer bot registered in
 //! it, a `kms dev --telegram` whose pool talks to it, and a headless Chromium driven over
 //! WebDriver for the Mini App.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -46,7 +52,7 @@ impl Rig {
         let token = BotToken::parse(SIGNER_BOT_TOKEN).unwrap();
         emu.add_bot(&token, "kms_signer_bot");
         for &u in users {
-            emu.start_chat(token.bot_id(), user(u));
+            emu.start_chat(token.bot_id(), user(u)).unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
         let p = |name: &str| dir.path().join(name);
@@ -109,7 +115,12 @@ impl Rig {
     }
 
     /// Waits until `f` holds for the (edited) message `message_id`.
-    pub fn wait_message(&self, user: u64, message_id: i64, f: impl Fn(&Message) -> bool) -> Message {
+    pub fn wait_message(
+        &self,
+        user: u64,
+        message_id: i64,
+        f: impl Fn(&Message) -> bool,
+    ) -> Message {
         self.emu
             .wait_for_message(self.bot(), chat(user), Duration::from_secs(20), |m| {
                 m.message_id == message_id && f(m)
@@ -164,7 +175,10 @@ pub fn buttons(m: &Message) -> Vec<(String, String, String)> {
             (
                 b.text.clone(),
                 b.callback_data.clone().unwrap_or_default(),
-                b.web_app.as_ref().map(|w| w.url.clone()).unwrap_or_default(),
+                b.web_app
+                    .as_ref()
+                    .map(|w| w.url.clone())
+                    .unwrap_or_default(),
             )
         })
         .collect()
@@ -235,7 +249,10 @@ impl Browser {
         http(&self.base, method, &p, body).unwrap()["value"].clone()
     }
 
+    /// Loads `url` afresh (through a blank page, so a URL that differs only in its fragment
+    /// still loads the page again).
     pub fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": "about:blank" })));
         self.cmd("POST", "/url", Some(json!({ "url": url })));
     }
 
@@ -288,7 +305,11 @@ impl Browser {
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("no element #{id}: {found}"))
             .to_string();
-        self.cmd("POST", &format!("/element/{element}/click"), Some(json!({})));
+        self.cmd(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        );
     }
 
     /// A PNG screenshot of the page, written to `path`.
