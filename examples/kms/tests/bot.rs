@@ -111,13 +111,19 @@ fn trading_bot_sends_arms_a_limit_order_and_revokes_without_touching_a_secret() 
     let hello = wait_text(&rig, bot, 701, "Your wallet: ").text.unwrap();
     assert!(hello.contains("@kms_signer_bot"), "{hello}");
     // The phrase went to the signer chat only.
-    let phrase = wait_text(&rig, rig.bot(), 701, "Your recovery phrase").text.unwrap();
+    let phrase = wait_text(&rig, rig.bot(), 701, "Your recovery phrase")
+        .text
+        .unwrap();
 
     rig.emu.send_text(bot, 701, "/send @user702 0.1").unwrap();
-    let ask = wait_text(&rig, bot, 701, "Approve in @kms_signer_bot").text.unwrap();
+    let ask = wait_text(&rig, bot, 701, "Approve in @kms_signer_bot")
+        .text
+        .unwrap();
     assert!(ask.contains("transfer 0.1 SOL"), "{ask}");
     approve_in_signer_chat(&rig, 701, "transfer 0.1 SOL", "Approve");
-    let sent = wait_text(&rig, bot, 701, "Signed: 0.1 SOL to @user702").text.unwrap();
+    let sent = wait_text(&rig, bot, 701, "Signed: 0.1 SOL to @user702")
+        .text
+        .unwrap();
     assert!(sent.contains("Signature: "), "{sent}");
 
     // A rejected send is reported as such.
@@ -132,7 +138,9 @@ fn trading_bot_sends_arms_a_limit_order_and_revokes_without_touching_a_secret() 
         .unwrap();
     wait_text(&rig, bot, 701, "Approve the limit order in @kms_signer_bot");
     approve_in_signer_chat(&rig, 701, "pumpfun-trade", "Approve intent");
-    let armed = wait_text(&rig, bot, 701, "Armed as standing intent #").text.unwrap();
+    let armed = wait_text(&rig, bot, 701, "Armed as standing intent #")
+        .text
+        .unwrap();
     let id: u64 = armed
         .split('#')
         .nth(1)
@@ -142,7 +150,9 @@ fn trading_bot_sends_arms_a_limit_order_and_revokes_without_touching_a_secret() 
         .unwrap();
     rig.emu.send_text(bot, 701, "/revoke").unwrap();
     wait_text(&rig, bot, 701, &format!("#{id} (0 of 1 uses)"));
-    rig.emu.send_text(bot, 701, &format!("/revoke {id}")).unwrap();
+    rig.emu
+        .send_text(bot, 701, &format!("/revoke {id}"))
+        .unwrap();
     wait_text(&rig, bot, 701, &format!("Standing intent #{id} revoked."));
 
     rig.emu.send_text(bot, 701, "/balance").unwrap();
@@ -174,7 +184,10 @@ fn trading_bot_sends_arms_a_limit_order_and_revokes_without_touching_a_secret() 
             "the phrase reached the trading bot: {text}"
         );
         for t in &tokens {
-            assert!(!text.contains(t.as_str()), "a token reached the trading bot");
+            assert!(
+                !text.contains(t.as_str()),
+                "a token reached the trading bot"
+            );
         }
     }
 }

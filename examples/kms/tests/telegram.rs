@@ -269,3 +269,104 @@ fn the_pool_cannot_open_the_key_store_and_logs_no_secret() {
         .to_string();
     assert!(!log.contains(&format!(" {first_word} ")) || first_word.len() < 4);
 }
+
+#[test]
+fn a_withdrawal_with_totp_takes_the_code_typed_in_the_signer_chat() {
+    use kms_intent::{TotpParams, totp_code};
+    let rig = Rig::start(&[505]);
+    let mut c = rig.kms.client();
+    let addr = create_user(&mut c, 505);
+    assert!(matches!(
+        c.call(&Request::EnableTotp {
+            user: 505,
+            proof: None
+        })
+        .unwrap(),
+        Response::TotpEnrollmentSent { .. }
+    ));
+    let enrollment = rig
+        .emu
+        .wait_for_message(rig.bot(), chat(505), Duration::from_secs(20), |m| {
+            m.text.as_deref().is_some_and(|t| t.contains("otpauth://"))
+        })
+        .unwrap()
+        .text
+        .unwrap();
+    let uri = enrollment
+        .split_whitespace()
+        .find(|w| w.starts_with("otpauth://"))
+        .unwrap();
+    let secret = totp_secret_from_uri(uri);
+    let confirm = totp_code(&secret, &TotpParams::default(), unix_now() - 30);
+    assert!(matches!(
+        c.call(&Request::ConfirmTotp {
+            user: 505,
+            code: kms_client::SecretText::new(confirm.as_str()),
+        }),
+        Ok(Response::Done { .. })
+    ));
+
+    let msg = transfer_message(b58(&addr), DEST, 300_000_000);
+    let p = pending(c.call(&sign_request(
+        505,
+        msg.clone(),
+        sol_params(b58(&addr), DEST, 1_000_000_000),
+    )));
+    assert!(p.factor_required.is_some());
+    let m = rig.challenge_message(505, &p.challenge);
+    assert!(m.text.clone().unwrap().contains("send the code"));
+    let press = || {
+        let q = rig
+            .emu
+            .press_button(rig.bot(), chat(505), m.message_id, "Approve")
+            .unwrap();
+        let answer = rig.callback_answer(&q);
+        assert!(answer.contains("Send the code"), "{answer}");
+    };
+    // Approve without the code signs nothing; a wrong code is refused.
+    press();
+    let before = rig.messages(505).len();
+    rig.emu.send_text(rig.bot(), 505, "000000").unwrap();
+    let refused = rig
+        .emu
+        .wait_for_message(rig.bot(), chat(505), Duration::from_secs(20), |m| {
+            m.text.as_deref().is_some_and(|t| t.starts_with("Not done"))
+        })
+        .unwrap();
+    assert!(rig.messages(505).len() > before, "{refused:?}");
+    assert!(matches!(
+        c.call(&Request::ChallengeOutcome {
+            user: 505,
+            challenge: p.challenge.clone()
+        }),
+        Ok(Response::Waiting { .. })
+    ));
+    // A code with no request waiting for it is not used.
+    let code = totp_code(&secret, &TotpParams::default(), unix_now());
+    rig.emu.send_text(rig.bot(), 505, &code).unwrap();
+    rig.emu
+        .wait_for_message(rig.bot(), chat(505), Duration::from_secs(20), |m| {
+            m.text
+                .as_deref()
+                .is_some_and(|t| t.starts_with("No request is waiting"))
+        })
+        .unwrap();
+    // Approve, then the right code: signed.
+    press();
+    rig.emu.send_text(rig.bot(), 505, &code).unwrap();
+    let signed = rig
+        .emu
+        .wait_for_message(rig.bot(), chat(505), Duration::from_secs(20), |m| {
+            m.text.as_deref().is_some_and(|t| t.starts_with("Signed: "))
+        })
+        .unwrap();
+    match outcome(&mut c, 505, &p.challenge).unwrap() {
+        Response::Signed { signature, .. } => {
+            assert!(verifies(&addr, &msg, &signature));
+            assert!(signed.text.unwrap().contains(&signature));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The code never shows up in the log.
+    assert!(!rig.kms.log_text().contains(code.as_str()));
+}

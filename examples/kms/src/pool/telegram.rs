@@ -203,7 +203,9 @@ fn challenge_text(
     }
     text.push_str(&format!("Expires in {minutes} min."));
     match factor {
-        Some("totp") => text.push_str("\nApproving needs the code of your authenticator app: press Approve, then send the code here."),
+        Some("totp" | "any") => text.push_str(
+            "\nApproving needs your second factor: press Approve, then send the code of your authenticator app here.",
+        ),
         Some(f) => text.push_str(&format!("\nApproving needs a second factor ({f}).")),
         None => {}
     }
