@@ -2,6 +2,8 @@
 //! the signer bot, both bots on the Bot API emulator, the signer's real processes behind them.
 //! The trading bot never sees a seed word, a decision token or a code.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 #[path = "common/telegram.rs"]
 mod rig;

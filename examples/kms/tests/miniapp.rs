@@ -3,6 +3,8 @@
 //! description, shows it, and the user's click decides. Screenshots are kept in
 //! `target/test-artifacts/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 #[path = "common/telegram.rs"]
 mod rig;

@@ -2,6 +2,8 @@
 //! signer bot's messages and button presses, retries through 429 and 5xx bursts, and the
 //! pool's sandbox.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 #[path = "common/telegram.rs"]
 mod rig;

@@ -171,7 +171,7 @@ pub(crate) fn serve_signer(pool: &Arc<Pool>, signer: UnixStream) -> i32 {
         let msg: Result<UserMessage, _> = serde_json::from_slice(&buf);
         zeroize::Zeroize::zeroize(&mut buf);
         match msg {
-            Ok(msg) => pool.from_signer(msg),
+            Ok(msg) => pool.on_signer_message(msg),
             Err(_) => eprintln!("kms pool: the signer sent a frame that is not a user message"),
         }
     }
@@ -269,7 +269,7 @@ impl Pool {
 
     // ---------------------------------------------------------------- signer → pool
 
-    fn from_signer(&self, msg: UserMessage) {
+    fn on_signer_message(&self, msg: UserMessage) {
         match msg {
             UserMessage::Challenge {
                 user,
@@ -574,7 +574,7 @@ impl Pool {
     /// A button press in chat.
     fn pressed(&self, q: CallbackQuery) {
         let user = q.from.id;
-        let Some(data) = q.data.map(|d| SecretText::new(d)) else {
+        let Some(data) = q.data.map(SecretText::new) else {
             self.queue(
                 user,
                 Job::Answer {
