@@ -107,7 +107,7 @@ async function main() {
   $('digest').textContent = st.requestDigest;
   const secondsLeft = Number(st.expiresAt) - Math.floor(Date.now() / 1000);
   $('expires').textContent = secondsLeft > 0 ? 'in ' + secondsLeft + ' s' : 'expired';
-  if (st.factor === 'totp' || st.factor === 'any') $('code-row').hidden = false;
+  if (['totp', 'any'].includes(st.factor.toLowerCase())) $('code-row').hidden = false;
   status('✓ Signed by the signer for this request.', 'ok');
   $('request').hidden = false;
 

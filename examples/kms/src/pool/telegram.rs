@@ -203,7 +203,7 @@ fn challenge_text(
     }
     text.push_str(&format!("Expires in {minutes} min."));
     match factor {
-        Some("totp" | "any") => text.push_str(
+        Some(f) if f.eq_ignore_ascii_case("totp") || f == "any" => text.push_str(
             "\nApproving needs your second factor: press Approve, then send the code of your authenticator app here.",
         ),
         Some(f) => text.push_str(&format!("\nApproving needs a second factor ({f}).")),
