@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults. Until the reference signer lands, it runs the key flow end to
-# end: a fresh seed phrase, its Solana wallets, a sealed record in a real redb store, one signature.
+# The main job on embedded defaults: `kms demo` runs the reference signer (kms dev: supervisor,
+# signer, HTTPS pool, bridge) against a Bot API emulator as the user's phone, and executes every
+# transaction it signs in an in-process Solana runtime (kms-svm, litesvm in its own workspace).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cargo run --release --locked -p kms-core --example key-flow -- "$@"
+cargo build --release --locked -p kms -p kms-demo
+CARGO_TARGET_DIR=target/svm cargo build --release --locked \
+  --manifest-path examples/kms-demo/svm/Cargo.toml
+exec target/release/kms demo --svm target/svm/release/kms-svm "$@"

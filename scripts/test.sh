@@ -10,6 +10,10 @@ export TSS2_LOG=all+none
 # The committed built-in WASM modules must be exactly what their sources build (reproducible
 # build on the pinned toolchain; kms-constraints/modules/build.sh).
 bash kms-constraints/modules/build.sh --check
+# The demo's Solana runtime (litesvm, a workspace of its own: examples/kms-demo/svm/Cargo.toml
+# says why); tests/demo.rs runs the demo against it.
+CARGO_TARGET_DIR=target/svm cargo build --release --locked \
+  --manifest-path examples/kms-demo/svm/Cargo.toml
 # Unit, integration and property tests, plus every benchmark run once in test mode.
 cargo test --workspace --all-targets --locked --no-fail-fast
 # Documentation examples (crate READMEs are crate docs, so their examples run here).

@@ -36,6 +36,7 @@ usage:
   kms dev [--state-dir <dir>] [--challenge-ttl S] [--telegram <telegram.toml>]
                                     the same on embedded defaults (INSECURE dev sealer; default dir .kms-dev);
                                     with --telegram, deliver through a Telegram signer bot
+  kms demo [--svm <kms-svm>]        the whole system on embedded defaults, every signature executed in a Solana runtime
   kms describe <tx|file|->          describe a transaction or message (base58 or base64)
   kms derive --mnemonic \"<words>\" [--passphrase P] [--index I] [--count N]
   kms modules list | hash <file.wasm> | verify <tx> --module <name|sha256> --params <json> [--lookup ADDR]...
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
             None => usage_error("kms up needs --config <kms.toml>"),
         },
         "dev" => dev(rest),
+        "demo" => demo(rest),
         "describe" => tool(cli::describe(rest)),
         "derive" => tool(cli::derive(rest)),
         "modules" => tool(cli::modules(rest)),
@@ -80,6 +82,31 @@ fn main() -> ExitCode {
         other => usage_error(&format!("unknown command {other:?}")),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// `kms demo`: runs the `kms-demo` binary beside this one (the whole system on embedded defaults,
+/// transactions executed in a Solana runtime), telling it where this binary is.
+fn demo(args: &[String]) -> i32 {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return usage_error(&format!("cannot find this binary: {e}")),
+    };
+    let demo = exe.with_file_name("kms-demo");
+    match std::process::Command::new(&demo)
+        .arg("--kms")
+        .arg(&exe)
+        .args(args)
+        .status()
+    {
+        Ok(status) => status.code().unwrap_or(1),
+        Err(e) => {
+            eprintln!(
+                "kms: {}: {e} (build it: cargo build --release -p kms-demo, or run bash scripts/demo.sh)",
+                demo.display()
+            );
+            1
+        }
+    }
 }
 
 /// `kms dev`: the embedded defaults under a state directory.
