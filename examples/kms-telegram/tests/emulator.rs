@@ -95,6 +95,7 @@ fn get_me_over_https_only_with_the_ca() {
     assert_eq!(me.username.as_deref(), Some("kms_test_bot"));
     assert_eq!(emu.calls(BOT, "getMe"), 1);
     assert!(emu.base_url().starts_with("https://127.0.0.1:"));
+    assert!(!format!("{emu:?}").contains("AAHdq"));
     // 32 bytes of SHA-256, base64.
     assert_eq!(emu.leaf_spki_sha256_base64().len(), 44);
 
@@ -615,6 +616,18 @@ fn webhook_over_https_to_a_trusted_ca() {
     set(format!("{}/hook", receiver.base_url()));
     let trusted = wait_error("404");
     assert_eq!(trusted.pending_update_count, 1);
+
+    // A path the receiver serves (its own bot's getMe, which ignores the body): delivered.
+    let receiver_token = "555:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDrcv0";
+    receiver.add_bot(&BotToken::parse(receiver_token).unwrap(), "receiver_bot");
+    set(format!("{}/bot{receiver_token}/getMe", receiver.base_url()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while emu.pending_updates(BOT) > 0 {
+        assert!(Instant::now() < deadline, "{:?}", info());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(receiver.calls(555, "getMe"), 1);
+    assert_eq!(info().last_error_message, None);
 }
 
 #[test]
