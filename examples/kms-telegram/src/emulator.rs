@@ -542,13 +542,21 @@ impl BotApiEmulator {
     /// The next requests of the bot fail with `faults`, one fault per request, in order; with
     /// `method` only requests of that method (case-insensitive) take them. A fault is answered
     /// before the request is carried out (see the [module documentation](self)).
-    pub fn fail_next(&self, bot_id: u64, method: Option<&str>, faults: Vec<Fault>) {
+    ///
+    /// # Errors
+    /// [`EmulatorError::UnknownBot`] (a fault nobody could receive would make a test vacuous).
+    pub fn fail_next(
+        &self,
+        bot_id: u64,
+        method: Option<&str>,
+        faults: Vec<Fault>,
+    ) -> Result<(), EmulatorError> {
         let mut state = self.shared.lock();
-        if let Some(bot) = state.bots.get_mut(&bot_id) {
-            let method = method.map(str::to_ascii_lowercase);
-            bot.faults
-                .extend(faults.into_iter().map(|f| (method.clone(), f)));
-        }
+        let bot = bot_mut(&mut state, bot_id)?;
+        let method = method.map(str::to_ascii_lowercase);
+        bot.faults
+            .extend(faults.into_iter().map(|f| (method.clone(), f)));
+        Ok(())
     }
 }
 

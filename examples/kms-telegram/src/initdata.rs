@@ -231,7 +231,8 @@ pub fn validate_third_party(
 
 /// The initData a Telegram client would hand a Mini App of the bot: `fields` URL-encoded in the
 /// given order, then `hash` (the first-party HMAC over all of them, `signature` included when
-/// present). A field named `hash` in `fields` is left out. For the emulator and tests: the real
+/// present). A field named `hash` in `fields` is left out; a key given twice yields text that
+/// [`validate`] refuses ([`InitDataError::DuplicateKey`]). For the emulator and tests: the real
 /// initData is made by Telegram.
 #[must_use]
 pub fn sign_first_party(fields: &[(&str, &str)], bot_token: &BotToken) -> String {

@@ -95,6 +95,7 @@ fn get_me_over_https_only_with_the_ca() {
     assert_eq!(me.username.as_deref(), Some("kms_test_bot"));
     assert_eq!(emu.calls(BOT, "getMe"), 1);
     assert!(emu.base_url().starts_with("https://127.0.0.1:"));
+    assert!(!format!("{emu:?}").contains("AAHdq"));
     // 32 bytes of SHA-256, base64.
     assert_eq!(emu.leaf_spki_sha256_base64().len(), 44);
 
@@ -363,6 +364,11 @@ fn too_many_requests_is_waited_out() {
         vec![Fault::TooManyRequests {
             retry_after_secs: 1,
         }],
+    )
+    .unwrap();
+    assert_eq!(
+        emu.fail_next(7, None, vec![Fault::Status(500)]),
+        Err(EmulatorError::UnknownBot(7))
     );
     // A fault for another method leaves getMe alone.
     c.get_me().unwrap();
@@ -381,7 +387,8 @@ fn too_many_requests_is_waited_out() {
         vec![Fault::TooManyRequests {
             retry_after_secs: 7,
         }],
-    );
+    )
+    .unwrap();
     let once = client(&emu, TOKEN, RetryPolicy::none());
     assert_eq!(
         once.get_me().unwrap_err(),
@@ -392,7 +399,8 @@ fn too_many_requests_is_waited_out() {
 #[test]
 fn server_errors_are_retried() {
     let (emu, c) = setup();
-    emu.fail_next(BOT, None, vec![Fault::Status(502), Fault::Status(500)]);
+    emu.fail_next(BOT, None, vec![Fault::Status(502), Fault::Status(500)])
+        .unwrap();
     assert_eq!(c.get_me().unwrap().id, BOT);
     assert_eq!(emu.requests(BOT), 3);
     assert_eq!(emu.calls(BOT, "getMe"), 1);
@@ -404,13 +412,15 @@ fn server_errors_are_retried() {
             code: 500,
             description: "Internal Server Error".into(),
         }],
-    );
+    )
+    .unwrap();
     let once = client(&emu, TOKEN, RetryPolicy::none());
     assert_eq!(once.get_me().unwrap_err(), ApiError::Server(500));
-    emu.fail_next(BOT, None, vec![Fault::Status(502)]);
+    emu.fail_next(BOT, None, vec![Fault::Status(502)]).unwrap();
     assert_eq!(once.get_me().unwrap_err(), ApiError::Server(502));
     // More faults than attempts: the last error comes back.
-    emu.fail_next(BOT, None, vec![Fault::Status(503); 4]);
+    emu.fail_next(BOT, None, vec![Fault::Status(503); 4])
+        .unwrap();
     assert_eq!(c.get_me().unwrap_err(), ApiError::Server(503));
 }
 
@@ -606,4 +616,60 @@ fn webhook_over_https_to_a_trusted_ca() {
     set(format!("{}/hook", receiver.base_url()));
     let trusted = wait_error("404");
     assert_eq!(trusted.pending_update_count, 1);
+
+    // A path the receiver serves (its own bot's getMe, which ignores the body): delivered.
+    let receiver_token = "555:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDrcv0";
+    receiver.add_bot(&BotToken::parse(receiver_token).unwrap(), "receiver_bot");
+    set(format!("{}/bot{receiver_token}/getMe", receiver.base_url()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while emu.pending_updates(BOT) > 0 {
+        assert!(Instant::now() < deadline, "{:?}", info());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(receiver.calls(555, "getMe"), 1);
+    assert_eq!(info().last_error_message, None);
+}
+
+#[test]
+fn wait_for_message_blocks_until_the_bot_sends() {
+    let (emu, c) = setup();
+    emu.start_chat(BOT, alice()).unwrap();
+    let sender = c.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        sender.send_message(&text(chat(), "late", None)).unwrap();
+    });
+    let is_late = |m: &Message| m.text.as_deref() == Some("late");
+    assert!(
+        emu.wait_for_message(BOT, chat(), Duration::from_millis(50), is_late)
+            .is_none()
+    );
+    let m = emu
+        .wait_for_message(BOT, chat(), Duration::from_secs(10), is_late)
+        .unwrap();
+    assert!(m.from.unwrap().is_bot);
+    t.join().unwrap();
+}
+
+#[test]
+fn drop_stops_the_server() {
+    let (emu, c) = setup();
+    c.get_me().unwrap();
+    let ca = emu.ca_pem();
+    drop(emu);
+    let once = BotClient::builder(BotToken::parse(TOKEN).unwrap())
+        .base_url(c.base_url())
+        .ca_pem(ca.as_bytes())
+        .retry(RetryPolicy::none())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match once.get_me() {
+            Err(ApiError::Network(_)) => break,
+            other => assert!(Instant::now() < deadline, "still served: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
