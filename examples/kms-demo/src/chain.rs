@@ -26,7 +26,11 @@ pub(crate) struct Executed {
 
 /// Lamports as SOL text.
 pub(crate) fn sol(lamports: u64) -> String {
-    let s = format!("{}.{:09}", lamports / 1_000_000_000, lamports % 1_000_000_000);
+    let s = format!(
+        "{}.{:09}",
+        lamports / 1_000_000_000,
+        lamports % 1_000_000_000
+    );
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
@@ -65,7 +69,11 @@ impl Chain {
         let v = chain.call(&json!({"op": "programs"}))?;
         chain.programs = v["programs"]
             .as_array()
-            .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(chain)
     }
@@ -78,7 +86,8 @@ impl Chain {
         self.stdout
             .read_line(&mut line)
             .map_err(|e| format!("runtime: {e}"))?;
-        let v: Value = serde_json::from_str(&line).map_err(|_| "the runtime's answer is not JSON")?;
+        let v: Value =
+            serde_json::from_str(&line).map_err(|_| "the runtime's answer is not JSON")?;
         if v["ok"] != true && req["op"] != "send" {
             return Err(format!("runtime: {}", v["error"]));
         }

@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kms_client::proto::{ExportWhat, IntentProposal, Pending};
-use kms_client::{Bytes, Client, ClientError, ErrorKind, Request, Response, SignRequest, WalletRef};
+use kms_client::{
+    Bytes, Client, ClientError, ErrorKind, Request, Response, SignRequest, WalletRef,
+};
 use kms_intent::{TotpParams, totp_code};
 
 pub use chain::Chain;
@@ -107,14 +109,22 @@ impl Run<'_> {
     fn say(&mut self, line: impl AsRef<str>) {
         let _ = writeln!(self.out, "    {}", line.as_ref());
     }
-    fn step<T>(&mut self, title: &str, f: impl FnOnce(&mut Self) -> Step<T>) -> Result<T, DemoError> {
+    fn step<T>(
+        &mut self,
+        title: &str,
+        f: impl FnOnce(&mut Self) -> Step<T>,
+    ) -> Result<T, DemoError> {
         self.step += 1;
         self.title = title.to_owned();
         let _ = writeln!(self.out, "\n[{:>2}] {title}", self.step);
         let t = Instant::now();
         match f(self) {
             Ok(v) => {
-                let _ = writeln!(self.out, "    ✓ as expected ({} ms)", t.elapsed().as_millis());
+                let _ = writeln!(
+                    self.out,
+                    "    ✓ as expected ({} ms)",
+                    t.elapsed().as_millis()
+                );
                 self.summary.steps += 1;
                 Ok(v)
             }
@@ -184,7 +194,9 @@ impl Authenticator {
             t = phone::now().max(self.last.get() + 30);
         }
         self.last.set(t);
-        totp_code(&self.secret, &TotpParams::default(), t).as_str().to_owned()
+        totp_code(&self.secret, &TotpParams::default(), t)
+            .as_str()
+            .to_owned()
     }
 }
 
@@ -199,7 +211,12 @@ fn approve(
 ) -> Step<Result<Response, (ErrorKind, String)>> {
     let answer = phone.press(ALICE, challenge, label)?;
     if answer.contains("Send the code") {
-        phone.send_code(ALICE, &totp.code())?;
+        let reply = phone.send_code(ALICE, &totp.code())?;
+        if reply.starts_with("Not done") {
+            return Err(format!("the signer refused the code: {reply}"));
+        }
+    } else if answer.starts_with("Not done") {
+        return Err(format!("the signer refused the press: {answer}"));
     }
     outcome(c, challenge)
 }
@@ -259,7 +276,9 @@ impl Demo {
         let address = run.step("Create a user and wallet", |r| {
             match call(&mut c, &Request::CreateUser { user: ALICE })? {
                 Response::UserCreated { address, .. } => {
-                    r.say(format!("Alice (Telegram user {ALICE}) has wallet {address}"));
+                    r.say(format!(
+                        "Alice (Telegram user {ALICE}) has wallet {address}"
+                    ));
                     Ok(address)
                 }
                 other => Err(format!("{other:?}")),
@@ -285,7 +304,13 @@ impl Demo {
         })?;
 
         let totp = run.step("Enable TOTP (QR code for the authenticator app)", |r| {
-            let _ = call(&mut c, &Request::EnableTotp { user: ALICE, proof: None })?;
+            let _ = call(
+                &mut c,
+                &Request::EnableTotp {
+                    user: ALICE,
+                    proof: None,
+                },
+            )?;
             let (uri, qr) = phone.totp_enrollment(ALICE)?;
             for l in qr.lines() {
                 r.say(l);
@@ -303,7 +328,9 @@ impl Demo {
                     code: kms_client::SecretText::new(code.as_str()),
                 },
             )? {
-                Response::Done { what } => r.say(format!("confirmed with a code from the app: {what}")),
+                Response::Done { what } => {
+                    r.say(format!("confirmed with a code from the app: {what}"))
+                }
                 other => return Err(format!("{other:?}")),
             }
             Ok(app)
@@ -367,103 +394,161 @@ impl Demo {
         })?;
 
         let mint = tx::demo_key(b"limit-order-mint");
-        let intent = run.step("A standing intent for a limit order, signed later without asking", |r| {
-            let params = tx::pump_params_for(user, mint, 300_000_000, 5_000_000)?;
-            let p = pending(call(&mut c, &Request::CreateIntent(IntentProposal {
-                user: ALICE,
-                wallet: WalletRef::Derived(0),
-                module: "pumpfun-trade".into(),
-                params: Bytes(params.clone()),
-                per_transaction_limit: 300_000_000,
-                cumulative_limit: 300_000_000,
-                max_uses: 1,
-                valid_until: phone::now() + 24 * 3600,
-            })))?;
-            r.say("the signer's description of the intent:");
-            r.say(indent(&p.description));
-            let result = approve(&phone, &mut c, &p.challenge, "Approve intent", &totp)?;
-            let id = match result {
-                Ok(Response::IntentCreated { intent }) => intent,
-                other => return Err(format!("expected an intent, got {other:?}")),
-            };
-            r.say(format!("Alice approved (with her TOTP code): standing intent #{id}"));
-            r.say("later the price is reached and the bot submits the buy:");
-            let bh = chain.blockhash()?;
-            let msg = tx::pump_buy_of(user, mint, 5_000_000, 300_000_000, bh);
-            let before = phone.message_count(ALICE);
-            let (sig, _, by) = signed(Ok(call(&mut c, &sign_request(0, "pumpfun-trade", params, msg))?))?;
-            r.say(format!("signed at once ({by}), nothing asked of Alice: {sig}"));
-            if phone.message_count(ALICE) != before {
-                return Err("Alice was asked although the intent covers the request".into());
-            }
-            if !by.starts_with("intent ") {
-                return Err(format!("authorized by {by}, not by the intent"));
-            }
-            r.say("the runtime has no pump.fun bytecode: module verdict only");
-            r.summary.verdict_only += 1;
-            Ok(id)
-        })?;
+        let intent = run.step(
+            "A standing intent for a limit order, signed later without asking",
+            |r| {
+                let params = tx::pump_params_for(user, mint, 300_000_000, 5_000_000)?;
+                let p = pending(call(
+                    &mut c,
+                    &Request::CreateIntent(IntentProposal {
+                        user: ALICE,
+                        wallet: WalletRef::Derived(0),
+                        module: "pumpfun-trade".into(),
+                        params: Bytes(params.clone()),
+                        per_transaction_limit: 300_000_000,
+                        cumulative_limit: 300_000_000,
+                        max_uses: 1,
+                        valid_until: phone::now() + 24 * 3600,
+                    }),
+                ))?;
+                r.say("the signer's description of the intent:");
+                r.say(indent(&p.description));
+                let result = approve(&phone, &mut c, &p.challenge, "Approve intent", &totp)?;
+                let id = match result {
+                    Ok(Response::IntentCreated { intent }) => intent,
+                    other => return Err(format!("expected an intent, got {other:?}")),
+                };
+                r.say(format!(
+                    "Alice approved (with her TOTP code): standing intent #{id}"
+                ));
+                r.say("later the price is reached and the bot submits the buy:");
+                let bh = chain.blockhash()?;
+                let msg = tx::pump_buy_of(user, mint, 5_000_000, 300_000_000, bh);
+                let before = phone.message_count(ALICE);
+                let (sig, _, by) = signed(Ok(call(
+                    &mut c,
+                    &sign_request(0, "pumpfun-trade", params, msg),
+                )?))?;
+                r.say(format!(
+                    "signed at once ({by}), nothing asked of Alice: {sig}"
+                ));
+                if phone.message_count(ALICE) != before {
+                    return Err("Alice was asked although the intent covers the request".into());
+                }
+                if !by.starts_with("intent ") {
+                    return Err(format!("authorized by {by}, not by the intent"));
+                }
+                r.say("the runtime has no pump.fun bytecode: module verdict only");
+                r.summary.verdict_only += 1;
+                Ok(id)
+            },
+        )?;
 
-        run.step("A tampered transaction (an added transfer to an attacker) is refused by its module", |r| {
-            let attacker = tx::demo_key(b"attacker");
-            let bh = chain.blockhash()?;
-            let msg = tx::sol_transfer_with_extra(user, bob, SOL / 10, attacker, SOL, bh);
-            let (kind, reason) = error_kind(c.call(&sign_request(0, "sol-withdraw", tx::sol_params(user, bob, SOL / 10)?, msg)))?;
-            r.say(format!("refused ({kind:?}): {reason}"));
-            if kind != ErrorKind::ShapeRefused {
-                return Err(format!("refused as {kind:?}, not by the module"));
-            }
-            r.summary.refused += 1;
-            Ok(())
-        })?;
+        run.step(
+            "A tampered transaction (an added transfer to an attacker) is refused by its module",
+            |r| {
+                let attacker = tx::demo_key(b"attacker");
+                let bh = chain.blockhash()?;
+                let msg = tx::sol_transfer_with_extra(user, bob, SOL / 10, attacker, SOL, bh);
+                let (kind, reason) = error_kind(c.call(&sign_request(
+                    0,
+                    "sol-withdraw",
+                    tx::sol_params(user, bob, SOL / 10)?,
+                    msg,
+                )))?;
+                r.say(format!("refused ({kind:?}): {reason}"));
+                if kind != ErrorKind::ShapeRefused {
+                    return Err(format!("refused as {kind:?}, not by the module"));
+                }
+                r.summary.refused += 1;
+                Ok(())
+            },
+        )?;
 
-        run.step("A stolen chat account (no second factor) tries to withdraw", |r| {
-            let thief = tx::demo_key(b"thief");
-            let bh = chain.blockhash()?;
-            let before = chain.lamports(&address)?;
-            let p = pending(call(&mut c, &sign_request(0, "sol-withdraw", tx::sol_params(user, thief, SOL)?, tx::sol_transfer(user, thief, SOL, bh))))?;
-            let answer = phone.press(ALICE, &p.challenge, "Approve")?;
-            r.say(format!("the thief pressed Approve in Alice's chat: {answer:?}"));
-            for guess in ["123456", "000000", "654321"] {
-                let reply = phone.send_code(ALICE, guess)?;
-                r.say(format!("guessed code {guess}: {reply:?}"));
-                phone.press(ALICE, &p.challenge, "Approve")?;
-            }
-            let (kind, msg) = error_kind(c.call(&Request::Decide {
-                user: ALICE,
-                token: kms_client::SecretText::new(phone.button_token(ALICE, &p.challenge, "Approve")?),
-                proof: None,
-            }))?;
-            r.say(format!("through the bus, with the token but no factor: {kind:?}: {msg}"));
-            if !matches!(kind, ErrorKind::SecondFactorRequired | ErrorKind::RateLimited | ErrorKind::Locked) {
-                return Err(format!("unexpected refusal {kind:?}"));
-            }
-            if chain.lamports(&address)? != before {
-                return Err("Alice's balance changed".into());
-            }
-            r.say(format!("nothing was signed; Alice still has {} SOL", chain::sol(before)));
-            r.summary.refused += 1;
-            Ok(())
-        })?;
+        run.step(
+            "A stolen chat account (no second factor) tries to withdraw",
+            |r| {
+                let thief = tx::demo_key(b"thief");
+                let bh = chain.blockhash()?;
+                let before = chain.lamports(&address)?;
+                let p = pending(call(
+                    &mut c,
+                    &sign_request(
+                        0,
+                        "sol-withdraw",
+                        tx::sol_params(user, thief, SOL)?,
+                        tx::sol_transfer(user, thief, SOL, bh),
+                    ),
+                ))?;
+                let answer = phone.press(ALICE, &p.challenge, "Approve")?;
+                r.say(format!(
+                    "the thief pressed Approve in Alice's chat: {answer:?}"
+                ));
+                for guess in ["123456", "000000", "654321"] {
+                    let reply = phone.send_code(ALICE, guess)?;
+                    r.say(format!("guessed code {guess}: {reply:?}"));
+                    phone.press(ALICE, &p.challenge, "Approve")?;
+                }
+                let (kind, msg) = error_kind(c.call(&Request::Decide {
+                    user: ALICE,
+                    token: kms_client::SecretText::new(phone.button_token(
+                        ALICE,
+                        &p.challenge,
+                        "Approve",
+                    )?),
+                    proof: None,
+                }))?;
+                r.say(format!(
+                    "through the bus, with the token but no factor: {kind:?}: {msg}"
+                ));
+                if !matches!(
+                    kind,
+                    ErrorKind::SecondFactorRequired | ErrorKind::RateLimited | ErrorKind::Locked
+                ) {
+                    return Err(format!("unexpected refusal {kind:?}"));
+                }
+                if chain.lamports(&address)? != before {
+                    return Err("Alice's balance changed".into());
+                }
+                r.say(format!(
+                    "nothing was signed; Alice still has {} SOL",
+                    chain::sol(before)
+                ));
+                r.summary.refused += 1;
+                Ok(())
+            },
+        )?;
 
-        run.step("The intent is revoked and the next request is no longer signed without asking", |r| {
-            match call(&mut c, &Request::RevokeIntent { user: ALICE, intent })? {
-                Response::Done { what } => r.say(format!("revoked: {what}")),
-                other => return Err(format!("{other:?}")),
-            }
-            let bh = chain.blockhash()?;
-            let msg = tx::pump_buy_of(user, mint, 5_000_000, 300_000_000, bh);
-            let params = tx::pump_params_for(user, mint, 300_000_000, 5_000_000)?;
-            let p = pending(call(&mut c, &sign_request(0, "pumpfun-trade", params, msg)))?;
-            r.say(format!("the same buy now needs Alice's decision (challenge {}); she rejects it", p.challenge));
-            phone.press(ALICE, &p.challenge, "Reject")?;
-            match outcome(&mut c, &p.challenge)? {
-                Ok(Response::Rejected { .. }) => r.say("rejected: nothing signed"),
-                other => return Err(format!("{other:?}")),
-            }
-            r.summary.refused += 1;
-            Ok(())
-        })?;
+        run.step(
+            "The intent is revoked and the next request is no longer signed without asking",
+            |r| {
+                match call(
+                    &mut c,
+                    &Request::RevokeIntent {
+                        user: ALICE,
+                        intent,
+                    },
+                )? {
+                    Response::Done { what } => r.say(format!("revoked: {what}")),
+                    other => return Err(format!("{other:?}")),
+                }
+                let bh = chain.blockhash()?;
+                let msg = tx::pump_buy_of(user, mint, 5_000_000, 300_000_000, bh);
+                let params = tx::pump_params_for(user, mint, 300_000_000, 5_000_000)?;
+                let p = pending(call(&mut c, &sign_request(0, "pumpfun-trade", params, msg)))?;
+                r.say(format!(
+                    "the same buy now needs Alice's decision (challenge {}); she rejects it",
+                    p.challenge
+                ));
+                phone.press(ALICE, &p.challenge, "Reject")?;
+                match outcome(&mut c, &p.challenge)? {
+                    Ok(Response::Rejected { .. }) => r.say("rejected: nothing signed"),
+                    other => return Err(format!("{other:?}")),
+                }
+                r.summary.refused += 1;
+                Ok(())
+            },
+        )?;
 
         run.step("Export the seed as an encrypted backup with 2FA, then restore it", |r| {
             let p = pending(call(&mut c, &Request::Export { user: ALICE, what: ExportWhat::Seed }))?;
@@ -492,12 +577,18 @@ impl Demo {
         })?;
 
         let log = kms.log();
-        let secrets_in_log = words.iter().filter(|w| w.len() > 4 && log.contains(&format!(" {w} "))).count();
+        let secrets_in_log = words
+            .iter()
+            .filter(|w| w.len() > 4 && log.contains(&format!(" {w} ")))
+            .count();
         run.step("Nothing secret reached the logs", |r| {
             if secrets_in_log > 2 {
                 return Err("seed words are in the process log".into());
             }
-            r.say(format!("{} lines of process log checked", log.lines().count()));
+            r.say(format!(
+                "{} lines of process log checked",
+                log.lines().count()
+            ));
             Ok(())
         })?;
         drop(c);
@@ -520,7 +611,10 @@ impl Demo {
     fn start(&self, r: &mut Run<'_>) -> Step<(tempfile::TempDir, Kms, Phone, Chain)> {
         let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
         let phone = Phone::start(tmp.path(), ALICE)?;
-        r.say(format!("Bot API emulator (test CA, loopback TLS) at {}", phone.base_url()));
+        r.say(format!(
+            "Bot API emulator (test CA, loopback TLS) at {}",
+            phone.base_url()
+        ));
         let socket = tmp.path().join("bus.sock");
         let log = tmp.path().join("kms.log");
         let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
@@ -541,7 +635,10 @@ impl Demo {
         if let Some(w) = text.lines().find(|l| l.contains("WARNING")) {
             r.say(format!("kms dev says: {}", w.trim()));
         }
-        for l in text.lines().filter(|l| l.contains("started signer") || l.contains("ready")) {
+        for l in text
+            .lines()
+            .filter(|l| l.contains("started signer") || l.contains("ready"))
+        {
             r.say(l.trim());
         }
         let chain = Chain::start(&self.svm)?;

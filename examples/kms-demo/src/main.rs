@@ -21,7 +21,9 @@ fn main() -> ExitCode {
         kms: flag("--kms").unwrap_or_else(|| dir.join("kms")),
         svm: flag("--svm").unwrap_or_else(|| kms_demo::find_svm(&exe)),
     };
-    println!("kms demo: the reference signer, a Telegram emulator as Alice's phone, and a Solana runtime");
+    println!(
+        "kms demo: the reference signer, a Telegram emulator as Alice's phone, and a Solana runtime"
+    );
     let mut out = std::io::stdout();
     match demo.run(&mut out) {
         Ok(_) => ExitCode::SUCCESS,

@@ -133,7 +133,9 @@ impl Phone {
                 .into_iter()
                 .filter(|m| {
                     m.reply_markup.is_some()
-                        && m.text.as_deref().is_some_and(|t| t.contains("Backup check"))
+                        && m.text
+                            .as_deref()
+                            .is_some_and(|t| t.contains("Backup check"))
                 })
                 .collect();
             if q.len() >= 3 || std::time::Instant::now() > deadline {
@@ -159,7 +161,9 @@ impl Phone {
                 .press_button(self.bot, Self::chat(user), q.message_id, right)
                 .map_err(err)?;
             let answer = self.answer(&id)?;
-            lines.push(format!("quiz: word #{position}? Alice picked the right one → {answer:?}"));
+            lines.push(format!(
+                "quiz: word #{position}? Alice picked the right one → {answer:?}"
+            ));
         }
         Ok(lines)
     }
@@ -181,9 +185,10 @@ impl Phone {
     fn challenge_message(&self, user: u64, challenge: &str) -> Step<Message> {
         let needle = format!("c={challenge}");
         self.wait(user, "challenge", |m| {
-            m.reply_markup.iter().flat_map(|k| k.inline_keyboard.iter().flatten()).any(|b| {
-                b.web_app.as_ref().is_some_and(|w| w.url.contains(&needle))
-            })
+            m.reply_markup
+                .iter()
+                .flat_map(|k| k.inline_keyboard.iter().flatten())
+                .any(|b| b.web_app.as_ref().is_some_and(|w| w.url.contains(&needle)))
         })
     }
 
@@ -229,15 +234,14 @@ impl Phone {
     /// Types `code` in the chat; returns the signer bot's reply.
     pub(crate) fn send_code(&self, user: u64, code: &str) -> Step<String> {
         let before = self.message_count(user);
-        self.emu
-            .send_text(self.bot, user, code)
-            .map_err(err)?;
+        self.emu.send_text(self.bot, user, code).map_err(err)?;
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let reply = self
                 .messages(user)
                 .into_iter()
                 .skip(before)
+                .filter(|m| m.from.as_ref().is_some_and(|u| u.is_bot))
                 .filter_map(|m| m.text)
                 .find(|t| !t.starts_with("Send the code"));
             if let Some(t) = reply {

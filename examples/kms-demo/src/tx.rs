@@ -3,8 +3,8 @@
 
 use kms_constraints::{HostConfig, ParamValue, Registry};
 use kms_solana::programs::{
-    COMPUTE_BUDGET_PROGRAM, PUMP_FUN_PROGRAM, RAYDIUM_AMM_V4_PROGRAM,
-    SYSTEM_PROGRAM, SYSVAR_RENT, TOKEN_PROGRAM,
+    COMPUTE_BUDGET_PROGRAM, PUMP_FUN_PROGRAM, RAYDIUM_AMM_V4_PROGRAM, SYSTEM_PROGRAM, SYSVAR_RENT,
+    TOKEN_PROGRAM,
 };
 use sha2::{Digest as _, Sha256};
 use solana_message::{AccountMeta, Address, Hash, Instruction, Message, VersionedMessage};
@@ -66,7 +66,11 @@ fn compute_budget() -> [Instruction; 2] {
 fn transfer(from: [u8; 32], to: [u8; 32], lamports: u64) -> Instruction {
     let mut d = vec![2, 0, 0, 0];
     d.extend_from_slice(&lamports.to_le_bytes());
-    ix(SYSTEM_PROGRAM, vec![meta(from, true, true), meta(to, true, false)], d)
+    ix(
+        SYSTEM_PROGRAM,
+        vec![meta(from, true, true), meta(to, true, false)],
+        d,
+    )
 }
 
 fn legacy(payer: [u8; 32], ixs: &[Instruction], blockhash: [u8; 32]) -> Vec<u8> {
@@ -92,7 +96,10 @@ pub(crate) fn sol_transfer_with_extra(
 ) -> Vec<u8> {
     legacy(
         from,
-        &[transfer(from, to, lamports), transfer(from, attacker, stolen)],
+        &[
+            transfer(from, to, lamports),
+            transfer(from, attacker, stolen),
+        ],
         bh,
     )
 }
@@ -161,7 +168,11 @@ pub(crate) fn raydium_swap(user: [u8; 32], bh: [u8; 32]) -> Vec<u8> {
         true, false, true, true, true, true, false, true, true, true, true, true, true, false,
     ];
     for (i, w) in writable.iter().enumerate() {
-        accounts.push(meta(demo_key(&[b'r', u8::try_from(i).unwrap_or(0)]), *w, false));
+        accounts.push(meta(
+            demo_key(&[b'r', u8::try_from(i).unwrap_or(0)]),
+            *w,
+            false,
+        ));
     }
     accounts.extend([
         meta(ata(user, wsol), true, false),

@@ -172,21 +172,23 @@ fn every_challenge_is_delivered_exactly_once_through_429_and_5xx_bursts() {
     let rig = Rig::start(&[503]);
     let mut c = rig.kms.client();
     let addr = create_user(&mut c, 503);
-    rig.emu.fail_next(
-        rig.bot(),
-        Some("sendMessage"),
-        vec![
-            Fault::TooManyRequests {
-                retry_after_secs: 1,
-            },
-            Fault::Status(502),
-            Fault::Status(500),
-            Fault::TooManyRequests {
-                retry_after_secs: 1,
-            },
-            Fault::Status(503),
-        ],
-    );
+    rig.emu
+        .fail_next(
+            rig.bot(),
+            Some("sendMessage"),
+            vec![
+                Fault::TooManyRequests {
+                    retry_after_secs: 1,
+                },
+                Fault::Status(502),
+                Fault::Status(500),
+                Fault::TooManyRequests {
+                    retry_after_secs: 1,
+                },
+                Fault::Status(503),
+            ],
+        )
+        .unwrap();
     let params = sol_params(b58(&addr), DEST, 1_000_000_000);
     let ids: Vec<String> = (0..6)
         .map(|i| {

@@ -30,7 +30,9 @@ const DEFAULT_PROGRAMS: [&str; 4] = [
 ];
 
 fn address(v: &Value, field: &str) -> Result<Address, String> {
-    let s = v[field].as_str().ok_or_else(|| format!("`{field}` is missing"))?;
+    let s = v[field]
+        .as_str()
+        .ok_or_else(|| format!("`{field}` is missing"))?;
     Address::from_str(s).map_err(|_| format!("`{field}` is not a base58 address"))
 }
 
@@ -80,7 +82,10 @@ fn main() {
             .map_err(|_| "the line is not JSON".to_string())
             .and_then(|req| handle(&mut svm, &req))
             .unwrap_or_else(|e| json!({"ok": false, "error": e}));
-        if writeln!(out, "{answer}").and_then(|()| out.flush()).is_err() {
+        if writeln!(out, "{answer}")
+            .and_then(|()| out.flush())
+            .is_err()
+        {
             break;
         }
     }

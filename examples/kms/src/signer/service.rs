@@ -1378,40 +1378,26 @@ impl Service {
                 format!("the token belongs to another challenge than {expect}"),
             ));
         }
-        let result = self.decide(user, token, proof);
+        // Whether this call spent the token: then its result, error or not, is the outcome.
+        let mut spent = false;
+        let result = self.decide(user, token, proof, &mut spent);
         let Some(cid) = cid else { return result };
         let over = match &result {
             Ok(r) => Some((!matches!(r, Response::Rejected { .. }), outcome_text(r))),
             Err(e) if e.kind == ErrorKind::Expired => Some((false, "Expired.".to_string())),
+            Err(e) if spent => Some((false, format!("Not done: {}", e.message))),
             Err(_) => None,
         };
         let Some((approved, text)) = over else {
             return result;
         };
         {
-            let now = now();
-            let mut kept = lock(&self.outcomes);
-            if kept.len() >= OUTCOME_MAX {
-                kept.retain(|_, o| o.decided_at + OUTCOME_TTL_SECS > now);
-            }
-            if kept.len() >= OUTCOME_MAX
-                && let Some(oldest) = kept
-                    .iter()
-                    .min_by_key(|(_, o)| o.decided_at)
-                    .map(|(k, _)| *k)
-            {
-                kept.remove(&oldest);
-            }
+            let kept = lock(&self.outcomes);
             // An expiry seen after a decision does not replace the decision's outcome.
-            if result.is_ok() || !kept.contains_key(&cid.0) {
-                kept.insert(
-                    cid.0,
-                    KeptOutcome {
-                        user,
-                        decided_at: now,
-                        result: result.clone(),
-                    },
-                );
+            let keep = result.is_ok() || spent || !kept.contains_key(&cid.0);
+            drop(kept);
+            if keep {
+                self.keep_outcome(cid.0, user, result.clone());
             }
         }
         // Information only: the decision stands even if the chat is unreachable.
@@ -1422,6 +1408,32 @@ impl Service {
             text,
         });
         result
+    }
+
+    /// Keeps `result` as the outcome of challenge `id` (bounded: expired ones, then the oldest,
+    /// go first when full).
+    fn keep_outcome(&self, id: [u8; 8], user: u64, result: Result<Response, WireError>) {
+        let now = now();
+        let mut kept = lock(&self.outcomes);
+        if kept.len() >= OUTCOME_MAX {
+            kept.retain(|_, o| o.decided_at + OUTCOME_TTL_SECS > now);
+        }
+        if kept.len() >= OUTCOME_MAX
+            && let Some(oldest) = kept
+                .iter()
+                .min_by_key(|(_, o)| o.decided_at)
+                .map(|(k, _)| *k)
+        {
+            kept.remove(&oldest);
+        }
+        kept.insert(
+            id,
+            KeptOutcome {
+                user,
+                decided_at: now,
+                result,
+            },
+        );
     }
 
     /// What became of challenge `challenge` of `user`.
@@ -1455,6 +1467,7 @@ impl Service {
         user: u64,
         token: &SecretText,
         proof: Option<&Proof>,
+        spent: &mut bool,
     ) -> Result<Response, WireError> {
         let now = now();
         let uid = kms_intent::UserId(user);
@@ -1526,6 +1539,17 @@ impl Service {
                 return Err(intent_err(e));
             }
         };
+        // The token is spent: until the caller records what this decision produced,
+        // `challenge_outcome` answers `waiting` (a placeholder), never `unknown_challenge`.
+        self.keep_outcome(
+            cid.0,
+            user,
+            Ok(Response::Waiting {
+                challenge: cid.to_string(),
+                expires_at: op.expires_at,
+            }),
+        );
+        *spent = true;
         lock(&self.pending).remove(&cid.0);
         match decided {
             Decided::Rejected => {
