@@ -106,8 +106,10 @@ struct Run<'w> {
 }
 
 impl Run<'_> {
-    fn say(&mut self, line: impl AsRef<str>) {
-        let _ = writeln!(self.out, "    {}", line.as_ref());
+    fn say(&mut self, text: impl AsRef<str>) {
+        for line in text.as_ref().lines() {
+            let _ = writeln!(self.out, "    {line}");
+        }
     }
     fn step<T>(
         &mut self,
@@ -247,7 +249,7 @@ fn sign_request(wallet: u32, module: &str, params: Vec<u8>, message: Vec<u8>) ->
 
 fn indent(text: &str) -> String {
     text.lines()
-        .map(|l| format!("      │ {l}"))
+        .map(|l| format!("  │ {l}"))
         .collect::<Vec<_>>()
         .join("\n")
 }
