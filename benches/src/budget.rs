@@ -190,6 +190,27 @@ pub fn measure_rate(
 /// Measures every entry, prints the table, and returns whether every budget passed (and no
 /// operation, budgeted or reference, failed).
 pub fn report(entries: Vec<Entry>, warmup: usize, samples: usize) -> bool {
+    report_rows(entries, warmup, samples).0
+}
+
+/// One timed entry of a report, for [`chart_svg`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The entry's name.
+    pub name: String,
+    /// Median per-call time.
+    pub median: Duration,
+    /// 99th-percentile per-call time.
+    pub p99: Duration,
+    /// The budget and the statistic it bounds (`None` for a reference row).
+    pub budget: Option<(Duration, Stat)>,
+    /// Whether the entry passed (a reference row passes when it ran without error).
+    pub pass: bool,
+}
+
+/// [`report`], also returning the timed rows (rate rows are left out: they have no times).
+pub fn report_rows(entries: Vec<Entry>, warmup: usize, samples: usize) -> (bool, Vec<Row>) {
+    let mut rows = Vec::new();
     let width = entries
         .iter()
         .map(|e| e.name.chars().count())
@@ -212,6 +233,13 @@ pub fn report(entries: Vec<Entry>, warmup: usize, samples: usize) -> bool {
                 };
                 let pass = value <= *budget && m.error.is_none();
                 all &= pass;
+                rows.push(Row {
+                    name: e.name.clone(),
+                    median: m.median,
+                    p99: m.p99,
+                    budget: Some((*budget, *stat)),
+                    pass,
+                });
                 let limit = format!("{} {label}", fmt(*budget));
                 (
                     fmt(m.median),
@@ -230,6 +258,13 @@ pub fn report(entries: Vec<Entry>, warmup: usize, samples: usize) -> bool {
                     .map(|(_, d)| d.as_secs_f64() / m.median.as_secs_f64().max(1e-12));
                 // A reference to no earlier entry is a broken report, not a comparison.
                 all &= m.error.is_none() && ratio.is_some();
+                rows.push(Row {
+                    name: e.name.clone(),
+                    median: m.median,
+                    p99: m.p99,
+                    budget: None,
+                    pass: m.error.is_none(),
+                });
                 let result = match ratio {
                     Some(r) => format!("`{}` takes {r:.1}x this", short(of)),
                     None => format!("(no entry `{of}` before this one)"),
@@ -272,7 +307,93 @@ pub fn report(entries: Vec<Entry>, warmup: usize, samples: usize) -> bool {
             medians.push((e.name, t));
         }
     }
-    all
+    (all, rows)
+}
+
+/// An SVG chart of `rows`: per row its median (bar) and p99 (tick) on a logarithmic time axis
+/// from 100 ns to 100 ms, and its budget (a vertical line, green when the row passed, red when it
+/// failed). Self-contained text (no fonts or scripts), for a README to link.
+#[must_use]
+pub fn chart_svg(rows: &[Row]) -> String {
+    use std::fmt::Write as _;
+    const LEFT: f64 = 430.0;
+    const PLOT: f64 = 560.0;
+    const ROW: f64 = 24.0;
+    const TOP: f64 = 48.0;
+    let (lo, hi) = (100e-9_f64.log10(), 100e-3_f64.log10());
+    let x = |d: Duration| {
+        let v = d.as_secs_f64().max(1e-9).log10().clamp(lo, hi);
+        LEFT + (v - lo) / (hi - lo) * PLOT
+    };
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let height = TOP + ROW * rows.len() as f64 + 40.0;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="sans-serif" font-size="11">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="10" y="18" font-size="14">kms budget report: median (bar), p99 (tick), budget (line)</text>
+"##,
+        w = LEFT + PLOT + 20.0
+    );
+    for (i, label) in [
+        "100 ns", "1 µs", "10 µs", "100 µs", "1 ms", "10 ms", "100 ms",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let gx = LEFT + i as f64 / 6.0 * PLOT;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{gx:.1}" y1="{TOP}" x2="{gx:.1}" y2="{y2:.1}" stroke="#ddd"/><text x="{gx:.1}" y="{ty:.1}" text-anchor="middle" fill="#555">{label}</text>"##,
+            y2 = height - 30.0,
+            ty = TOP - 6.0
+        );
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let y = TOP + ROW * i as f64;
+        let colour = if r.pass { "#1a7f37" } else { "#b42318" };
+        let bar = if r.budget.is_some() {
+            "#4c78a8"
+        } else {
+            "#9aa5b1"
+        };
+        let _ = write!(
+            svg,
+            r##"<text x="{tx}" y="{ty:.1}" text-anchor="end">{name}</text>
+<rect x="{LEFT}" y="{by:.1}" width="{bw:.1}" height="10" fill="{bar}"/>
+<line x1="{px:.1}" y1="{py1:.1}" x2="{px:.1}" y2="{py2:.1}" stroke="#333" stroke-width="2"/>
+"##,
+            tx = LEFT - 8.0,
+            ty = y + 13.0,
+            name = esc(&r.name),
+            by = y + 5.0,
+            bw = (x(r.median) - LEFT).max(1.0),
+            px = x(r.p99),
+            py1 = y + 2.0,
+            py2 = y + 18.0,
+        );
+        if let Some((budget, stat)) = r.budget {
+            let stat = match stat {
+                Stat::Median => "median",
+                Stat::P99 => "p99",
+            };
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{bx:.1}" y1="{y1:.1}" x2="{bx:.1}" y2="{y2:.1}" stroke="{colour}" stroke-width="3"><title>budget {b} ({stat})</title></line>"##,
+                bx = x(budget),
+                y1 = y,
+                y2 = y + 20.0,
+                b = fmt(budget),
+            );
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
 }
 
 /// The part of an entry name after its `crate:` prefix.
@@ -383,5 +504,39 @@ mod tests {
             }),
         )];
         assert!(!report(entries, 0, 3));
+    }
+
+    #[test]
+    fn chart_shows_every_row_and_budget() {
+        let rows = vec![
+            Row {
+                name: "a: x < y & z".into(),
+                median: Duration::from_micros(10),
+                p99: Duration::from_micros(20),
+                budget: Some((Duration::from_micros(50), Stat::P99)),
+                pass: true,
+            },
+            Row {
+                name: "b: slow".into(),
+                median: Duration::from_millis(2),
+                p99: Duration::from_millis(3),
+                budget: Some((Duration::from_millis(1), Stat::Median)),
+                pass: false,
+            },
+            Row {
+                name: "c: reference".into(),
+                median: Duration::from_nanos(50),
+                p99: Duration::from_secs(1),
+                budget: None,
+                pass: true,
+            },
+        ];
+        let svg = chart_svg(&rows);
+        assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("a: x &lt; y &amp; z") && !svg.contains("x < y"));
+        assert_eq!(svg.matches("<title>budget").count(), 2);
+        assert!(svg.contains("#b42318") && svg.contains("#1a7f37"));
+        // Out-of-range times are clamped to the axis, never drawn outside it.
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
     }
 }

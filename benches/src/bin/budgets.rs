@@ -11,7 +11,16 @@ fn main() -> ExitCode {
     entries.extend(kms_benches::pagechain::budgets());
     // Starts `kms dev` now (idle until its rows); stopped when the last of its entries is dropped.
     entries.extend(kms_benches::signer::budgets());
-    if kms_benches::budget::report(entries, 2_000, 20_000) {
+    let svg = std::env::args()
+        .skip_while(|a| a != "--svg")
+        .nth(1)
+        .unwrap_or_else(|| "target/budgets.svg".into());
+    let (pass, rows) = kms_benches::budget::report_rows(entries, 2_000, 20_000);
+    match std::fs::write(&svg, kms_benches::budget::chart_svg(&rows)) {
+        Ok(()) => println!("chart: {svg}"),
+        Err(e) => eprintln!("budgets: cannot write the chart {svg}: {e}"),
+    }
+    if pass {
         ExitCode::SUCCESS
     } else {
         eprintln!("budgets: at least one budget FAILED");

@@ -128,6 +128,32 @@ impl Chain {
         Ok(format!("{} SOL", sol(self.lamports(address)?)))
     }
 
+    /// An SPL Token mint with `supply` base units, all in `owner`'s associated token account.
+    pub(crate) fn token_setup(
+        &mut self,
+        mint: &str,
+        decimals: u8,
+        owner: &str,
+        owner_ata: &str,
+        supply: u64,
+    ) -> Step<()> {
+        self.call(
+            &json!({"op": "create_mint", "mint": mint, "authority": owner,
+            "decimals": decimals, "supply": supply}),
+        )?;
+        self.call(
+            &json!({"op": "token_account", "address": owner_ata, "mint": mint,
+            "owner": owner, "amount": supply}),
+        )
+        .map(drop)
+    }
+
+    /// The token balance of a token account (0 when it does not exist).
+    pub(crate) fn tokens(&mut self, account: &str) -> Step<u64> {
+        let v = self.call(&json!({"op": "token_balance", "address": account}))?;
+        v["amount"].as_u64().ok_or_else(|| "no amount".into())
+    }
+
     /// Executes a signed wire transaction.
     pub(crate) fn send(&mut self, wire: &[u8]) -> Step<Executed> {
         let b64 = serde_json::to_value(kms_client::Bytes(wire.to_vec()))

@@ -247,6 +247,11 @@ fn sign_request(wallet: u32, module: &str, params: Vec<u8>, message: Vec<u8>) ->
     })
 }
 
+/// Base units of a 6-decimal token as text.
+fn tokens(units: u64) -> String {
+    format!("{}.{:06}", units / 1_000_000, units % 1_000_000)
+}
+
 fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("  │ {l}"))
@@ -305,6 +310,44 @@ impl Demo {
             Ok(words)
         })?;
 
+        let bob = tx::demo_key(b"bob");
+        run.step("Withdraw 25 tokens (before 2FA is on): the ATA and SPL Token programs run for real", |r| {
+            chain.airdrop(&address, 2 * SOL)?;
+            r.say(format!("the runtime funded Alice with 2 SOL: balance {}", chain.sol(&address)?));
+            let mint = tx::demo_key(b"demo-usd-mint");
+            let (m, a_ata, b_ata) = (tx::b58(&mint), tx::b58(&tx::ata(user, mint)), tx::b58(&tx::ata(bob, mint)));
+            chain.token_setup(&m, 6, &address, &a_ata, 100_000_000)?;
+            r.say(format!("the runtime holds a 6-decimal mint {m} and 100 of its tokens in Alice's token account"));
+            let before = (chain.tokens(&a_ata)?, chain.tokens(&b_ata)?);
+            let bh = chain.blockhash()?;
+            let msg = tx::token_transfer(user, mint, 6, bob, 25_000_000, bh);
+            let params = tx::token_params(user, mint, 6, bob, 25_000_000)?;
+            let p = pending(call(&mut c, &sign_request(0, "token-withdraw", params, msg)))?;
+            r.say("the signer's description:");
+            r.say(indent(&p.description));
+            let answer = phone.press(ALICE, &p.challenge, "Approve")?;
+            if answer.starts_with("Not done") {
+                return Err(answer);
+            }
+            let (sig, wire, by) = signed(outcome(&mut c, &p.challenge)?)?;
+            r.say(format!("Alice pressed Approve (no second factor is enabled yet); signed ({by}): {sig}"));
+            let exec = chain.send(&wire)?;
+            r.say(format!(
+                "executed: the ATA program created Bob's token account, SPL Token moved the tokens ({} compute units)",
+                exec.compute_units
+            ));
+            let after = (chain.tokens(&a_ata)?, chain.tokens(&b_ata)?);
+            r.say(format!(
+                "tokens: Alice {} → {}, Bob {} → {}",
+                tokens(before.0), tokens(after.0), tokens(before.1), tokens(after.1)
+            ));
+            if after != (before.0 - 25_000_000, before.1 + 25_000_000) {
+                return Err("the token balances did not move as signed".into());
+            }
+            r.summary.executed += 1;
+            Ok(())
+        })?;
+
         let totp = run.step("Enable TOTP (QR code for the authenticator app)", |r| {
             let _ = call(
                 &mut c,
@@ -338,10 +381,7 @@ impl Demo {
             Ok(app)
         })?;
 
-        let bob = tx::demo_key(b"bob");
         run.step("Withdraw 0.5 SOL: approved in chat with the token and a TOTP code", |r| {
-            chain.airdrop(&address, 2 * SOL)?;
-            r.say(format!("the runtime funded Alice with 2 SOL: balance {}", chain.sol(&address)?));
             let before = (chain.lamports(&address)?, chain.lamports(&tx::b58(&bob))?);
             let bh = chain.blockhash()?;
             let msg = tx::sol_transfer(user, bob, SOL / 2, bh);

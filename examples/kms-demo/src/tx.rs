@@ -3,8 +3,8 @@
 
 use kms_constraints::{HostConfig, ParamValue, Registry};
 use kms_solana::programs::{
-    COMPUTE_BUDGET_PROGRAM, PUMP_FUN_PROGRAM, RAYDIUM_AMM_V4_PROGRAM, SYSTEM_PROGRAM, SYSVAR_RENT,
-    TOKEN_PROGRAM,
+    ASSOCIATED_TOKEN_PROGRAM, COMPUTE_BUDGET_PROGRAM, PUMP_FUN_PROGRAM, RAYDIUM_AMM_V4_PROGRAM,
+    SYSTEM_PROGRAM, SYSVAR_RENT, TOKEN_PROGRAM,
 };
 use sha2::{Digest as _, Sha256};
 use solana_message::{AccountMeta, Address, Hash, Instruction, Message, VersionedMessage};
@@ -131,7 +131,7 @@ pub(crate) fn sol_params(user: [u8; 32], to: [u8; 32], max: u64) -> Step<Vec<u8>
     params("sol-withdraw", &v)
 }
 
-fn ata(owner: [u8; 32], mint: [u8; 32]) -> [u8; 32] {
+pub(crate) fn ata(owner: [u8; 32], mint: [u8; 32]) -> [u8; 32] {
     kms_solana::associated_token_address(&owner, &mint, &TOKEN_PROGRAM)
         .map(|(a, _)| a)
         .unwrap_or_default()
@@ -242,4 +242,63 @@ pub(crate) fn pump_buy_of(
     let mut ixs = compute_budget().to_vec();
     ixs.push(ix(PUMP, accounts, d));
     legacy(user, &ixs, bh)
+}
+
+pub(crate) fn token_params(
+    user: [u8; 32],
+    mint: [u8; 32],
+    decimals: u8,
+    to: [u8; 32],
+    max: u64,
+) -> Step<Vec<u8>> {
+    let mut v = common(user).to_vec();
+    v.extend([
+        ParamValue::Pubkey(mint),
+        ParamValue::Pubkey(TOKEN_PROGRAM),
+        ParamValue::U8(decimals),
+        ParamValue::Pubkey(to),
+        ParamValue::U64(max),
+        ParamValue::Derived,
+        ParamValue::Derived,
+    ]);
+    params("token-withdraw", &v)
+}
+
+/// Creates `to`'s associated token account (idempotent, paid by `user`) and moves `amount` of
+/// `mint` there with `TransferChecked`: real work for the ATA and SPL Token programs.
+pub(crate) fn token_transfer(
+    user: [u8; 32],
+    mint: [u8; 32],
+    decimals: u8,
+    to: [u8; 32],
+    amount: u64,
+    bh: [u8; 32],
+) -> Vec<u8> {
+    let (src, dst) = (ata(user, mint), ata(to, mint));
+    let create = ix(
+        ASSOCIATED_TOKEN_PROGRAM,
+        vec![
+            meta(user, true, true),
+            meta(dst, true, false),
+            meta(to, false, false),
+            meta(mint, false, false),
+            meta(SYSTEM_PROGRAM, false, false),
+            meta(TOKEN_PROGRAM, false, false),
+        ],
+        vec![1],
+    );
+    let mut d = vec![12];
+    d.extend_from_slice(&amount.to_le_bytes());
+    d.push(decimals);
+    let transfer = ix(
+        TOKEN_PROGRAM,
+        vec![
+            meta(src, true, false),
+            meta(mint, false, false),
+            meta(dst, true, false),
+            meta(user, false, true),
+        ],
+        d,
+    );
+    legacy(user, &[create, transfer], bh)
 }

@@ -22,8 +22,8 @@ fn the_demo_runs_every_step_as_expected() {
     let result = demo.run(&mut transcript);
     let text = String::from_utf8_lossy(&transcript).into_owned();
     let summary = result.unwrap_or_else(|e| panic!("{e}\n{text}"));
-    assert_eq!(summary.steps, 13, "{text}");
-    assert!(summary.executed >= 1, "{text}");
+    assert_eq!(summary.steps, 14, "{text}");
+    assert!(summary.executed >= 2, "{text}");
     assert!(summary.refused >= 3, "{text}");
     assert!(!text.contains("NOT as expected"), "{text}");
 }

@@ -189,6 +189,7 @@ fn every_challenge_is_delivered_exactly_once_through_429_and_5xx_bursts() {
             ],
         )
         .unwrap();
+    // Whichever requests the faults hit (all five may hit the same one), every challenge arrives.
     let params = sol_params(b58(&addr), DEST, 1_000_000_000);
     let ids: Vec<String> = (0..6)
         .map(|i| {

@@ -140,6 +140,17 @@ const RESOLVER_FILES: [&str; 5] = [
     "/etc/host.conf",
 ];
 
+/// How the pool repeats a Bot API request: a challenge that is not delivered cannot be approved,
+/// so it keeps trying through bursts of flood control and server errors for up to two minutes
+/// (12 attempts, full-jitter backoff from 200 ms doubling to 5 s, `retry_after` up to 60 s).
+const DELIVERY_RETRY: kms_telegram::RetryPolicy = kms_telegram::RetryPolicy {
+    max_attempts: 12,
+    base_delay: std::time::Duration::from_millis(200),
+    max_delay: std::time::Duration::from_secs(5),
+    deadline: std::time::Duration::from_secs(120),
+    max_retry_after: std::time::Duration::from_secs(60),
+};
+
 fn run_telegram(
     signer: UnixStream,
     tg: &crate::config::TelegramConfig,
@@ -158,7 +169,8 @@ fn run_telegram(
     let mut builder = BotClient::builder(token.clone())
         .base_url(tg.api_base_url.clone())
         .max_in_flight(tg.max_in_flight)
-        .timeout(std::time::Duration::from_secs(30));
+        .timeout(std::time::Duration::from_secs(30))
+        .retry(DELIVERY_RETRY);
     if let Some(ca) = &tg.ca_bundle {
         let pem = std::fs::read(ca).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?;
         builder = builder.ca_pem(&pem);
