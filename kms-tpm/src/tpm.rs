@@ -31,6 +31,7 @@ use tss_esapi::traits::UnMarshall as _;
 use zeroize::Zeroizing;
 
 use crate::blob::SealedBlob;
+use crate::ekcert::EkAlgorithm;
 use crate::error::Error;
 use crate::pcr::{PcrSelection, PcrValues};
 use crate::secret::SecretBytes;
@@ -104,6 +105,8 @@ pub struct Tpm {
     tcti: String,
     /// The storage primary, once created; flushed on drop.
     primary: Option<KeyHandle>,
+    /// Which endorsement key this connection uses.
+    ek_algorithm: EkAlgorithm,
 }
 
 impl Drop for Tpm {
@@ -151,6 +154,26 @@ fn is_stale_handle(e: &Error) -> bool {
     )
 }
 
+/// Total length of a DER TLV with a definite length (up to 4 length octets), if it fits.
+fn der_len(b: &[u8]) -> Option<usize> {
+    let first = *b.get(1)?;
+    let (header, len) = if first < 0x80 {
+        (2, usize::from(first))
+    } else {
+        let n = usize::from(first & 0x7F);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = b
+            .get(2..2 + n)?
+            .iter()
+            .fold(0usize, |acc, x| (acc << 8) | usize::from(*x));
+        (2 + n, len)
+    };
+    let total = header.checked_add(len)?;
+    (total <= b.len()).then_some(total)
+}
+
 fn fixed_sig(sig: &Signature) -> Result<[u8; 64], Error> {
     let Signature::EcDsa(e) = sig else {
         return Err(Error::Malformed {
@@ -181,7 +204,22 @@ impl Tpm {
             ctx,
             tcti: tcti.to_owned(),
             primary: None,
+            ek_algorithm: EkAlgorithm::default(),
         })
+    }
+
+    /// Uses the endorsement key of `algorithm` (default [`EkAlgorithm::EccP256`]) for
+    /// [`Tpm::endorsement_key_public`], [`Tpm::endorsement_key_certificate`] and the attestation
+    /// keys created from now on. Choose the EK the manufacturer certified when EK certificates
+    /// are validated.
+    pub fn with_endorsement_key(mut self, algorithm: EkAlgorithm) -> Self {
+        self.ek_algorithm = algorithm;
+        self
+    }
+
+    /// The endorsement key algorithm in use.
+    pub fn endorsement_key_algorithm(&self) -> EkAlgorithm {
+        self.ek_algorithm
     }
 
     /// Connects to the TPM named by `$KMS_TPM_TCTI`, or [`DEFAULT_TCTI`] if unset.
@@ -535,12 +573,95 @@ impl Tpm {
     // ---- endorsement and attestation keys ----
 
     fn endorsement_key(&mut self) -> Result<KeyHandle, Error> {
-        ek::create_ek_object(
-            &mut self.ctx,
-            AsymmetricAlgorithm::Ecc,
-            tss_esapi::abstraction::DefaultKey,
-        )
-        .map_err(tpm_err("CreatePrimary (EK)"))
+        let alg = match self.ek_algorithm {
+            EkAlgorithm::EccP256 => AsymmetricAlgorithm::Ecc,
+            EkAlgorithm::Rsa2048 => AsymmetricAlgorithm::Rsa,
+        };
+        ek::create_ek_object(&mut self.ctx, alg, tss_esapi::abstraction::DefaultKey)
+            .map_err(tpm_err("CreatePrimary (EK)"))
+    }
+
+    /// The manufacturer's certificate (DER) of the endorsement key in use, read from its TCG
+    /// NV index ([`EkAlgorithm::certificate_nv_index`]) in chunks of the TPM's NV buffer size.
+    /// Validate it with [`crate::verify_ek_certificate`]. Fails with
+    /// [`Error::EkCertificateMissing`] if the index is not defined, and with
+    /// [`Error::Malformed`] if it is larger than [`crate::MAX_EK_CERTIFICATE`].
+    pub fn endorsement_key_certificate(&mut self) -> Result<Vec<u8>, Error> {
+        use tss_esapi::abstraction::nv::max_nv_buffer_size;
+        use tss_esapi::attributes::NvIndexAttributes;
+        use tss_esapi::handles::{NvIndexHandle, NvIndexTpmHandle, TpmHandle};
+        use tss_esapi::interface_types::resource_handles::NvAuth;
+
+        let nv_index = self.ek_algorithm.certificate_nv_index();
+        let tpm_handle = NvIndexTpmHandle::new(nv_index).map_err(tpm_err("NV index"))?;
+        let mut obj = match self.ctx.tr_from_tpm_public(TpmHandle::NvIndex(tpm_handle)) {
+            Ok(h) => h,
+            Err(e) => {
+                let e = Error::Tpm {
+                    operation: "ReadPublic (EK certificate NV index)",
+                    source: e,
+                };
+                return Err(if is_stale_handle(&e) {
+                    Error::EkCertificateMissing { nv_index }
+                } else {
+                    e
+                });
+            }
+        };
+        let r = (|| {
+            let index = NvIndexHandle::from(obj);
+            let (public, _) = self
+                .ctx
+                .execute_without_session(|c| c.nv_read_public(index))
+                .map_err(tpm_err("NV_ReadPublic (EK certificate)"))?;
+            let size = public.data_size();
+            if size > crate::ekcert::MAX_EK_CERTIFICATE {
+                return Err(Error::Malformed {
+                    what: "EK certificate NV index (larger than MAX_EK_CERTIFICATE)",
+                });
+            }
+            let attrs: NvIndexAttributes = public.attributes();
+            // TCG EK certificate indices are readable with their own (empty) authorization;
+            // fall back to the owner's (empty) authorization otherwise.
+            let auth = if attrs.auth_read() {
+                NvAuth::NvIndex(index)
+            } else {
+                NvAuth::Owner
+            };
+            let chunk = max_nv_buffer_size(&mut self.ctx)
+                .map_err(tpm_err("GetCapability (NV buffer size)"))?
+                .clamp(64, 2048);
+            let mut out = Vec::with_capacity(size);
+            while out.len() < size {
+                let n = (size - out.len()).min(chunk);
+                let offset = u16::try_from(out.len()).map_err(|_| Error::Malformed {
+                    what: "EK certificate NV index (offset)",
+                })?;
+                let n16 = u16::try_from(n).map_err(|_| Error::Malformed {
+                    what: "EK certificate NV index (chunk)",
+                })?;
+                let part = self
+                    .ctx
+                    .execute_with_session(Some(AuthSession::Password), |c| {
+                        c.nv_read(auth, index, n16, offset)
+                    })
+                    .map_err(tpm_err("NV_Read (EK certificate)"))?;
+                if part.is_empty() || part.len() > n {
+                    return Err(Error::Malformed {
+                        what: "EK certificate NV read (wrong length)",
+                    });
+                }
+                out.extend_from_slice(part.value());
+            }
+            Ok(out)
+        })();
+        let _ = self.ctx.tr_close(&mut obj);
+        let mut der = r?;
+        // The index may be larger than the certificate (padding): keep the DER TLV only.
+        if let Some(len) = der_len(&der) {
+            der.truncate(len);
+        }
+        Ok(der)
     }
 
     /// The endorsement key's public area (`TPMT_PUBLIC`, TCG default ECC P-256 template): the
