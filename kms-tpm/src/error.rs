@@ -159,6 +159,11 @@ pub enum Error {
         "credential activation proof invalid: attestation key not bound to the endorsement key"
     )]
     ActivationProofInvalid,
+    /// The joiner refused its sponsor: the sponsor's EK is not trusted, its quote is not fresh
+    /// or not of an allowed state, or its response was not made by the attested TPM. Nothing
+    /// from this sponsor was accepted; the inner error says which check failed.
+    #[error("sponsor rejected: {0}")]
+    SponsorRejected(#[source] Box<Error>),
     /// A protocol message of another type than the one this step expects.
     #[error("unexpected join message: expected {expected}")]
     UnexpectedMessage {

@@ -23,8 +23,9 @@ pub use ekcert::{
 };
 pub use error::Error;
 pub use join::{
-    AwaitingSecret, JOIN_MAGIC, JOIN_VERSION, JoinChallenge, JoinHello, JoinMessage, JoinPolicy,
-    JoinRequest, JoinResponse, Joiner, MAX_HANDOVER_SECRET, MAX_JOIN_MESSAGE, PendingJoin, Sponsor,
+    AwaitingSecret, HelloSent, JOIN_MAGIC, JOIN_VERSION, JoinChallenge, JoinHello, JoinMessage,
+    JoinPolicy, JoinRequest, JoinResponse, Joiner, MAX_HANDOVER_SECRET, MAX_JOIN_MESSAGE,
+    PendingJoin, Sponsor,
 };
 pub use pcr::{PCR_COUNT, PcrBank, PcrSelection, PcrValues};
 pub use sealer::{
