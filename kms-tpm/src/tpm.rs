@@ -154,6 +154,47 @@ fn is_stale_handle(e: &Error) -> bool {
     )
 }
 
+/// Overwrites the stack below the caller's frame with zeros.
+///
+/// tss-esapi moves each C response structure onto the Rust stack by value before converting it
+/// (`TPM2B_SENSITIVE_DATA` of an unseal: the secret), and neither it nor the C frames beneath
+/// wipe them; once those calls have returned, their frames are below ours. Called right after
+/// a command that returned a secret, this zeroes 32 KiB below the caller (far more than the
+/// ESAPI call chain uses), with volatile writes the optimizer cannot drop. Costs about 1 us.
+#[inline(never)]
+fn scrub_stack() {
+    let mut area = [0u8; 32 * 1024];
+    zeroize::Zeroize::zeroize(&mut area[..]);
+    std::hint::black_box(&area);
+}
+
+/// Overwrites recently freed small heap chunks of this thread with zeros.
+///
+/// `Esys_Unseal` returns the secret in a structure that libtss2 allocates and tss-esapi frees
+/// with `free()` after copying it, without wiping (the memory scan found a `TPM2B` copy in a
+/// freed chunk about every other run). glibc hands the most recently freed chunks of a size
+/// class out first, so allocating 16 buffers in each size class up to 1 KiB, zeroing them
+/// (volatile writes) and freeing them again overwrites those chunks. Best effort, not a
+/// guarantee (a chunk merged into a larger free block is not reached); the memory-scan test
+/// (`tests/memscan.rs`) checks the result. Costs about 20-50 us.
+// `vec![0; n]` would be `calloc`, which glibc may serve from elsewhere than the freed chunks:
+// `malloc` (with_capacity) and then writing is the point.
+#[allow(clippy::slow_vector_initialization)]
+fn scrub_freed_heap() {
+    const PER_SIZE: usize = 16;
+    let mut held: Vec<Vec<u8>> = Vec::with_capacity(64 * PER_SIZE);
+    for class in 1..=64usize {
+        let size = class * 16 - 8; // one request per glibc size class up to 1 KiB
+        for _ in 0..PER_SIZE {
+            let mut v = Vec::with_capacity(size);
+            v.resize(size, 0u8);
+            zeroize::Zeroize::zeroize(&mut v[..]);
+            held.push(v);
+        }
+    }
+    std::hint::black_box(&held);
+}
+
 /// Total length of a DER TLV with a definite length (up to 4 length octets), if it fits.
 fn der_len(b: &[u8]) -> Option<usize> {
     let first = *b.get(1)?;
@@ -391,6 +432,27 @@ impl Tpm {
         let _ = self.ctx.flush_context(h.into());
     }
 
+    /// Overwrites the plaintext a decrypted response left in the TSS libraries' memory.
+    ///
+    /// `libtss2-esys` decrypts an encrypted response parameter (an unsealed secret, an ECDH
+    /// point) in place in the `libtss2-sys` command/response buffer of this connection, which
+    /// lives until the connection closes and is not wiped; Rust cannot reach it without
+    /// `unsafe`. The next response is written to the same buffer from its start, so one
+    /// harmless command with a response longer than any secret (`GetCapability` of the fixed
+    /// TPM properties: over 300 bytes, against at most 16 + 128 for an unseal) overwrites it.
+    /// Errors are ignored: this is hygiene, not a security boundary. Costs one TPM command.
+    /// The memory-scan test (`tests/memscan.rs`) checks that no copy is left.
+    fn overwrite_response_buffer(&mut self) {
+        use tss_esapi::constants::CapabilityType;
+        let _ = self.ctx.execute_without_session(|c| {
+            c.get_capability(
+                CapabilityType::TpmProperties,
+                tss_esapi::constants::tss::TPM2_PT_FIXED,
+                64,
+            )
+        });
+    }
+
     /// The kept storage primary, created on first use.
     fn storage_primary(&mut self) -> Result<KeyHandle, Error> {
         if let Some(h) = self.primary {
@@ -564,7 +626,14 @@ impl Tpm {
             r
         });
         match r {
-            Ok(data) => Ok(SecretBytes::new(Zeroizing::new(data.value().to_vec()))),
+            Ok(data) => {
+                let secret = SecretBytes::new(Zeroizing::new(data.value().to_vec()));
+                drop(data); // tss-esapi's SensitiveData is Zeroizing: wiped here
+                self.overwrite_response_buffer();
+                scrub_stack();
+                scrub_freed_heap();
+                Ok(secret)
+            }
             // A PCR may have been extended between the check and the policy session.
             Err(e) => Err(mismatch(self)?.unwrap_or(e)),
         }
