@@ -402,13 +402,11 @@ fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, Error> {
     Ok(b)
 }
 
-/// Reads the EK certificate of `tpm`'s EK, or nothing if its TPM has none.
-fn own_ek_certificate(tpm: &mut Tpm) -> Result<Vec<u8>, Error> {
-    match tpm.endorsement_key_certificate() {
-        Ok(c) => Ok(c),
-        Err(Error::EkCertificateMissing { .. }) => Ok(Vec::new()),
-        Err(e) => Err(e),
-    }
+/// Reads the EK certificate of `tpm`'s EK; nothing if the TPM has none or it cannot be read
+/// (e.g. an index that needs an owner password): the peer then trusts this EK by fingerprint
+/// or refuses it with "no EK certificate was presented".
+fn own_ek_certificate(tpm: &mut Tpm) -> Vec<u8> {
+    tpm.endorsement_key_certificate().unwrap_or_default()
 }
 
 /// The existing instance's side: attests itself and issues challenges to joiners.
@@ -444,7 +442,7 @@ impl Sponsor {
     /// TPM has one) and creates its attestation key, so joiners can check it in turn.
     pub fn new(tpm: &mut Tpm, policy: JoinPolicy) -> Result<Self, Error> {
         let ek_public = tpm.endorsement_key_public()?;
-        let ek_certificate = own_ek_certificate(tpm)?;
+        let ek_certificate = own_ek_certificate(tpm);
         let ak = tpm.create_attestation_key()?;
         Ok(Self {
             policy,
@@ -702,7 +700,7 @@ impl Joiner {
     /// quote of an allowed state.
     pub fn new(tpm: &mut Tpm, policy: JoinPolicy) -> Result<Self, Error> {
         let ek_public = tpm.endorsement_key_public()?;
-        let ek_certificate = own_ek_certificate(tpm)?;
+        let ek_certificate = own_ek_certificate(tpm);
         let ak = tpm.create_attestation_key()?;
         Ok(Self {
             policy,

@@ -1,10 +1,12 @@
-//! Memory scan of the unseal path: after a secret is unsealed from a real TPM (swtpm) and the
-//! returned [`SecretBytes`] dropped, no copy of it (not even a 16-byte piece) is left in this
-//! process's writable memory (`/proc/self/maps` + `/proc/self/mem`).
+//! Memory scans of the unseal and seal paths: after a secret is unsealed from a real TPM
+//! (swtpm) and the returned [`SecretBytes`] dropped, or sealed and dropped, no copy of it (not
+//! even a 16-byte piece) is left in this process's writable memory (`/proc/self/maps` +
+//! `/proc/self/mem`).
 //!
-//! The secret is sealed by the parent test; a child process (this test binary again) does the
-//! unseal and the scan, so the only way the secret ever entered the scanned process is the
-//! unseal path. The child knows the secret only as its bitwise complement.
+//! Unseal: the secret is sealed by the parent test; a child process (this test binary again)
+//! does the unseal and the scan, so the only way the secret ever entered the scanned process is
+//! the unseal path. The child knows the secret only as its bitwise complement. Seal: the child
+//! draws the secret itself, seals it, drops it and scans.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
 use std::fs::File;
@@ -17,6 +19,7 @@ use kms_tpm::{PcrSelection, Sealer as _, SecretBytes, Tpm, TpmSealer};
 
 const CHILD_ENV: &str = "KMS_TPM_MEMSCAN_DIR";
 const TCTI_ENV: &str = "KMS_TPM_MEMSCAN_TCTI";
+const MODE_ENV: &str = "KMS_TPM_MEMSCAN_MODE";
 
 /// Writable mappings of this process (where a copy could have been written).
 fn writable_mappings() -> Vec<(u64, u64, String)> {
@@ -88,6 +91,35 @@ fn find_pieces(complement: &[u8; 32]) -> Vec<(u64, usize, String)> {
     hits
 }
 
+/// Prints the memory around the first hit, the secret's 32 bytes masked, to tell which
+/// structure held the copy (a little-endian `20 00` before it is a C `TPM2B`, `00 20` a
+/// marshalled one).
+fn dump_around(hits: &[(u64, usize, String)]) {
+    let Some((at, off, _)) = hits.first() else {
+        return;
+    };
+    let start = at - *off as u64;
+    let mem = File::open("/proc/self/mem").unwrap();
+    let mut ctx = [0u8; 320];
+    if mem.read_at(&mut ctx, start - 160).is_err() {
+        return;
+    }
+    for (i, row) in ctx.chunks(32).enumerate() {
+        let hex: String = row
+            .iter()
+            .enumerate()
+            .map(|(j, b)| {
+                if (160..192).contains(&(i * 32 + j)) {
+                    "**".to_owned()
+                } else {
+                    format!("{b:02x}")
+                }
+            })
+            .collect();
+        println!("around {:+5}: {hex}", i as i64 * 32 - 160);
+    }
+}
+
 /// The child: unseal, check, drop, scan (with the TPM connection still open, then closed).
 #[test]
 #[ignore = "run by unseal_leaves_no_copy_of_the_secret_in_memory in a child process"]
@@ -96,6 +128,10 @@ fn memscan_child() {
         return;
     };
     let dir = Path::new(&dir);
+    let tcti = std::env::var(TCTI_ENV).unwrap();
+    if std::env::var(MODE_ENV).as_deref() == Ok("seal") {
+        return seal_child(&tcti);
+    }
     let blob = std::fs::read(dir.join("blob")).unwrap();
     let complement: [u8; 32] = std::fs::read(dir.join("complement"))
         .unwrap()
@@ -126,10 +162,66 @@ fn memscan_child() {
     drop(sealer);
     let closed = find_pieces(&complement);
     println!("HITS open={open:x?} closed={closed:x?}");
+    dump_around(&open);
     assert!(
         open.is_empty() && closed.is_empty(),
         "copies of the unsealed secret left in memory: with the TPM open {open:x?}, after closing it {closed:x?}"
     );
+}
+
+/// Seal in the child: the secret exists from `SecretBytes::random` until it is dropped after
+/// sealing; then no piece of it may remain.
+fn seal_child(tcti: &str) {
+    let mut sealer = TpmSealer::new(Tpm::open(tcti).unwrap(), PcrSelection::measured_boot());
+    let secret = SecretBytes::random(32).unwrap();
+    let complement: [u8; 32] = std::array::from_fn(|i| !secret.expose_secret()[i]);
+    assert!(
+        !find_pieces(&complement).is_empty(),
+        "the scan does not see the live secret: it could not fail"
+    );
+    let blob = sealer.seal(&secret).unwrap();
+    drop(secret);
+    let open = find_pieces(&complement);
+    drop(sealer);
+    let closed = find_pieces(&complement);
+    println!("HITS open={open:x?} closed={closed:x?}");
+    dump_around(&open);
+    assert!(
+        open.is_empty() && closed.is_empty(),
+        "copies of the sealed secret left in memory: with the TPM open {open:x?}, after closing it {closed:x?}"
+    );
+    drop(blob);
+}
+
+/// Runs the child in `mode` against `sw`, with `dir` as its data directory.
+fn run_child(sw: &Swtpm, dir: &Path, mode: &str) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "memscan_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir)
+        .env(TCTI_ENV, sw.tcti())
+        .env(MODE_ENV, mode)
+        .env("TSS2_LOG", "all+none")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{mode} child failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+}
+
+#[test]
+fn seal_leaves_no_copy_of_the_secret_in_memory() {
+    let sw = Swtpm::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    run_child(&sw, dir.path(), "seal");
 }
 
 #[test]
@@ -147,23 +239,5 @@ fn unseal_leaves_no_copy_of_the_secret_in_memory() {
         std::fs::write(dir.path().join("blob"), blob).unwrap();
         std::fs::write(dir.path().join("complement"), complement).unwrap();
     } // swtpm serves one client at a time: this connection closes before the child's opens
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "memscan_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir.path())
-        .env(TCTI_ENV, sw.tcti())
-        .env("TSS2_LOG", "all+none")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-    );
+    run_child(&sw, dir.path(), "unseal");
 }
