@@ -1,13 +1,15 @@
 //! Endorsement-key certificates: the manufacturer's X.509 certificate of a TPM's EK, read from
 //! the TPM's NV index and validated in pure Rust against configured manufacturer roots.
 //!
-//! Decoding is `x509-cert` (strict DER); signatures are RSA PKCS#1 v1.5 (`rsa`, SHA-256/384/512)
-//! and ECDSA P-256 with SHA-256 (`p256`). Rules: `SPEC.md`, "EK certificates".
+//! Decoding is `x509-cert` (strict DER); signatures are RSA PKCS#1 v1.5 (`rsa`) and ECDSA on
+//! P-256 (`p256`) or P-384 (`p384`), each with SHA-256, SHA-384 or SHA-512. Rules: `SPEC.md`,
+//! "EK certificates".
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use p256::ecdsa::signature::Verifier as _;
 use rsa::pkcs1::DecodeRsaPublicKey as _;
+use sha2::Digest as _;
 use x509_cert::Certificate;
 use x509_cert::der::asn1::ObjectIdentifier as Oid;
 use x509_cert::der::{Decode as _, Encode as _};
@@ -35,7 +37,10 @@ const OID_SHA384_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
 const OID_SHA512_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
 const OID_EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
 const OID_SECP256R1: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
+const OID_SECP384R1: Oid = Oid::new_unwrap("1.3.132.0.34");
 const OID_ECDSA_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
+const OID_ECDSA_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
+const OID_ECDSA_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
 
 /// Extensions this validator understands; any other extension marked critical is refused.
 const KNOWN_EXTENSIONS: [&str; 9] = [
@@ -196,7 +201,7 @@ impl Cert {
             reason: "a certificate's signature does not verify under its issuer's key",
         };
         let unsupported = Error::EkChainInvalid {
-            reason: "unsupported signature algorithm (RSA PKCS#1 v1.5 with SHA-256/384/512 or ECDSA P-256 with SHA-256 only)",
+            reason: "unsupported signature algorithm (RSA PKCS#1 v1.5 or ECDSA P-256/P-384, with SHA-256/384/512)",
         };
         if spki.algorithm.oid == OID_RSA_ENCRYPTION {
             let key = rsa::PublicKey::from_pkcs1_der(key_bits).map_err(|_| Error::Malformed {
@@ -219,22 +224,40 @@ impl Cert {
             };
             return ok.map_err(|_| bad());
         }
+        if spki.algorithm.oid != OID_EC_PUBLIC_KEY {
+            return Err(unsupported);
+        }
+        let digest: Vec<u8> = if alg.oid == OID_ECDSA_SHA256 {
+            sha2::Sha256::digest(&self.tbs).to_vec()
+        } else if alg.oid == OID_ECDSA_SHA384 {
+            sha2::Sha384::digest(&self.tbs).to_vec()
+        } else if alg.oid == OID_ECDSA_SHA512 {
+            sha2::Sha512::digest(&self.tbs).to_vec()
+        } else {
+            return Err(unsupported);
+        };
         let curve = spki
             .algorithm
             .parameters
             .as_ref()
             .and_then(|p| p.decode_as::<Oid>().ok());
-        if spki.algorithm.oid == OID_EC_PUBLIC_KEY
-            && curve == Some(OID_SECP256R1)
-            && alg.oid == OID_ECDSA_SHA256
-        {
-            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bits).map_err(|_| {
-                Error::Malformed {
-                    what: "P-256 public key of an issuing certificate",
-                }
-            })?;
+        let bad_key = || Error::Malformed {
+            what: "EC public key of an issuing certificate",
+        };
+        // The digest is truncated to the curve's size as ECDSA specifies (bits2field).
+        if curve == Some(OID_SECP256R1) {
+            use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+            let key =
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bits).map_err(|_| bad_key())?;
             let sig = p256::ecdsa::Signature::from_der(sig).map_err(|_| bad())?;
-            return key.verify(&self.tbs, &sig).map_err(|_| bad());
+            return key.verify_prehash(&digest, &sig).map_err(|_| bad());
+        }
+        if curve == Some(OID_SECP384R1) {
+            use p384::ecdsa::signature::hazmat::PrehashVerifier as _;
+            let key =
+                p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bits).map_err(|_| bad_key())?;
+            let sig = p384::ecdsa::Signature::from_der(sig).map_err(|_| bad())?;
+            return key.verify_prehash(&digest, &sig).map_err(|_| bad());
         }
         Err(unsupported)
     }

@@ -308,6 +308,24 @@ impl LocalCa {
         Ok(Self { dir })
     }
 
+    /// A local CA that issues EK certificates with the given issuing CA (its private key and
+    /// certificate, PEM) instead of creating its own RSA CA: e.g. an ECDSA CA, to test
+    /// ECC-signed chains. [`LocalCa::root_pem`] is then not available (the caller has the
+    /// root); [`LocalCa::intermediate_pem`] returns `cert_pem`.
+    pub fn with_issuing_ca(key_pem: &[u8], cert_pem: &[u8]) -> Result<Self, Error> {
+        let ca = Self::new()?;
+        let dir = ca.dir.path().join("ca");
+        for (name, bytes) in [
+            ("signkey.pem", key_pem),
+            ("issuercert.pem", cert_pem),
+            ("certserial", &b"1\n"[..]),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(Error::io(&path))?;
+        }
+        Ok(ca)
+    }
+
     /// Manufactures a TPM state in `state_dir`: `swtpm_setup --tpm2 --create-ek-cert
     /// --create-platform-cert` with this CA. Serialized per CA (swtpm_localca locks its state
     /// directory, and the first run creates the CA keys).

@@ -182,3 +182,136 @@ fn altered_certificates_are_refused_without_panicking() {
         assert!(verify_ek_certificate(&cert[..n], &ek, &trust, now()).is_err());
     }
 }
+
+/// The committed ECDSA test CA (`tests/data/ecc-ca`): a P-384 root and a P-256 issuing CA.
+fn ecc_ca() -> (LocalCa, EkTrustStore) {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ecc-ca");
+    let read = |n: &str| std::fs::read(data.join(n)).unwrap();
+    let ca = LocalCa::with_issuing_ca(&read("ca-key.pem"), &read("ca.pem")).unwrap();
+    let mut store = EkTrustStore::new();
+    store.add_roots_pem(&read("root.pem")).unwrap();
+    store.add_intermediates_pem(&read("ca.pem")).unwrap();
+    (ca, store)
+}
+
+#[test]
+fn ecdsa_chain_p256_under_p384_validates() {
+    let (ca, store) = ecc_ca();
+    let (_sw, _tpm, cert, ek) = certified(&ca);
+    // EK certificate: ecdsa-with-SHA256 by the P-256 CA; the CA: ecdsa-with-SHA384 by P-384.
+    let v = verify_ek_certificate(&cert, &ek, &store, now()).unwrap();
+    assert_eq!(
+        v.chain[1..],
+        [
+            "CN=kms-tpm test ECC EK CA,O=kms-tpm test".to_owned(),
+            "CN=kms-tpm test ECC root,O=kms-tpm test".to_owned()
+        ]
+    );
+    // The RSA local CA's store does not vouch for it, and the ECC store not for RSA-CA TPMs.
+    let rsa_ca = LocalCa::new().unwrap();
+    let (_sw2, _, rsa_cert, rsa_ek) = certified(&rsa_ca);
+    assert!(matches!(
+        verify_ek_certificate(&cert, &ek, &rsa_ca.trust_store().unwrap(), now()),
+        Err(Error::EkChainInvalid { .. })
+    ));
+    assert!(matches!(
+        verify_ek_certificate(&rsa_cert, &rsa_ek, &store, now()),
+        Err(Error::EkChainInvalid { .. })
+    ));
+}
+
+/// Regenerates `tests/data/ek-vectors/` (run by hand: `cargo test -p kms-tpm --test ekcert
+/// -- --ignored regenerate_ek_vectors`; see the README there).
+#[test]
+#[ignore = "writes the committed test vectors; run by hand"]
+fn regenerate_ek_vectors() {
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ek-vectors");
+    std::fs::create_dir_all(&out).unwrap();
+    let rsa_ca = LocalCa::new().unwrap();
+    let (_sw, _, cert, ek) = certified(&rsa_ca);
+    let (_sw2, _, _, other_ek) = certified(&rsa_ca);
+    std::fs::write(out.join("rsa-ca-root.pem"), rsa_ca.root_pem().unwrap()).unwrap();
+    std::fs::write(
+        out.join("rsa-ca-issuer.pem"),
+        rsa_ca.intermediate_pem().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(out.join("rsa-ca-ek-cert.der"), cert).unwrap();
+    std::fs::write(out.join("rsa-ca-ek-public.bin"), ek).unwrap();
+    std::fs::write(out.join("rsa-ca-other-ek-public.bin"), other_ek).unwrap();
+    let (ecc, _) = ecc_ca();
+    let (_sw3, _, cert, ek) = certified(&ecc);
+    std::fs::write(out.join("ecc-ca-ek-cert.der"), cert).unwrap();
+    std::fs::write(out.join("ecc-ca-ek-public.bin"), ek).unwrap();
+}
+
+/// The committed vectors, validated without a TPM (fixed times, so they never expire).
+#[test]
+fn committed_vectors_pass_and_fail_as_recorded() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let read = |n: &str| std::fs::read(dir.join(n)).unwrap();
+    let at = |unix: u64| UNIX_EPOCH + Duration::from_secs(unix);
+    let in_2030 = at(1_893_456_000);
+
+    let mut rsa = EkTrustStore::new();
+    rsa.add_roots_pem(&read("ek-vectors/rsa-ca-root.pem"))
+        .unwrap();
+    rsa.add_intermediates_pem(&read("ek-vectors/rsa-ca-issuer.pem"))
+        .unwrap();
+    let (cert, ek) = (
+        read("ek-vectors/rsa-ca-ek-cert.der"),
+        read("ek-vectors/rsa-ca-ek-public.bin"),
+    );
+    let (_, ecc) = ecc_ca();
+    let (ecc_cert, ecc_ek) = (
+        read("ek-vectors/ecc-ca-ek-cert.der"),
+        read("ek-vectors/ecc-ca-ek-public.bin"),
+    );
+
+    // Pass set.
+    assert_eq!(rsa.verify(&cert, &ek, in_2030).unwrap().chain.len(), 3);
+    assert_eq!(
+        ecc.verify(&ecc_cert, &ecc_ek, in_2030).unwrap().chain.len(),
+        3
+    );
+    // Fail set.
+    assert!(matches!(
+        rsa.verify(&ecc_cert, &ecc_ek, in_2030),
+        Err(Error::EkChainInvalid { .. })
+    ));
+    assert!(matches!(
+        ecc.verify(&cert, &ek, in_2030),
+        Err(Error::EkChainInvalid { .. })
+    ));
+    assert!(matches!(
+        rsa.verify(
+            &cert,
+            &read("ek-vectors/rsa-ca-other-ek-public.bin"),
+            in_2030
+        ),
+        Err(Error::EkPublicMismatch)
+    ));
+    assert!(matches!(
+        rsa.verify(&cert, &ecc_ek, in_2030),
+        Err(Error::EkPublicMismatch)
+    ));
+    assert!(matches!(
+        rsa.verify(&cert, &ek, at(253_402_300_800)),
+        Err(Error::EkCertificateExpired { .. })
+    ));
+    assert!(matches!(
+        ecc.verify(&ecc_cert, &ecc_ek, at(1_000_000_000)),
+        Err(Error::EkCertificateNotYetValid { .. })
+    ));
+    // Every single-bit change of the ECDSA-signed certificate is refused, as for RSA above.
+    for i in 0..ecc_cert.len() {
+        let mut c = ecc_cert.clone();
+        c[i] ^= 0x01;
+        assert!(ecc.verify(&c, &ecc_ek, in_2030).is_err(), "flip at {i}");
+    }
+    // The ECC root expires in 2126: a chain is only as valid as its CAs.
+    assert!(matches!(
+        ecc.verify(&ecc_cert, &ecc_ek, at(5_000_000_000)),
+        Err(Error::EkCertificateExpired { ref subject }) if subject.contains("ECC")
+    ));
+}
