@@ -6,7 +6,9 @@
 //! Unseal: the secret is sealed by the parent test; a child process (this test binary again)
 //! does the unseal and the scan, so the only way the secret ever entered the scanned process is
 //! the unseal path. The child knows the secret only as its bitwise complement. Seal: the child
-//! draws the secret itself, seals it, drops it and scans.
+//! draws the secret itself, seals it, drops it and scans. Hand-over: the parent is the sponsor
+//! and the child the joiner (messages through files); the child receives the secret, which
+//! `finish` decrypts and seals to its TPM, drops it and scans.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
 use std::fs::File;
@@ -15,7 +17,10 @@ use std::path::Path;
 use std::process::Command;
 
 use kms_tpm::swtpm::Swtpm;
-use kms_tpm::{PcrSelection, Sealer as _, SecretBytes, Tpm, TpmSealer};
+use kms_tpm::{
+    JoinChallenge, JoinHello, JoinPolicy, JoinRequest, JoinResponse, Joiner, PcrAllowlist,
+    PcrSelection, Sealer as _, SecretBytes, Sponsor, Tpm, TpmSealer, ek_fingerprint,
+};
 
 const CHILD_ENV: &str = "KMS_TPM_MEMSCAN_DIR";
 const TCTI_ENV: &str = "KMS_TPM_MEMSCAN_TCTI";
@@ -129,8 +134,10 @@ fn memscan_child() {
     };
     let dir = Path::new(&dir);
     let tcti = std::env::var(TCTI_ENV).unwrap();
-    if std::env::var(MODE_ENV).as_deref() == Ok("seal") {
-        return seal_child(&tcti);
+    match std::env::var(MODE_ENV).as_deref() {
+        Ok("seal") => return seal_child(&tcti),
+        Ok("handover") => return handover_child(&tcti, dir),
+        _ => {}
     }
     let blob = std::fs::read(dir.join("blob")).unwrap();
     let complement: [u8; 32] = std::fs::read(dir.join("complement"))
@@ -193,6 +200,70 @@ fn seal_child(tcti: &str) {
     drop(blob);
 }
 
+/// Writes `bytes` to `dir/name` atomically (the other process polls for it).
+fn put(dir: &Path, name: &str, bytes: &[u8]) {
+    let tmp = dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(tmp, dir.join(name)).unwrap();
+}
+
+/// Waits for `dir/name` (written by [`put`] in the other process) and reads it.
+fn take(dir: &Path, name: &str) -> Vec<u8> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(b) = std::fs::read(dir.join(name)) {
+            return b;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {name} in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The joiner of a hand-over: receives the secret, checks it by its complement, drops it and
+/// scans.
+fn handover_child(tcti: &str, dir: &Path) {
+    let complement: [u8; 32] = take(dir, "complement").try_into().unwrap();
+    let sponsor_ek: [u8; 32] = take(dir, "sponsor-ek").try_into().unwrap();
+    let mut tpm = Tpm::open(tcti).unwrap();
+    let sel = PcrSelection::measured_boot();
+    let mut allowlist = PcrAllowlist::new(sel);
+    allowlist.allow(tpm.read_pcrs(sel).unwrap()).unwrap();
+    let joiner = Joiner::new(&mut tpm, JoinPolicy::new(allowlist).trust_ek(sponsor_ek)).unwrap();
+    let (hello, sent) = joiner.hello().unwrap();
+    put(dir, "hello", &hello.to_bytes().unwrap());
+    let challenge = JoinChallenge::from_bytes(&take(dir, "challenge")).unwrap();
+    let (request, awaiting) = joiner.respond(&mut tpm, sent, &challenge).unwrap();
+    put(dir, "request", &request.to_bytes().unwrap());
+    let response = JoinResponse::from_bytes(&take(dir, "response")).unwrap();
+    assert!(
+        find_pieces(&complement).is_empty(),
+        "secret present before finish"
+    );
+    let (secret, blob) = awaiting.finish(&mut tpm, &response).unwrap();
+    assert!(
+        secret
+            .expose_secret()
+            .iter()
+            .zip(&complement)
+            .all(|(s, c)| s ^ c == 0xFF),
+        "received the wrong secret"
+    );
+    assert!(
+        !find_pieces(&complement).is_empty(),
+        "the scan does not see the live secret: it could not fail"
+    );
+    drop(secret);
+    let open = find_pieces(&complement);
+    drop((blob, joiner, tpm));
+    let closed = find_pieces(&complement);
+    println!("HITS open={open:x?} closed={closed:x?}");
+    dump_around(&open);
+    assert!(
+        open.is_empty() && closed.is_empty(),
+        "copies of the handed-over secret left in memory: with the TPM open {open:x?}, after closing it {closed:x?}"
+    );
+}
+
 /// Runs the child in `mode` against `sw`, with `dir` as its data directory.
 fn run_child(sw: &Swtpm, dir: &Path, mode: &str) {
     let out = Command::new(std::env::current_exe().unwrap())
@@ -214,6 +285,57 @@ fn run_child(sw: &Swtpm, dir: &Path, mode: &str) {
     assert!(
         out.status.success() && stdout.contains("1 passed"),
         "{mode} child failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+}
+
+#[test]
+fn handover_leaves_no_copy_of_the_secret_in_memory() {
+    let (sponsor_sw, joiner_sw) = (Swtpm::start().unwrap(), Swtpm::start().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut sponsor = Tpm::open(&sponsor_sw.tcti()).unwrap();
+    let joiner_ek = {
+        // swtpm serves one client at a time: closed before the child opens it.
+        let mut joiner = Tpm::open(&joiner_sw.tcti()).unwrap();
+        ek_fingerprint(&joiner.endorsement_key_public().unwrap())
+    };
+    let sel = PcrSelection::measured_boot();
+    let mut allowlist = PcrAllowlist::new(sel);
+    allowlist.allow(sponsor.read_pcrs(sel).unwrap()).unwrap();
+    let s = Sponsor::new(&mut sponsor, JoinPolicy::new(allowlist).trust_ek(joiner_ek)).unwrap();
+    let master = SecretBytes::random(32).unwrap();
+    let complement: Vec<u8> = master.expose_secret().iter().map(|b| !b).collect();
+    put(dir.path(), "complement", &complement);
+    let sponsor_ek = ek_fingerprint(&sponsor.endorsement_key_public().unwrap());
+    put(dir.path(), "sponsor-ek", &sponsor_ek);
+
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "memscan_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .env(TCTI_ENV, joiner_sw.tcti())
+        .env(MODE_ENV, "handover")
+        .env("TSS2_LOG", "all+none")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let hello = JoinHello::from_bytes(&take(dir.path(), "hello")).unwrap();
+    let (challenge, pending) = s.challenge(&mut sponsor, &hello).unwrap();
+    put(dir.path(), "challenge", &challenge.to_bytes().unwrap());
+    let request = JoinRequest::from_bytes(&take(dir.path(), "request")).unwrap();
+    let response = pending.complete(&mut sponsor, &request, &master).unwrap();
+    put(dir.path(), "response", &response.to_bytes().unwrap());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "handover child failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
 }
 
