@@ -456,7 +456,8 @@ impl Sponsor {
     /// certificate's error) or an AK that is not a restricted TPM signing key; otherwise makes
     /// a credential for the AK's name sealed to the EK (MakeCredential is a public-key
     /// operation) and a fresh nonce, and quotes its own PCRs of the joiner's selection over the
-    /// joiner's nonce.
+    /// joiner's nonce. `tpm` is the sponsor's TPM, the one given to [`Sponsor::new`] (its AK
+    /// lives there).
     pub fn challenge(
         &self,
         tpm: &mut Tpm,

@@ -760,8 +760,10 @@ impl Tpm {
         Ok(der)
     }
 
-    /// The endorsement key's public area (`TPMT_PUBLIC`, TCG default ECC P-256 template): the
-    /// TPM's identity. Its fingerprint ([`crate::ek_fingerprint`]) goes on a join allowlist.
+    /// The endorsement key's public area (`TPMT_PUBLIC`, the TCG default template of the
+    /// [`EkAlgorithm`] in use, ECC P-256 unless [`Tpm::with_endorsement_key`] chose RSA 2048):
+    /// the TPM's identity. Its fingerprint ([`crate::ek_fingerprint`]) goes on a join allowlist;
+    /// its certificate is [`Tpm::endorsement_key_certificate`].
     pub fn endorsement_key_public(&mut self) -> Result<Vec<u8>, Error> {
         let ek = self.endorsement_key()?;
         let r = self.ctx.read_public(ek).map_err(tpm_err("ReadPublic (EK)"));
