@@ -46,21 +46,23 @@ fn bench_tpm(c: &mut Criterion) {
 
     let sw2 = Swtpm::start().expect("second swtpm");
     let mut joiner = Tpm::open(&sw2.tcti()).expect("open joiner TPM");
-    let policy = JoinPolicy {
-        allowlist: allow.clone(),
-        trusted_eks: vec![ek_fingerprint(
-            &joiner.endorsement_key_public().expect("EK"),
-        )],
-    };
-    let sponsor = Sponsor::new(policy);
+    let of_joiner = JoinPolicy::new(allow.clone()).trust_ek(ek_fingerprint(
+        &joiner.endorsement_key_public().expect("EK"),
+    ));
+    let of_sponsor = JoinPolicy::new(allow.clone())
+        .trust_ek(ek_fingerprint(&tpm.endorsement_key_public().expect("EK")));
+    let sponsor = Sponsor::new(&mut tpm, of_joiner).expect("sponsor");
     let mut g = c.benchmark_group("tpm/join");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("full_handover_two_tpms", |b| {
         b.iter(|| {
-            let j = Joiner::new(&mut joiner).expect("joiner");
-            let (challenge, pending) = sponsor.challenge(&mut tpm, &j.hello()).expect("challenge");
-            let (request, awaiting) = j.respond(&mut joiner, &challenge).expect("respond");
-            let response = pending.complete(&request, &secret).expect("complete");
+            let j = Joiner::new(&mut joiner, of_sponsor.clone()).expect("joiner");
+            let (hello, sent) = j.hello().expect("hello");
+            let (challenge, pending) = sponsor.challenge(&mut tpm, &hello).expect("challenge");
+            let (request, awaiting) = j.respond(&mut joiner, sent, &challenge).expect("respond");
+            let response = pending
+                .complete(&mut tpm, &request, &secret)
+                .expect("complete");
             awaiting.finish(&mut joiner, &response).expect("finish")
         })
     });

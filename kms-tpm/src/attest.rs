@@ -202,15 +202,21 @@ pub fn ek_fingerprint_hex(ek_public: &[u8]) -> String {
     hex(&ek_fingerprint(ek_public))
 }
 
-/// Checks an endorsement key's public area: a restricted, TPM-bound ECC P-256 decryption key.
+/// Checks an endorsement key's public area: a restricted, TPM-bound decryption key, ECC P-256
+/// (TCG template L-2) or RSA 2048 (template L-1).
 pub(crate) fn check_ek(ek_public: &[u8]) -> Result<PublicArea, Error> {
     let area = PublicArea::decode(ek_public)?;
-    let ok = area.ecc.as_ref().is_some_and(|e| e.curve == ECC_NIST_P256)
+    let kind_ok = area.ecc.as_ref().is_some_and(|e| e.curve == ECC_NIST_P256)
+        || area
+            .rsa
+            .as_ref()
+            .is_some_and(|r| r.key_bits == 2048 && r.modulus.len() == 256);
+    let ok = kind_ok
         && area.has(attr::RESTRICTED | attr::DECRYPT | attr::FIXED_TPM | attr::FIXED_PARENT)
         && !area.has(attr::SIGN);
     if !ok {
         return Err(Error::Malformed {
-            what: "endorsement key (not a TCG ECC P-256 EK)",
+            what: "endorsement key (not a TCG ECC P-256 or RSA 2048 EK)",
         });
     }
     Ok(area)

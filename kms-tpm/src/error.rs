@@ -118,12 +118,52 @@ pub enum Error {
         /// Hex SHA-256 fingerprint of the endorsement key's public area.
         fingerprint: String,
     },
+    /// The TPM has no EK certificate at the NV index of the EK in use.
+    #[error(
+        "the TPM has no endorsement-key certificate at NV index {nv_index:#010x}: provision one (manufacturer, or swtpm_setup --create-ek-cert) or trust the EK by fingerprint"
+    )]
+    EkCertificateMissing {
+        /// The NV index read.
+        nv_index: u32,
+    },
+    /// The EK certificate chain does not lead to a configured manufacturer root, or a
+    /// certificate on it breaks a rule (CA flags, key usage, unknown critical extension,
+    /// signature).
+    #[error("endorsement-key certificate rejected: {reason}")]
+    EkChainInvalid {
+        /// Which rule failed.
+        reason: &'static str,
+    },
+    /// A certificate on the EK chain expired before the verification time.
+    #[error("endorsement-key certificate chain: certificate {subject:?} has expired")]
+    EkCertificateExpired {
+        /// The expired certificate's subject.
+        subject: String,
+    },
+    /// A certificate on the EK chain is not valid yet at the verification time.
+    #[error(
+        "endorsement-key certificate chain: certificate {subject:?} is not valid yet (check the clock)"
+    )]
+    EkCertificateNotYetValid {
+        /// The certificate's subject.
+        subject: String,
+    },
+    /// The EK certificate certifies another key than the TPM's endorsement key.
+    #[error(
+        "the endorsement-key certificate's public key is not the TPM's endorsement key: the certificate belongs to another TPM or another EK algorithm"
+    )]
+    EkPublicMismatch,
     /// The proof of credential activation is wrong: the attestation key is not in the TPM that
     /// owns the endorsement key.
     #[error(
         "credential activation proof invalid: attestation key not bound to the endorsement key"
     )]
     ActivationProofInvalid,
+    /// The joiner refused its sponsor: the sponsor's EK is not trusted, its quote is not fresh
+    /// or not of an allowed state, or its response was not made by the attested TPM. Nothing
+    /// from this sponsor was accepted; the inner error says which check failed.
+    #[error("sponsor rejected: {0}")]
+    SponsorRejected(#[source] Box<Error>),
     /// A protocol message of another type than the one this step expects.
     #[error("unexpected join message: expected {expected}")]
     UnexpectedMessage {

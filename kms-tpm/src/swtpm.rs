@@ -77,6 +77,23 @@ impl Swtpm {
         Self::launch(State::Dir(dir.to_path_buf()))
     }
 
+    /// Starts a fresh swtpm whose TPM was manufactured by `swtpm_setup` with EK certificates
+    /// (`--create-ek-cert --create-platform-cert`) issued by `ca`: an RSA 2048 EK certificate at
+    /// NV index `0x01c00002` and an ECC P-384 one at `0x01c00016` (swtpm's choice; this crate
+    /// validates the RSA one, see [`crate::EkAlgorithm::Rsa2048`]). Needs `swtpm_setup` and
+    /// `swtpm_localca` (Debian `swtpm-tools`). Takes about a second (key generation).
+    pub fn start_with_ek_certificates(ca: &LocalCa) -> Result<Self, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("kms-swtpm-")
+            .tempdir()
+            .map_err(|e| Error::Io {
+                path: std::env::temp_dir(),
+                source: e,
+            })?;
+        ca.manufacture(dir.path())?;
+        Self::launch(State::Temp(dir))
+    }
+
     /// The TCTI string for `tss-esapi`: `swtpm:host=127.0.0.1,port=P`.
     pub fn tcti(&self) -> String {
         format!("swtpm:host=127.0.0.1,port={}", self.port)
@@ -223,6 +240,142 @@ impl core::fmt::Debug for Swtpm {
             .field("tcti", &self.tcti())
             .field("pid", &self.pid)
             .finish_non_exhaustive()
+    }
+}
+
+/// A local certificate authority for swtpm EK certificates (`swtpm_localca`), in a temporary
+/// directory deleted on drop: a root CA (`CN=swtpm-localca-rootca`, RSA 3072) and an issuing
+/// CA (`CN=swtpm-localca`) signed by it, created by `swtpm_localca` on first use. Each
+/// `LocalCa` is a different CA, although the names are the same. For tests and demos only.
+pub struct LocalCa {
+    dir: tempfile::TempDir,
+}
+
+impl core::fmt::Debug for LocalCa {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LocalCa")
+            .field("dir", &self.dir.path())
+            .finish()
+    }
+}
+
+impl LocalCa {
+    /// Creates the CA's configuration (`swtpm-localca.conf`, `.options`, `swtpm_setup.conf`)
+    /// in a new temporary directory. The keys are made by the first
+    /// [`Swtpm::start_with_ek_certificates`].
+    pub fn new() -> Result<Self, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("kms-localca-")
+            .tempdir()
+            .map_err(|e| Error::Io {
+                path: std::env::temp_dir(),
+                source: e,
+            })?;
+        let p = dir.path();
+        let ca = p.join("ca");
+        std::fs::create_dir(&ca).map_err(Error::io(&ca))?;
+        let write = |name: &str, text: String| {
+            let path = p.join(name);
+            std::fs::write(&path, text).map_err(Error::io(&path))
+        };
+        write(
+            "swtpm-localca.conf",
+            format!(
+                "statedir = {c}\nsigningkey = {c}/signkey.pem\nissuercert = {c}/issuercert.pem\ncertserial = {c}/certserial\n",
+                c = ca.display()
+            ),
+        )?;
+        write(
+            "swtpm-localca.options",
+            "--platform-manufacturer kms-tpm-test\n--platform-version 2.1\n--platform-model swtpm\n"
+                .to_owned(),
+        )?;
+        let tool = std::env::var_os("PATH")
+            .and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join("swtpm_localca"))
+                    .find(|p| p.is_file())
+            })
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/swtpm_localca"));
+        write(
+            "swtpm_setup.conf",
+            format!(
+                "create_certs_tool = {t}\ncreate_certs_tool_config = {d}/swtpm-localca.conf\ncreate_certs_tool_options = {d}/swtpm-localca.options\nactive_pcr_banks = sha256\n",
+                t = tool.display(),
+                d = p.display()
+            ),
+        )?;
+        Ok(Self { dir })
+    }
+
+    /// A local CA that issues EK certificates with the given issuing CA (its private key and
+    /// certificate, PEM) instead of creating its own RSA CA: e.g. an ECDSA CA, to test
+    /// ECC-signed chains. [`LocalCa::root_pem`] is then not available (the caller has the
+    /// root); [`LocalCa::intermediate_pem`] returns `cert_pem`.
+    pub fn with_issuing_ca(key_pem: &[u8], cert_pem: &[u8]) -> Result<Self, Error> {
+        let ca = Self::new()?;
+        let dir = ca.dir.path().join("ca");
+        for (name, bytes) in [
+            ("signkey.pem", key_pem),
+            ("issuercert.pem", cert_pem),
+            ("certserial", &b"1\n"[..]),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).map_err(Error::io(&path))?;
+        }
+        Ok(ca)
+    }
+
+    /// Manufactures a TPM state in `state_dir`: `swtpm_setup --tpm2 --create-ek-cert
+    /// --create-platform-cert` with this CA. Serialized per CA (swtpm_localca locks its state
+    /// directory, and the first run creates the CA keys).
+    fn manufacture(&self, state_dir: &Path) -> Result<(), Error> {
+        static SETUP: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = SETUP
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let out = Command::new("swtpm_setup")
+            .arg("--tpm2")
+            .arg("--tpmstate")
+            .arg(state_dir)
+            .arg("--create-ek-cert")
+            .arg("--create-platform-cert")
+            .arg("--config")
+            .arg(self.dir.path().join("swtpm_setup.conf"))
+            .arg("--overwrite")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::Io {
+                path: PathBuf::from("swtpm_setup (is the `swtpm-tools` package installed?)"),
+                source: e,
+            })?;
+        if !out.status.success() {
+            return Err(swtpm_error(&format!(
+                "swtpm_setup failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The root CA certificate (PEM): the trust anchor to configure.
+    pub fn root_pem(&self) -> Result<Vec<u8>, Error> {
+        let path = self.dir.path().join("ca/swtpm-localca-rootca-cert.pem");
+        std::fs::read(&path).map_err(Error::io(&path))
+    }
+
+    /// The issuing CA certificate (PEM): the intermediate between the root and EK certificates.
+    pub fn intermediate_pem(&self) -> Result<Vec<u8>, Error> {
+        let path = self.dir.path().join("ca/issuercert.pem");
+        std::fs::read(&path).map_err(Error::io(&path))
+    }
+
+    /// A trust store with this CA's root and intermediate (after the first TPM was made).
+    pub fn trust_store(&self) -> Result<crate::EkTrustStore, Error> {
+        let mut store = crate::EkTrustStore::new();
+        store.add_roots_pem(&self.root_pem()?)?;
+        store.add_intermediates_pem(&self.intermediate_pem()?)?;
+        Ok(store)
     }
 }
 

@@ -136,6 +136,19 @@ pub(crate) struct PublicArea {
     pub(crate) auth_policy: Vec<u8>,
     /// For ECC keys: the signing/key-exchange scheme, its hash, the curve and the point.
     pub(crate) ecc: Option<EccParams>,
+    /// For RSA keys: the parameters and the modulus.
+    pub(crate) rsa: Option<RsaParams>,
+}
+
+/// RSA parameters and modulus of a `TPMT_PUBLIC`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RsaParams {
+    pub(crate) symmetric: u16,
+    pub(crate) scheme: u16,
+    pub(crate) key_bits: u16,
+    /// The public exponent as marshalled: 0 means the default, 65537.
+    pub(crate) exponent: u32,
+    pub(crate) modulus: Vec<u8>,
 }
 
 /// ECC parameters and public point of a `TPMT_PUBLIC`.
@@ -163,6 +176,7 @@ impl PublicArea {
         let attributes = r.u32()?;
         let auth_policy = r.tpm2b(64)?.to_vec();
         let mut ecc = None;
+        let mut rsa = None;
         match object_type {
             alg::ECC => {
                 let symmetric = sym_def_object(&mut r)?;
@@ -210,14 +224,21 @@ impl PublicArea {
                 r.tpm2b(64)?;
             }
             alg::RSA => {
-                sym_def_object(&mut r)?;
+                let symmetric = sym_def_object(&mut r)?;
                 let scheme = r.u16()?;
                 if scheme != alg::NULL {
                     r.u16()?;
                 }
-                r.u16()?; // key bits
-                r.u32()?; // exponent
-                r.tpm2b(512)?;
+                let key_bits = r.u16()?;
+                let exponent = r.u32()?;
+                let modulus = r.tpm2b(512)?.to_vec();
+                rsa = Some(RsaParams {
+                    symmetric,
+                    scheme,
+                    key_bits,
+                    exponent,
+                    modulus,
+                });
             }
             _ => {
                 return Err(Error::Malformed {
@@ -233,6 +254,7 @@ impl PublicArea {
             attributes,
             auth_policy,
             ecc,
+            rsa,
         })
     }
 
