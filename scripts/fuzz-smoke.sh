@@ -18,10 +18,17 @@ cd fuzz
 export TSS2_LOG=all+none
 cargo +nightly fuzz build -s none
 targets=$(cargo +nightly fuzz list)
+# New inputs go to a scratch corpus; the committed seeds (fuzz/seeds/<target>, README there) are
+# read only, so a smoke run leaves the tree as it was.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
 n=0
 for t in $targets; do
   echo "fuzz-smoke: $t for ${secs}s"
-  cargo +nightly fuzz run -s none "$t" -- -max_total_time="$secs" -rss_limit_mb=4096 >"/tmp/fuzz-$t.log" 2>&1 \
+  mkdir -p "$scratch/$t"
+  seeds=()
+  [ -d "seeds/$t" ] && seeds=("seeds/$t")
+  cargo +nightly fuzz run -s none "$t" "$scratch/$t" "${seeds[@]}" -- -max_total_time="$secs" -rss_limit_mb=4096 >"/tmp/fuzz-$t.log" 2>&1 \
     || { tail -40 "/tmp/fuzz-$t.log"; echo "fuzz-smoke: $t FAILED"; exit 1; }
   n=$((n + 1))
 done
