@@ -19,3 +19,10 @@ cargo test --workspace --all-targets --locked --no-fail-fast
 # Documentation examples (crate READMEs are crate docs, so their examples run here).
 cargo test --workspace --doc --locked --no-fail-fast
 bash scripts/fuzz-smoke.sh
+# Dependency policy (deny.toml): licences, one version per crate (written exceptions), no
+# OpenSSL, crates.io only. The advisory database cannot be fetched here (README).
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "test: installing cargo-deny"
+  cargo install --locked cargo-deny
+fi
+cargo deny --offline check licenses bans sources
