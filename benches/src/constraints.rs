@@ -193,15 +193,22 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
             V::U64(1),
             V::Derived,
             V::Derived,
+            // max_priority_fee: exactly 200,000 CU × 50,000 µlamports; no durable nonce.
+            V::U64(10_000),
+            V::OptPubkey(None),
         ]),
     );
     let wsol = ata(USER, NATIVE_MINT);
+    let amm_authority =
+        address_from_base58("5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1").unwrap_or_default();
     let mut d = vec![9];
     d.extend_from_slice(&100_000_000u64.to_le_bytes());
     d.extend_from_slice(&1_000u64.to_le_bytes());
     let mut accts = vec![r(TOKEN_PROGRAM)];
     for i in 0..14u8 {
-        accts.push(if matches!(i, 1 | 6 | 13) {
+        accts.push(if i == 1 {
+            r(amm_authority)
+        } else if matches!(i, 6 | 13) {
             r(key(0x40 + i))
         } else {
             w(key(0x40 + i))

@@ -211,7 +211,8 @@ fn run_generic_attacks(r: &Registry, c: &Case) {
     );
     refused(
         with(&|v| {
-            let d = v.remove(0);
+            // The price (moving the limit would raise the default fee, refused before).
+            let d = v.remove(1);
             v.push(d);
         }),
         &format!("{m}: compute budget moved to the end"),
@@ -509,7 +510,11 @@ fn raydium_v4_swap() {
     let r = registry();
     let h = r.builtin("raydium-v4-swap").unwrap();
     let mint = key(0x33);
-    for (mint_in, mint_out) in [(NATIVE_MINT, mint), (mint, NATIVE_MINT), (mint, key(0x34))] {
+    let pairs = [(NATIVE_MINT, mint), (mint, NATIVE_MINT), (mint, key(0x34))];
+    for (layout, (mint_in, mint_out)) in [18, 17, 8].into_iter().flat_map(|n| pairs.map(|p| (n, p)))
+    {
+        let raydium_swap =
+            |base_in, a, b, src, dst, user| raydium_swap_n(layout, base_in, a, b, src, dst, user);
         let src = ata(USER, mint_in, TOKEN_PROGRAM);
         let dst = ata(USER, mint_out, TOKEN_PROGRAM);
         let values = common_params(&[
@@ -520,6 +525,8 @@ fn raydium_v4_swap() {
             V::U64(900),
             V::Derived,
             V::Derived,
+            V::U64(PRIORITY_FEE),
+            V::OptPubkey(None),
         ]);
         let params = params(&r, &h, &values);
         let mut valid = vec![cu_limit(CU_LIMIT), cu_price(CU_PRICE)];
@@ -545,7 +552,7 @@ fn raydium_v4_swap() {
             &r,
             &Case {
                 module: "raydium-v4-swap",
-                values,
+                values: values.clone(),
                 valid: valid.clone(),
                 main,
                 token_program: TOKEN_PROGRAM,
@@ -557,7 +564,13 @@ fn raydium_v4_swap() {
                     wrong_program
                 },
                 wrong_program,
-                extra_account: Some("unknown Raydium account layout"),
+                // One more account makes the 17-account form the 18-account one, whose user
+                // accounts then sit one position later.
+                extra_account: Some(if layout == 17 {
+                    SWAP_SOURCE
+                } else {
+                    "unknown Raydium account layout"
+                }),
                 hidden_destination: SWAP_DESTINATION,
                 lookups_allowed: true,
             },
@@ -629,11 +642,147 @@ fn raydium_v4_swap() {
         );
         wrapped_sol_attacks(&with, valid.len(), [mint_in, mint_out], [src, dst]);
         // Pool accounts may come from a lookup table (they cannot receive the user's output).
-        let pools: Vec<[u8; 32]> = [0x41u8, 0x43, 0x44].iter().map(|&i| key(i)).collect();
+        let pools: Vec<[u8; 32]> = [0x40u8, 0x42, 0x43].iter().map(|&i| key(i)).collect();
         let (msg, loaded) = v0_with(&valid, &[table(&pools)]);
         assert_eq!(loaded.len(), 3);
         check(&r, &h, &msg, &loaded, &params).unwrap();
+        // The AMM authority is Raydium's own PDA, and readonly.
+        refused(
+            with(&|v| v[main].accounts[2].pubkey = addr(ATTACKER)),
+            "another AMM authority",
+            "wrong Raydium AMM authority",
+        );
+        refused(
+            with(&|v| v[main].accounts[2].is_writable = true),
+            "writable AMM authority",
+            "an account is writable that this shape never writes",
+        );
+        // A swapped token program: Token-2022 in the swap of SPL Token pools.
+        refused(
+            with(&|v| v[main].accounts[0].pubkey = addr(TOKEN_2022_PROGRAM)),
+            "swapped token program",
+            "wrong token program",
+        );
+        trading_preamble_attacks(&r, &h, &values, &valid);
     }
+    // A layout of another account count, and another instruction of the program.
+    let (src, dst) = (
+        ata(USER, NATIVE_MINT, TOKEN_PROGRAM),
+        ata(USER, mint, TOKEN_PROGRAM),
+    );
+    let values = common_params(&[
+        V::Pubkey(NATIVE_MINT),
+        V::Pubkey(mint),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::U64(1_000),
+        V::U64(900),
+        V::Derived,
+        V::Derived,
+        V::U64(PRIORITY_FEE),
+        V::OptPubkey(None),
+    ]);
+    let p = params(&r, &h, &values);
+    let mut v2 = raydium_swap_n(8, true, 1_000, 900, src, dst, USER);
+    check(&r, &h, &legacy(std::slice::from_ref(&v2)), &[], &p).unwrap();
+    v2.data[0] = 9; // swapBaseIn's tag on the 8-account layout
+    refused(
+        check(&r, &h, &legacy(&[v2.clone()]), &[], &p),
+        "V1 tag with V2 accounts",
+        "unknown Raydium account layout",
+    );
+    v2.data[0] = 3; // deposit
+    refused(
+        check(&r, &h, &legacy(&[v2]), &[], &p),
+        "another Raydium instruction",
+        "only swapBaseIn, swapBaseOut and their V2 forms are allowed",
+    );
+}
+
+/// The priority fee the trading tests authorize: exactly `CU_LIMIT × CU_PRICE`.
+const PRIORITY_FEE: u64 = (CU_LIMIT as u64 * CU_PRICE).div_ceil(1_000_000);
+
+/// The compute-budget and durable-nonce rules every trading module shares, on a valid shape
+/// that starts with `cu_limit(CU_LIMIT)`, `cu_price(CU_PRICE)`; `values` ends with
+/// `max_priority_fee` = [`PRIORITY_FEE`] and `nonce_account` = none.
+fn trading_preamble_attacks(r: &Registry, h: &ModuleHash, values: &[V], valid: &[Instruction]) {
+    let n = values.len();
+    let run =
+        |values: &[V], ixs: &[Instruction]| check(r, h, &legacy(ixs), &[], &params(r, h, values));
+    let with = |values: &[V], f: &dyn Fn(&mut Vec<Instruction>)| {
+        let mut v = valid.to_vec();
+        f(&mut v);
+        run(values, &v)
+    };
+    let fee_above = "priority fee (compute-unit limit x price) above the authorized maximum";
+    // Accepted at the exact fee bound, refused one lamport under it.
+    run(values, valid).unwrap();
+    let mut tight = values.to_vec();
+    tight[n - 2] = V::U64(PRIORITY_FEE - 1);
+    refused(
+        run(&tight, valid),
+        "priority fee one lamport over",
+        fee_above,
+    );
+    // Without a limit the runtime's default (200,000 per other instruction) counts.
+    let others = valid.len() as u64 - 2;
+    let default_fee = (200_000 * others * CU_PRICE).div_ceil(1_000_000);
+    let mut roomy = values.to_vec();
+    roomy[n - 2] = V::U64(default_fee);
+    with(&roomy, &|v| {
+        v.remove(0);
+    })
+    .unwrap();
+    roomy[n - 2] = V::U64(default_fee - 1);
+    refused(
+        with(&roomy, &|v| {
+            v.remove(0);
+        }),
+        "default limit at the price",
+        fee_above,
+    );
+    // A price alone within the caps but no fee allowed at all.
+    let mut none = values.to_vec();
+    none[n - 2] = V::U64(0);
+    refused(run(&none, valid), "no priority fee allowed", fee_above);
+    // Without a price there is no priority fee, whatever the limit.
+    with(&none, &|v| {
+        v.remove(1);
+    })
+    .unwrap();
+    // A loaded-accounts data-size limit may only lower a limit: allowed once.
+    with(values, &|v| {
+        v.insert(2, ix(COMPUTE_BUDGET_PROGRAM, vec![], vec![4, 0, 0, 1, 0]))
+    })
+    .unwrap();
+    // Durable nonce: refused unless the intent names the nonce account.
+    let nonce = key(0x77);
+    let nonce_first = |v: &mut Vec<Instruction>| v.insert(0, advance_nonce(nonce, USER));
+    refused(
+        with(values, &nonce_first),
+        "durable nonce not allowed",
+        "durable-nonce transaction (AdvanceNonceAccount) not allowed by the intent",
+    );
+    let mut allowed = values.to_vec();
+    allowed[n - 1] = V::OptPubkey(Some(nonce));
+    with(&allowed, &nonce_first).unwrap();
+    allowed[n - 1] = V::OptPubkey(Some(key(0x78)));
+    refused(
+        with(&allowed, &nonce_first),
+        "another nonce account",
+        "advances a nonce account other than the authorized one",
+    );
+    allowed[n - 1] = V::OptPubkey(Some(nonce));
+    refused(
+        with(&allowed, &|v| v.insert(0, advance_nonce(nonce, ATTACKER))),
+        "nonce authority of someone else",
+        "the user must be the only signer",
+    );
+    // The advance must come first (the runtime only honours it there).
+    refused(
+        with(&allowed, &|v| v.insert(2, advance_nonce(nonce, USER))),
+        "nonce advance after the compute budget",
+        "",
+    );
 }
 
 /// The pump.fun test's SOL bounds and token bounds: together a limit price of at most

@@ -43,10 +43,43 @@ fn committed_files_match_the_manifest_and_the_sources() {
     }
 }
 
+/// The earlier versions in `dist/previous/`: (name, version, SHA-256).
+const PREVIOUS: &[(&str, &str, &str)] = &[(
+    "raydium-v4-swap",
+    "1.0.0",
+    "49010a0ade397509fe557e0fa2bf4389eb44db292dd7bd2f1eb9ceb0a043564c",
+)];
+
+#[test]
+fn previous_versions_stay_loadable_by_their_hash() {
+    let dir = dist().join("previous");
+    let manifest =
+        Manifest::parse(&std::fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+    let listed: Vec<_> = manifest
+        .modules
+        .iter()
+        .map(|m| (m.name.as_str(), m.version.as_str(), m.sha256.as_str()))
+        .collect();
+    assert_eq!(listed, PREVIOUS);
+    // The directory loads on its own (hash and embedded schema checked against its manifest)...
+    let loaded = Registry::new(HostConfig::default()).load_dir(&dir).unwrap();
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    for (h, (name, version, sha)) in loaded.iter().zip(PREVIOUS) {
+        assert_eq!(h.to_string(), *sha);
+        // ... the built-ins include it, and the name resolves to a newer version.
+        let m = r.get(h).unwrap();
+        assert_eq!(m.manifest().unwrap().version, *version);
+        let newest = r.builtin(name).unwrap();
+        assert_ne!(newest, *h, "{name}");
+        assert!(r.get(&newest).unwrap().manifest().unwrap().version.as_str() > *version);
+    }
+}
+
 #[test]
 fn builtins_load_with_their_embedded_schema() {
     let r = Registry::with_builtins(HostConfig::default()).unwrap();
-    assert_eq!(r.hashes().count(), 5);
+    // The five current modules and the earlier versions kept loadable (SPEC §6).
+    assert_eq!(r.hashes().count(), 5 + PREVIOUS.len());
     for name in [
         "sol-withdraw",
         "token-withdraw",
@@ -76,6 +109,9 @@ fn loading_a_directory_checks_every_hash() {
     let tmp = tempfile::tempdir().unwrap();
     for e in std::fs::read_dir(dist()).unwrap() {
         let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            continue; // previous/
+        }
         std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
     }
     let mut r = Registry::new(HostConfig::default());

@@ -209,6 +209,8 @@ fn raydium(mint_in: Address, mint_out: Address, max_in: u64, min_out: u64) -> Ve
         V::U64(min_out),
         V::Derived,
         V::Derived,
+        V::U64(0), // the transaction sets no compute-unit price
+        V::OptPubkey(None),
     ]
 }
 

@@ -130,6 +130,55 @@ pub fn approve(
     ix(program, vec![w(account), r(delegate), rs(owner)], d)
 }
 
+pub fn raydium_authority() -> [u8; 32] {
+    address_from_base58("5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1").unwrap()
+}
+
+/// A Raydium AMM v4 swap in one of its layouts: `accounts` 18 (`swapBaseIn` 9 / `swapBaseOut`
+/// 11 with target orders), 17 (without) or 8 (`SwapBaseInV2` 16 / `SwapBaseOutV2` 17).
+/// Pool accounts are `key(0x40 + i)`, the AMM authority the real one.
+pub fn raydium_swap_n(
+    accounts: usize,
+    base_in: bool,
+    a: u64,
+    b: u64,
+    src: [u8; 32],
+    dst: [u8; 32],
+    user: [u8; 32],
+) -> Instruction {
+    let tag = match (accounts, base_in) {
+        (8, true) => 16,
+        (8, false) => 17,
+        (_, true) => 9,
+        (_, false) => 11,
+    };
+    let mut d = vec![tag];
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    let mut accts = vec![r(TOKEN_PROGRAM)];
+    // amm, authority, then (open orders, target orders,) coin vault, pc vault, (market ...)
+    let layout: &[bool] = match accounts {
+        18 => &[
+            true, false, true, true, true, true, false, true, true, true, true, true, true, false,
+        ],
+        17 => &[
+            true, false, true, true, true, false, true, true, true, true, true, true, false,
+        ],
+        _ => &[true, false, true, true],
+    };
+    for (i, writable) in layout.iter().enumerate() {
+        let k = if i == 1 {
+            raydium_authority()
+        } else {
+            key(0x40 + i as u8)
+        };
+        accts.push(if *writable { w(k) } else { r(k) });
+    }
+    accts.extend([w(src), w(dst), rs(user)]);
+    ix(RAYDIUM_AMM_V4_PROGRAM, accts, d)
+}
+
+/// The classic 18-account Raydium swap.
 pub fn raydium_swap(
     base_in: bool,
     a: u64,
@@ -138,21 +187,16 @@ pub fn raydium_swap(
     dst: [u8; 32],
     user: [u8; 32],
 ) -> Instruction {
-    let mut d = vec![if base_in { 9 } else { 11 }];
-    d.extend_from_slice(&a.to_le_bytes());
-    d.extend_from_slice(&b.to_le_bytes());
-    let mut accts = vec![r(TOKEN_PROGRAM)];
-    for (i, writable) in [
-        true, false, true, true, true, true, false, true, true, true, true, true, true, false,
-    ]
-    .iter()
-    .enumerate()
-    {
-        let k = key(0x40 + i as u8);
-        accts.push(if *writable { w(k) } else { r(k) });
-    }
-    accts.extend([w(src), w(dst), rs(user)]);
-    ix(RAYDIUM_AMM_V4_PROGRAM, accts, d)
+    raydium_swap_n(18, base_in, a, b, src, dst, user)
+}
+
+/// System `AdvanceNonceAccount` of `nonce` with authority `authority`.
+pub fn advance_nonce(nonce: [u8; 32], authority: [u8; 32]) -> Instruction {
+    ix(
+        SYSTEM_PROGRAM,
+        vec![w(nonce), r(SYSVAR_RECENT_BLOCKHASHES), rs(authority)],
+        vec![4, 0, 0, 0],
+    )
 }
 
 pub const PUMP_BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
