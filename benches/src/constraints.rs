@@ -8,6 +8,7 @@ use kms_constraints::{HostConfig, ModuleHash, ParamValue as V, Registry};
 use kms_module_sdk::kms_solana::programs::*;
 use kms_module_sdk::kms_solana::{
     Address as Addr, Message as Parsed, address_from_base58, associated_token_address,
+    find_program_address,
 };
 use kms_module_sdk::{Check, Params, Reason};
 use solana_message::{
@@ -243,41 +244,55 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
         native: raydium_v4_swap::validate,
     });
 
-    // pump.fun buy of exactly `min_tokens_out` tokens (the limit price's edge).
-    let (hash, params) = enc(
-        "pumpfun-trade",
-        head(&[
-            V::Pubkey(mint),
-            V::Pubkey(TOKEN_PROGRAM),
-            V::U64(1_000_000_000),
-            V::U64(0),
-            V::U64(1_000_000),
-            V::U64(u64::MAX),
-            V::Derived,
-        ]),
-    );
-    let global =
-        address_from_base58("4wTV1YmiEkRvAtNtsSGPtUrqRYQMe5SKy2uB4Jjaxnjf").unwrap_or_default();
-    let ev =
-        address_from_base58("Ce6TQqeHC9p8KetsN6JsjHK7UTZk7nasjjnr7XxXp9F1").unwrap_or_default();
+    // pump.fun buy of exactly `min_tokens_out` tokens (the limit price's edge), in the
+    // 18-account layout of after the fee-recipient upgrade.
+    let creator = key(0x5C);
+    let mut pump_values = head(&[
+        V::Pubkey(mint),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::U64(1_000_000_000),
+        V::U64(0),
+        V::U64(1_000_000),
+        V::U64(u64::MAX),
+        V::Derived,
+        V::U64(10_000),
+        V::OptPubkey(None),
+        V::Pubkey(creator),
+    ]);
+    pump_values.extend([V::Derived; 7]);
+    let (hash, params) = enc("pumpfun-trade", pump_values);
+    let pda = |seeds: &[&[u8]], program: &[u8; 32]| {
+        find_program_address(seeds, program)
+            .map(|x| x.0)
+            .unwrap_or_default()
+    };
+    let fee_program =
+        address_from_base58("pfeeUxB6jkeY1Hxd7CsFCAjcbHA9rWtchMGdZ6VojVZ").unwrap_or_default();
+    let curve = pda(&[b"bonding-curve", &mint], &PUMP_FUN_PROGRAM);
     let mut d = pumpfun_trade::BUY.to_vec();
     d.extend_from_slice(&1_000_000u64.to_le_bytes());
     d.extend_from_slice(&500_000_000u64.to_le_bytes());
     let buy = ix(
         PUMP_FUN_PROGRAM,
         vec![
-            r(global),
-            w(key(0x50)),
+            r(pumpfun_trade::GLOBAL),
+            w(pumpfun_trade::FEE_RECIPIENTS[0]),
             r(mint),
-            w(key(0x51)),
-            w(key(0x52)),
+            w(curve),
+            w(ata(curve, mint)),
             w(ata(USER, mint)),
             AccountMeta::new(a(USER), true),
             r(SYSTEM_PROGRAM),
             r(TOKEN_PROGRAM),
-            r(SYSVAR_RENT),
-            r(ev),
+            w(pda(&[b"creator-vault", &creator], &PUMP_FUN_PROGRAM)),
+            r(pumpfun_trade::EVENT_AUTHORITY),
             r(PUMP_FUN_PROGRAM),
+            r(pda(&[b"global_volume_accumulator"], &PUMP_FUN_PROGRAM)),
+            w(pda(&[b"user_volume_accumulator", &USER], &PUMP_FUN_PROGRAM)),
+            r(pda(&[b"fee_config", &PUMP_FUN_PROGRAM], &fee_program)),
+            r(fee_program),
+            r(pda(&[b"bonding-curve-v2", &mint], &PUMP_FUN_PROGRAM)),
+            w(pumpfun_trade::BUYBACK_FEE_RECIPIENTS[0]),
         ],
         d,
     );

@@ -31,7 +31,7 @@ fn setup() -> &'static Setup {
             ("sol-withdraw", head(&[V::Pubkey([0x22; 32]), V::U64(u64::MAX)])),
             ("token-withdraw", head(&[m, tp, V::U8(6), V::Pubkey([0x22; 32]), V::U64(u64::MAX), V::Derived, V::Derived])),
             ("raydium-v4-swap", head(&[V::Pubkey(NATIVE_MINT), m, tp, V::U64(u64::MAX), V::U64(0), V::Derived, V::Derived, V::U64(u64::MAX), V::OptPubkey(Some([0x77; 32]))])),
-            ("pumpfun-trade", head(&[m, tp, V::U64(u64::MAX), V::U64(0), V::U64(0), V::U64(u64::MAX), V::Derived])),
+            ("pumpfun-trade", head(&[m, tp, V::U64(u64::MAX), V::U64(0), V::U64(0), V::U64(u64::MAX), V::Derived, V::U64(u64::MAX), V::OptPubkey(Some([0x77; 32])), V::Pubkey([0x5C; 32]), V::Derived, V::Derived, V::Derived, V::Derived, V::Derived, V::Derived, V::Derived])),
             ("jupiter-v6-route", head(&[m, tp, V::Pubkey(NATIVE_MINT), tp, V::U64(u64::MAX), V::U64(0), V::U16(10_000), V::U8(255), V::OptPubkey(None), V::Derived, V::Derived])),
         ];
         let cases = all

@@ -19,10 +19,16 @@ pub(crate) fn file(name: &str) -> Option<&'static [u8]> {
 }
 
 /// Earlier versions of built-in modules, still loadable by their hash.
-const PREVIOUS: &[(&str, &[u8])] = &[(
-    "raydium-v4-swap-1.0.0.wasm",
-    include_bytes!("../modules/dist/previous/raydium-v4-swap-1.0.0.wasm"),
-)];
+const PREVIOUS: &[(&str, &[u8])] = &[
+    (
+        "raydium-v4-swap-1.0.0.wasm",
+        include_bytes!("../modules/dist/previous/raydium-v4-swap-1.0.0.wasm"),
+    ),
+    (
+        "pumpfun-trade-2.0.0.wasm",
+        include_bytes!("../modules/dist/previous/pumpfun-trade-2.0.0.wasm"),
+    ),
+];
 
 /// Every built-in module file.
 pub(crate) const FILES: &[(&str, &[u8])] = &[

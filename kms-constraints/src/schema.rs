@@ -107,7 +107,7 @@ pub struct ParamField {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParamValue {
-    /// For `pubkey`, `token-program` and `ata(...)` fields.
+    /// For `pubkey`, `token-program`, `ata(...)` and `pda(...)` fields.
     Pubkey([u8; 32]),
     /// For `u8`.
     U8(u8),
@@ -121,7 +121,7 @@ pub enum ParamValue {
     Bool(bool),
     /// For `opt-pubkey`.
     OptPubkey(Option<[u8; 32]>),
-    /// For `ata(...)` fields only, when encoding: let the host derive the address.
+    /// For `ata(...)` and `pda(...)` fields only, when encoding: let the host derive the address.
     Derived,
 }
 

@@ -663,7 +663,7 @@ fn raydium_v4_swap() {
             "swapped token program",
             "wrong token program",
         );
-        trading_preamble_attacks(&r, &h, &values, &valid);
+        trading_preamble_attacks(&r, &h, &values, &valid, values.len() - 2);
     }
     // A layout of another account count, and another instruction of the program.
     let (src, dst) = (
@@ -702,10 +702,18 @@ fn raydium_v4_swap() {
 const PRIORITY_FEE: u64 = (CU_LIMIT as u64 * CU_PRICE).div_ceil(1_000_000);
 
 /// The compute-budget and durable-nonce rules every trading module shares, on a valid shape
-/// that starts with `cu_limit(CU_LIMIT)`, `cu_price(CU_PRICE)`; `values` ends with
-/// `max_priority_fee` = [`PRIORITY_FEE`] and `nonce_account` = none.
-fn trading_preamble_attacks(r: &Registry, h: &ModuleHash, values: &[V], valid: &[Instruction]) {
-    let n = values.len();
+/// that starts with `cu_limit(CU_LIMIT)`, `cu_price(CU_PRICE)`; `values[fee_at]` is
+/// `max_priority_fee` = [`PRIORITY_FEE`] and `values[fee_at + 1]` `nonce_account` = none.
+fn trading_preamble_attacks(
+    r: &Registry,
+    h: &ModuleHash,
+    values: &[V],
+    valid: &[Instruction],
+    fee_at: usize,
+) {
+    let n = fee_at + 2;
+    assert_eq!(values[fee_at], V::U64(PRIORITY_FEE));
+    assert_eq!(values[fee_at + 1], V::OptPubkey(None));
     let run =
         |values: &[V], ixs: &[Instruction]| check(r, h, &legacy(ixs), &[], &params(r, h, values));
     let with = |values: &[V], f: &dyn Fn(&mut Vec<Instruction>)| {
@@ -792,23 +800,41 @@ const PUMP_MIN_SOL_OUTPUT: u64 = 1_000_000;
 const PUMP_MIN_TOKENS_OUT: u64 = 10_000;
 const PUMP_MAX_TOKENS_IN: u64 = 20_000;
 
+/// Index of `max_priority_fee` in `pumpfun-trade` 3's parameters.
+const PUMP_FEE_AT: usize = 10;
+
+/// `pumpfun-trade` 3 parameters for `mint` under `token_program`, coin of [`pump_creator`].
+fn pump_values(
+    mint: [u8; 32],
+    token_program: [u8; 32],
+    min_tokens_out: u64,
+    max_tokens_in: u64,
+) -> Vec<V> {
+    let mut v = common_params(&[
+        V::Pubkey(mint),
+        V::Pubkey(token_program),
+        V::U64(PUMP_MAX_SOL_COST),
+        V::U64(PUMP_MIN_SOL_OUTPUT),
+        V::U64(min_tokens_out),
+        V::U64(max_tokens_in),
+        V::Derived,
+        V::U64(PRIORITY_FEE),
+        V::OptPubkey(None),
+        V::Pubkey(pump_creator()),
+    ]);
+    v.extend([V::Derived; 7]);
+    v
+}
+
 #[test]
 fn pumpfun_trade() {
     let r = registry();
     let h = r.builtin("pumpfun-trade").unwrap();
     let mint = key(0x33);
     let user_ata = ata(USER, mint, TOKEN_PROGRAM);
-    let values = common_params(&[
-        V::Pubkey(mint),
-        V::Pubkey(TOKEN_PROGRAM),
-        V::U64(PUMP_MAX_SOL_COST),
-        V::U64(PUMP_MIN_SOL_OUTPUT),
-        V::U64(PUMP_MIN_TOKENS_OUT),
-        V::U64(PUMP_MAX_TOKENS_IN),
-        V::Derived,
-    ]);
+    let values = pump_values(mint, TOKEN_PROGRAM, PUMP_MIN_TOKENS_OUT, PUMP_MAX_TOKENS_IN);
     let params = params(&r, &h, &values);
-    let pump_case = |valid: Vec<Instruction>, main: usize| Case {
+    let pump_case = |valid: Vec<Instruction>, main: usize, extra: &'static str| Case {
         module: "pumpfun-trade",
         values: values.clone(),
         valid,
@@ -818,7 +844,7 @@ fn pumpfun_trade() {
         destination: user_ata,
         unexpected_first: "expected the pump.fun program",
         wrong_program: "expected the pump.fun program",
-        extra_account: Some("unknown pump.fun layout"),
+        extra_account: Some(extra),
         hidden_destination: "a pump.fun trade may not load accounts from lookup tables",
         lookups_allowed: false,
     };
@@ -831,13 +857,23 @@ fn pumpfun_trade() {
         create_ata(USER, USER, mint, TOKEN_PROGRAM),
         pump(true, buy_tokens, max_cost, mint, USER),
     ];
-    run_generic_attacks(&r, &pump_case(buy, 3));
+    run_generic_attacks(
+        &r,
+        &pump_case(buy.clone(), 3, "unknown pump.fun buy layout"),
+    );
+    trading_preamble_attacks(&r, &h, &values, &buy, PUMP_FEE_AT);
     let sell = vec![
         cu_limit(CU_LIMIT),
         cu_price(CU_PRICE),
         pump(false, sell_tokens, min_out, mint, USER),
     ];
-    run_generic_attacks(&r, &pump_case(sell, 2));
+    // One more account makes a sell the cashback layout, whose account 14 is the user's
+    // volume accumulator.
+    run_generic_attacks(
+        &r,
+        &pump_case(sell.clone(), 2, "volume accumulator is not the user's"),
+    );
+    trading_preamble_attacks(&r, &h, &values, &sell, PUMP_FEE_AT);
     let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
     let other_mint = "trade of another mint than the authorized one";
     let other_account =
@@ -886,20 +922,249 @@ fn pumpfun_trade() {
         "sell with an account creation",
         "a sell does not create a token account",
     );
-    // Unknown layouts: an extra account or an extra data byte (newer pump.fun versions).
-    let mut more = pump(true, buy_tokens, 1, mint, USER);
-    more.accounts
-        .push(solana_message::AccountMeta::new(addr(key(0x53)), false));
-    refused(run(&[more]), "extra account", "unknown pump.fun layout");
-    let mut longer = pump(true, buy_tokens, 1, mint, USER);
-    longer.data.push(1);
-    refused(run(&[longer]), "extra data", "unknown pump.fun layout");
-    let mut other_ix = pump(true, buy_tokens, 1, mint, USER);
-    other_ix.data[..8].copy_from_slice(&[24, 30, 200, 40, 5, 28, 7, 119]);
+    // A cashback coin's sell carries the user's volume accumulator (17 accounts).
+    let cashback = pump_with(
+        PumpKind::SellCashback,
+        sell_tokens,
+        min_out,
+        mint,
+        USER,
+        TOKEN_PROGRAM,
+        pump_creator(),
+    );
+    run(std::slice::from_ref(&cashback)).unwrap();
+    let mut other_uva = cashback.clone();
+    other_uva.accounts[14].pubkey = addr(pump_pda(&[b"user_volume_accumulator", &ATTACKER]));
     refused(
-        run(&[other_ix]),
+        run(&[other_uva]),
+        "cashback to another user's accumulator",
+        "volume accumulator is not the user's",
+    );
+    // buy_exact_sol_in: (spendable_sol_in, min_tokens_out), bounded the same way.
+    let exact = |sol: u64, tokens: u64| {
+        pump_with(
+            PumpKind::BuyExactSolIn,
+            sol,
+            tokens,
+            mint,
+            USER,
+            TOKEN_PROGRAM,
+            pump_creator(),
+        )
+    };
+    run(&[exact(max_cost, buy_tokens)]).unwrap();
+    refused(
+        run(&[exact(max_cost + 1, buy_tokens)]),
+        "exact-in: SOL above",
+        "max SOL cost above the authorized maximum",
+    );
+    refused(
+        run(&[exact(max_cost, buy_tokens - 1)]),
+        "exact-in: tokens below",
+        "buys fewer tokens than the authorized minimum",
+    );
+    // The attacks of the fee-recipient upgrade's accounts, each refused for its own reason.
+    let buy_ix = pump(true, buy_tokens, max_cost, mint, USER);
+    let with = |f: &dyn Fn(&mut Instruction)| {
+        let mut i = buy_ix.clone();
+        f(&mut i);
+        run(&[i])
+    };
+    for (what, at, to, because) in [
+        (
+            "substituted fee recipient",
+            1,
+            ATTACKER,
+            "fee recipient is not one of pump.fun's",
+        ),
+        (
+            "buyback fee recipient substituted",
+            17,
+            ATTACKER,
+            "buyback fee recipient is not one of pump.fun's",
+        ),
+        (
+            "a buyback recipient as the fee recipient",
+            1,
+            pump_buyback_recipient(),
+            "fee recipient is not one of pump.fun's",
+        ),
+        (
+            "bonding curve of another mint",
+            3,
+            pump_pda(&[b"bonding-curve", &key(0x34)]),
+            "bonding curve is not the authorized mint's",
+        ),
+        (
+            "bonding-curve token account of another mint",
+            4,
+            ata(
+                pump_pda(&[b"bonding-curve", &key(0x34)]),
+                key(0x34),
+                TOKEN_PROGRAM,
+            ),
+            "bonding-curve token account is not the authorized mint's",
+        ),
+        (
+            "creator vault of another creator",
+            9,
+            pump_pda(&[b"creator-vault", &ATTACKER]),
+            "creator vault is not the authorized creator's",
+        ),
+        (
+            "another user's volume accumulator",
+            13,
+            pump_pda(&[b"user_volume_accumulator", &ATTACKER]),
+            "volume accumulator is not the user's",
+        ),
+        (
+            "bonding-curve-v2 of another mint",
+            16,
+            pump_pda(&[b"bonding-curve-v2", &key(0x34)]),
+            "bonding-curve-v2 account is not the authorized mint's",
+        ),
+        (
+            "another fee config",
+            14,
+            ATTACKER,
+            "wrong pump.fun fee config",
+        ),
+        (
+            "swapped token program",
+            8,
+            TOKEN_2022_PROGRAM,
+            "wrong token program",
+        ),
+    ] {
+        refused(with(&|i| i.accounts[at].pubkey = addr(to)), what, because);
+    }
+    refused(
+        with(&|i| i.accounts[16].is_writable = true),
+        "writable bonding-curve-v2",
+        "an account is writable that this shape never writes",
+    );
+    // Layouts: the classic and the pre-upgrade ones refused by name, the quote-mint v2
+    // instructions as unsupported, anything else as unknown.
+    refused(
+        run(&[pump_classic(true, buy_tokens, 1, mint, USER)]),
+        "classic buy",
+        "classic 12-account pump.fun layout refused",
+    );
+    refused(
+        run(&[pump_classic(false, sell_tokens, min_out, mint, USER)]),
+        "classic sell",
+        "classic 12-account pump.fun layout refused",
+    );
+    let before = "pump.fun layout from before the 2026-04-28 fee-recipient upgrade";
+    refused(
+        with(&|i| {
+            i.accounts.truncate(16);
+        }),
+        "pre-upgrade buy",
+        before,
+    );
+    let mut old_sell = sell.clone();
+    old_sell.accounts.truncate(14);
+    refused(run(&[old_sell]), "pre-upgrade sell", before);
+    refused(
+        with(&|i| i.data[..8].copy_from_slice(&[184, 23, 238, 97, 103, 197, 211, 61])),
+        "buy_v2",
+        "not supported by this version",
+    );
+    // track_volume: absent or one byte 0/1.
+    with(&|i| i.data.push(1)).unwrap();
+    refused(
+        with(&|i| i.data.push(2)),
+        "track_volume 2",
+        "unknown pump.fun buy layout",
+    );
+    refused(
+        with(&|i| i.data.extend([1, 0])),
+        "extra data",
+        "unknown pump.fun buy layout",
+    );
+    refused(
+        with(&|i| i.data[..8].copy_from_slice(&[24, 30, 200, 40, 5, 28, 7, 119])),
         "another pump.fun instruction",
-        "only buy and sell are allowed",
+        "only buy, buy_exact_sol_in and sell are allowed",
+    );
+}
+
+/// A Token-2022 coin (pump.fun's `create_v2` mints): accepted with its own token program and
+/// derived accounts; a transfer hook's extra accounts make another layout and are refused.
+#[test]
+fn pumpfun_trade_token_2022() {
+    let r = registry();
+    let h = r.builtin("pumpfun-trade").unwrap();
+    let mint = key(0x36);
+    let p = params(
+        &r,
+        &h,
+        &pump_values(
+            mint,
+            TOKEN_2022_PROGRAM,
+            PUMP_MIN_TOKENS_OUT,
+            PUMP_MAX_TOKENS_IN,
+        ),
+    );
+    let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &p);
+    let buy = |kind| {
+        pump_with(
+            kind,
+            PUMP_MIN_TOKENS_OUT,
+            PUMP_MAX_SOL_COST,
+            mint,
+            USER,
+            TOKEN_2022_PROGRAM,
+            pump_creator(),
+        )
+    };
+    run(&[
+        create_ata(USER, USER, mint, TOKEN_2022_PROGRAM),
+        buy(PumpKind::Buy),
+    ])
+    .unwrap();
+    // The SPL Token accounts of the same mint are not the intent's.
+    refused(
+        run(&[pump(
+            true,
+            PUMP_MIN_TOKENS_OUT,
+            PUMP_MAX_SOL_COST,
+            mint,
+            USER,
+        )]),
+        "SPL Token accounts for a Token-2022 intent",
+        "bonding-curve token account is not the authorized mint's",
+    );
+    // A transfer hook program and its extra account metas appended to the trade.
+    let mut hooked = buy(PumpKind::Buy);
+    hooked.accounts.extend([
+        solana_message::AccountMeta::new_readonly(addr(key(0x90)), false),
+        solana_message::AccountMeta::new(addr(key(0x91)), false),
+    ]);
+    refused(
+        run(&[hooked]),
+        "transfer-hook accounts",
+        "unknown pump.fun buy layout",
+    );
+    let mut hooked_sell = pump_with(
+        PumpKind::Sell,
+        PUMP_MAX_TOKENS_IN,
+        PUMP_MIN_SOL_OUTPUT,
+        mint,
+        USER,
+        TOKEN_2022_PROGRAM,
+        pump_creator(),
+    );
+    run(std::slice::from_ref(&hooked_sell)).unwrap();
+    hooked_sell.accounts.extend([
+        solana_message::AccountMeta::new_readonly(addr(key(0x90)), false),
+        solana_message::AccountMeta::new(addr(key(0x91)), false),
+    ]);
+    refused(
+        run(&[hooked_sell]),
+        "transfer-hook accounts on a sell",
+        "unknown pump.fun sell layout",
     );
 }
 
@@ -915,15 +1180,7 @@ fn pumpfun_trade_limit_price() {
         params(
             &r,
             &h,
-            &common_params(&[
-                V::Pubkey(mint),
-                V::Pubkey(TOKEN_PROGRAM),
-                V::U64(PUMP_MAX_SOL_COST),
-                V::U64(PUMP_MIN_SOL_OUTPUT),
-                V::U64(min_tokens_out),
-                V::U64(max_tokens_in),
-                V::Derived,
-            ]),
+            &pump_values(mint, TOKEN_PROGRAM, min_tokens_out, max_tokens_in),
         )
     };
     let bounded = pump_params(PUMP_MIN_TOKENS_OUT, PUMP_MAX_TOKENS_IN);

@@ -44,11 +44,18 @@ fn committed_files_match_the_manifest_and_the_sources() {
 }
 
 /// The earlier versions in `dist/previous/`: (name, version, SHA-256).
-const PREVIOUS: &[(&str, &str, &str)] = &[(
-    "raydium-v4-swap",
-    "1.0.0",
-    "49010a0ade397509fe557e0fa2bf4389eb44db292dd7bd2f1eb9ceb0a043564c",
-)];
+const PREVIOUS: &[(&str, &str, &str)] = &[
+    (
+        "raydium-v4-swap",
+        "1.0.0",
+        "49010a0ade397509fe557e0fa2bf4389eb44db292dd7bd2f1eb9ceb0a043564c",
+    ),
+    (
+        "pumpfun-trade",
+        "2.0.0",
+        "fb269b81e68f2eeb17cc5b02324d692813ae3e2fa4d3285139164e75024d4c16",
+    ),
+];
 
 #[test]
 fn previous_versions_stay_loadable_by_their_hash() {

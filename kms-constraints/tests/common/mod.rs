@@ -208,7 +208,134 @@ pub fn pump_event_authority() -> [u8; 32] {
     address_from_base58("Ce6TQqeHC9p8KetsN6JsjHK7UTZk7nasjjnr7XxXp9F1").unwrap()
 }
 
+/// The discriminator of `buy_exact_sol_in`.
+pub const PUMP_BUY_EXACT_SOL_IN: [u8; 8] = [56, 252, 116, 8, 158, 223, 205, 95];
+/// The fee program of pump.fun.
+pub fn pump_fee_program() -> [u8; 32] {
+    address_from_base58("pfeeUxB6jkeY1Hxd7CsFCAjcbHA9rWtchMGdZ6VojVZ").unwrap()
+}
+/// The first of pump.fun's normal fee recipients.
+pub fn pump_fee_recipient() -> [u8; 32] {
+    address_from_base58("62qc2CNXwrYqQScmEdiZFFAnJR262PxWEuNQtxfafNgV").unwrap()
+}
+/// The first of pump.fun's buyback fee recipients.
+pub fn pump_buyback_recipient() -> [u8; 32] {
+    address_from_base58("5YxQFdt3Tr9zJLvkFccqXVUwhdTWJQc1fFg2YPbxvxeD").unwrap()
+}
+/// The creator of the test coins.
+pub fn pump_creator() -> [u8; 32] {
+    key(0x5C)
+}
+/// A pump.fun PDA.
+pub fn pump_pda(seeds: &[&[u8]]) -> [u8; 32] {
+    kms_solana::find_program_address(seeds, &PUMP_FUN_PROGRAM)
+        .unwrap()
+        .0
+}
+/// pump.fun's fee config (a PDA of the fee program).
+pub fn pump_fee_config() -> [u8; 32] {
+    kms_solana::find_program_address(&[b"fee_config", &PUMP_FUN_PROGRAM], &pump_fee_program())
+        .unwrap()
+        .0
+}
+
+/// The pump.fun trades of `pumpfun-trade` 3.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PumpKind {
+    /// `buy` (amount, max_sol_cost), 18 accounts.
+    Buy,
+    /// `buy_exact_sol_in` (spendable_sol_in, min_tokens_out), 18 accounts.
+    BuyExactSolIn,
+    /// `sell` (amount, min_sol_output), 16 accounts.
+    Sell,
+    /// `sell` of a cashback coin, 17 accounts.
+    SellCashback,
+}
+
+/// A pump.fun trade in the layout of after the 2026-04-28 fee-recipient upgrade.
+pub fn pump_with(
+    kind: PumpKind,
+    a: u64,
+    b: u64,
+    mint: [u8; 32],
+    user: [u8; 32],
+    token_program: [u8; 32],
+    creator: [u8; 32],
+) -> Instruction {
+    let mut d = match kind {
+        PumpKind::Buy => PUMP_BUY,
+        PumpKind::BuyExactSolIn => PUMP_BUY_EXACT_SOL_IN,
+        PumpKind::Sell | PumpKind::SellCashback => PUMP_SELL,
+    }
+    .to_vec();
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    let curve = pump_pda(&[b"bonding-curve", &mint]);
+    let mut accts = vec![
+        r(pump_global()),
+        w(pump_fee_recipient()),
+        r(mint),
+        w(curve),
+        w(ata(curve, mint, token_program)),
+        w(ata(user, mint, token_program)),
+        ws(user),
+        r(SYSTEM_PROGRAM),
+    ];
+    let vault = w(pump_pda(&[b"creator-vault", &creator]));
+    let uva = w(pump_pda(&[b"user_volume_accumulator", &user]));
+    if matches!(kind, PumpKind::Buy | PumpKind::BuyExactSolIn) {
+        accts.extend([
+            r(token_program),
+            vault,
+            r(pump_event_authority()),
+            r(PUMP_FUN_PROGRAM),
+            r(pump_pda(&[b"global_volume_accumulator"])),
+            uva,
+            r(pump_fee_config()),
+            r(pump_fee_program()),
+        ]);
+    } else {
+        accts.extend([
+            vault,
+            r(token_program),
+            r(pump_event_authority()),
+            r(PUMP_FUN_PROGRAM),
+            r(pump_fee_config()),
+            r(pump_fee_program()),
+        ]);
+        if kind == PumpKind::SellCashback {
+            accts.push(uva);
+        }
+    }
+    accts.extend([
+        r(pump_pda(&[b"bonding-curve-v2", &mint])),
+        w(pump_buyback_recipient()),
+    ]);
+    ix(PUMP_FUN_PROGRAM, accts, d)
+}
+
+/// A `buy` or a `sell` of an SPL Token coin of [`pump_creator`].
 pub fn pump(buy: bool, amount: u64, sol_limit: u64, mint: [u8; 32], user: [u8; 32]) -> Instruction {
+    let kind = if buy { PumpKind::Buy } else { PumpKind::Sell };
+    pump_with(
+        kind,
+        amount,
+        sol_limit,
+        mint,
+        user,
+        TOKEN_PROGRAM,
+        pump_creator(),
+    )
+}
+
+/// The classic 12-account layout `pumpfun-trade` 2 accepted.
+pub fn pump_classic(
+    buy: bool,
+    amount: u64,
+    sol_limit: u64,
+    mint: [u8; 32],
+    user: [u8; 32],
+) -> Instruction {
     let mut d = (if buy { PUMP_BUY } else { PUMP_SELL }).to_vec();
     d.extend_from_slice(&amount.to_le_bytes());
     d.extend_from_slice(&sol_limit.to_le_bytes());
