@@ -306,6 +306,113 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
         native: pumpfun_trade::validate,
     });
 
+    // PumpSwap: SOL -> Token-2022 coin, wrapped-SOL sequence, the 26-account buy.
+    let amm = pumpswap_trade::PUMP_AMM_PROGRAM;
+    let pool_creator = key(0x5D);
+    let protocol = key(0x5E);
+    let fee_recipient = pumpswap_trade::FEE_RECIPIENTS[0];
+    let mut amm_values = head(&[
+        V::Pubkey(mint),
+        V::Pubkey(TOKEN_2022_PROGRAM),
+        V::Pubkey(NATIVE_MINT),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::U64(1_000_000_000),
+        V::U64(0),
+        V::U64(1_000_000),
+        V::U64(0),
+        V::U64(10_000),
+        V::OptPubkey(None),
+        V::U16(0),
+        V::Pubkey(pool_creator),
+        V::Pubkey(creator),
+        V::Pubkey(protocol),
+        V::Pubkey(fee_recipient),
+    ]);
+    amm_values.extend([V::Derived; 14]);
+    let (hash, params) = enc("pumpswap-trade", amm_values);
+    let ata_of = |owner: [u8; 32], mint: [u8; 32], program: [u8; 32]| {
+        associated_token_address(&owner, &mint, &program)
+            .map(|x| x.0)
+            .unwrap_or_default()
+    };
+    let pool = pda(
+        &[b"pool", &[0, 0], &pool_creator, &mint, &NATIVE_MINT],
+        &amm,
+    );
+    let vault = pda(&[b"creator_vault", &creator], &amm);
+    let uva = pda(&[b"user_volume_accumulator", &USER], &amm);
+    let wsol = ata(USER, NATIVE_MINT);
+    let coin_ata = ata_of(USER, mint, TOKEN_2022_PROGRAM);
+    let mut d = pumpswap_trade::BUY.to_vec();
+    d.extend_from_slice(&1_000_000u64.to_le_bytes());
+    d.extend_from_slice(&500_000_000u64.to_le_bytes());
+    let amm_buy = ix(
+        amm,
+        vec![
+            w(pool),
+            AccountMeta::new(a(USER), true),
+            r(pumpswap_trade::GLOBAL_CONFIG),
+            r(mint),
+            r(NATIVE_MINT),
+            w(coin_ata),
+            w(wsol),
+            w(ata_of(pool, mint, TOKEN_2022_PROGRAM)),
+            w(ata(pool, NATIVE_MINT)),
+            r(protocol),
+            w(ata(protocol, NATIVE_MINT)),
+            r(TOKEN_2022_PROGRAM),
+            r(TOKEN_PROGRAM),
+            r(SYSTEM_PROGRAM),
+            r(ASSOCIATED_TOKEN_PROGRAM),
+            r(pumpswap_trade::EVENT_AUTHORITY),
+            r(amm),
+            w(ata(vault, NATIVE_MINT)),
+            r(vault),
+            r(pda(&[b"global_volume_accumulator"], &amm)),
+            w(uva),
+            r(pda(&[b"fee_config", &amm], &fee_program)),
+            r(fee_program),
+            r(pda(&[b"pool-v2", &mint], &amm)),
+            r(fee_recipient),
+            w(ata(fee_recipient, NATIVE_MINT)),
+        ],
+        d,
+    );
+    let create_coin_ata = ix(
+        ASSOCIATED_TOKEN_PROGRAM,
+        vec![
+            AccountMeta::new(a(USER), true),
+            w(coin_ata),
+            r(USER),
+            r(mint),
+            r(SYSTEM_PROGRAM),
+            r(TOKEN_2022_PROGRAM),
+        ],
+        vec![1],
+    );
+    let [l, p] = cu();
+    let ixs = [
+        l,
+        p,
+        create_ata(USER, NATIVE_MINT),
+        transfer(wsol, 500_000_000),
+        token(vec![17], vec![w(wsol)]),
+        create_coin_ata,
+        amm_buy,
+        token(
+            vec![9],
+            vec![w(wsol), w(USER), AccountMeta::new_readonly(a(USER), true)],
+        ),
+    ];
+    out.push(Fixture {
+        module: "pumpswap-trade",
+        hash,
+        message: legacy(&ixs),
+        loaded: vec![],
+        params,
+        native: pumpswap_trade::validate,
+    });
+
     // Jupiter sharedAccountsRoute token -> token, two legs, pools in a lookup table (v0).
     let out_mint = key(0x34);
     let (hash, params) = enc(

@@ -12,7 +12,7 @@ cd "$here"
 check=0
 [ "${1:-}" = "--check" ] && check=1
 
-modules=(sol-withdraw token-withdraw raydium-v4-swap pumpfun-trade jupiter-v6-route)
+modules=(sol-withdraw token-withdraw raydium-v4-swap pumpfun-trade jupiter-v6-route pumpswap-trade)
 target="${KMS_MODULES_TARGET_DIR:-$here/target}"
 
 # Cargo's metadata hash of a path dependency (kms-solana) includes its absolute path, and that

@@ -52,4 +52,8 @@ pub(crate) const FILES: &[(&str, &[u8])] = &[
         "jupiter-v6-route.wasm",
         include_bytes!("../modules/dist/jupiter-v6-route.wasm"),
     ),
+    (
+        "pumpswap-trade.wasm",
+        include_bytes!("../modules/dist/pumpswap-trade.wasm"),
+    ),
 ];

@@ -1245,6 +1245,291 @@ fn pumpfun_trade_limit_price() {
     );
 }
 
+/// Index of `max_priority_fee` in `pumpswap-trade`'s parameters.
+const AMM_FEE_AT: usize = 11;
+
+/// `pumpswap-trade` parameters for pool `p`: buys of at least 10,000 base units for at most
+/// 2,000,000 quote units, sells of at most 20,000 base units for at least 1,000,000.
+fn amm_values(p: &AmmPool) -> Vec<V> {
+    let mut v = common_params(&[
+        V::Pubkey(p.base),
+        V::Pubkey(p.base_program),
+        V::Pubkey(p.quote),
+        V::Pubkey(p.quote_program),
+        V::U64(PUMP_MAX_SOL_COST),
+        V::U64(PUMP_MIN_SOL_OUTPUT),
+        V::U64(PUMP_MIN_TOKENS_OUT),
+        V::U64(PUMP_MAX_TOKENS_IN),
+        V::U64(PRIORITY_FEE),
+        V::OptPubkey(None),
+        V::U16(AmmPool::INDEX),
+        V::Pubkey(AmmPool::creator()),
+        V::Pubkey(pump_creator()),
+        V::Pubkey(AmmPool::protocol_fee_recipient()),
+        V::Pubkey(pump_buyback_recipient()),
+    ]);
+    v.extend([V::Derived; 14]);
+    v
+}
+
+#[test]
+fn pumpswap_trade() {
+    let r = registry();
+    let h = r.builtin("pumpswap-trade").unwrap();
+    let coin = key(0x37);
+    let p = AmmPool {
+        base: coin,
+        base_program: TOKEN_2022_PROGRAM,
+        quote: NATIVE_MINT,
+        quote_program: TOKEN_PROGRAM,
+    };
+    let values = amm_values(&p);
+    let params = params(&r, &h, &values);
+    let (user_base, user_quote) = (
+        ata(USER, coin, TOKEN_2022_PROGRAM),
+        ata(USER, NATIVE_MINT, TOKEN_PROGRAM),
+    );
+    let (max_in, min_base) = (PUMP_MAX_SOL_COST, PUMP_MIN_TOKENS_OUT);
+    let (max_base, min_quote) = (PUMP_MAX_TOKENS_IN, PUMP_MIN_SOL_OUTPUT);
+    // A buy with SOL: wrap at most the quote maximum, create the coin account, buy, unwrap.
+    let buy = vec![
+        cu_limit(CU_LIMIT),
+        cu_price(CU_PRICE),
+        create_ata(USER, USER, NATIVE_MINT, TOKEN_PROGRAM),
+        transfer(USER, user_quote, 1_000),
+        sync_native(TOKEN_PROGRAM, user_quote),
+        create_ata(USER, USER, coin, TOKEN_2022_PROGRAM),
+        amm_trade(AmmKind::Buy, min_base, max_in, &p, USER, false),
+        close(TOKEN_PROGRAM, user_quote, USER, USER),
+    ];
+    let case = |valid: Vec<Instruction>, main: usize, token_account, destination, extra| Case {
+        module: "pumpswap-trade",
+        values: values.clone(),
+        valid,
+        main,
+        token_program: TOKEN_PROGRAM,
+        token_account,
+        destination,
+        unexpected_first: WRAP_TO_OTHER,
+        wrong_program: "expected the PumpSwap program",
+        extra_account: Some(extra),
+        hidden_destination: "a PumpSwap trade may not load accounts from lookup tables",
+        lookups_allowed: false,
+    };
+    run_generic_attacks(
+        &r,
+        &case(
+            buy.clone(),
+            6,
+            user_quote,
+            user_base,
+            "cashback account is not the user's volume accumulator's",
+        ),
+    );
+    // (Without the wrapped-SOL sequence: with it, a nonce advance and a second signer, the
+    // legacy message passes the 1,232-byte packet limit.)
+    let short = [&buy[..2], &buy[5..7]].concat();
+    trading_preamble_attacks(&r, &h, &values, &short, AMM_FEE_AT);
+    let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
+    let with = |f: &dyn Fn(&mut Vec<Instruction>)| {
+        let mut v = buy.clone();
+        f(&mut v);
+        run(&v)
+    };
+    refused(
+        with(&|v| v[3] = transfer(USER, user_quote, max_in + 1)),
+        "wraps more than the quote maximum",
+        WRAP_TOO_MUCH,
+    );
+    with(&|v| v[3] = transfer(USER, user_quote, max_in)).unwrap();
+    refused(
+        with(&|v| v[3] = transfer(USER, ATTACKER, 1)),
+        "wraps into someone else's account",
+        WRAP_TO_OTHER,
+    );
+    refused(
+        with(&|v| v[7] = close(TOKEN_PROGRAM, user_quote, ATTACKER, USER)),
+        "wSOL closed to the attacker",
+        CLOSE_TO_OTHER,
+    );
+    // The limit price at its edges, each side one unit past.
+    let trade = |kind, a, b| amm_trade(kind, a, b, &p, USER, false);
+    run(&[trade(AmmKind::Buy, min_base, max_in)]).unwrap();
+    refused(
+        run(&[trade(AmmKind::Buy, min_base, max_in + 1)]),
+        "buy: quote above",
+        "quote amount in above the authorized maximum",
+    );
+    refused(
+        run(&[trade(AmmKind::Buy, min_base - 1, max_in)]),
+        "buy: base below",
+        "buys fewer base tokens than the authorized minimum",
+    );
+    run(&[trade(AmmKind::BuyExactQuoteIn, max_in, min_base)]).unwrap();
+    refused(
+        run(&[trade(AmmKind::BuyExactQuoteIn, max_in + 1, min_base)]),
+        "exact quote in: above",
+        "quote amount in above the authorized maximum",
+    );
+    refused(
+        run(&[trade(AmmKind::BuyExactQuoteIn, max_in, min_base - 1)]),
+        "exact quote in: base below",
+        "buys fewer base tokens than the authorized minimum",
+    );
+    let sell = vec![
+        cu_limit(CU_LIMIT),
+        cu_price(CU_PRICE),
+        create_ata(USER, USER, NATIVE_MINT, TOKEN_PROGRAM),
+        trade(AmmKind::Sell, max_base, min_quote),
+        close(TOKEN_PROGRAM, user_quote, USER, USER),
+    ];
+    run(&sell).unwrap();
+    run_generic_attacks(
+        &r,
+        &Case {
+            unexpected_first: "expected the PumpSwap program",
+            ..case(
+                sell.clone(),
+                3,
+                user_base,
+                user_quote,
+                "unknown PumpSwap sell layout",
+            )
+        },
+    );
+    refused(
+        run(&[trade(AmmKind::Sell, max_base + 1, min_quote)]),
+        "sell: base above",
+        "sells more base tokens than the authorized maximum",
+    );
+    refused(
+        run(&[trade(AmmKind::Sell, max_base, min_quote - 1)]),
+        "sell: quote below",
+        "minimum quote output below the authorized minimum",
+    );
+    // Cashback coins: the volume accumulator's accounts.
+    run(&[amm_trade(AmmKind::Buy, min_base, max_in, &p, USER, true)]).unwrap();
+    run(&[amm_trade(
+        AmmKind::Sell,
+        max_base,
+        min_quote,
+        &p,
+        USER,
+        true,
+    )])
+    .unwrap();
+    // Each account of the trade substituted, refused for its own reason.
+    let other = AmmPool {
+        base: key(0x38),
+        ..p
+    };
+    let buy_ix = trade(AmmKind::Buy, min_base, max_in);
+    let swap = |at: usize, to: [u8; 32]| {
+        let mut i = buy_ix.clone();
+        i.accounts[at].pubkey = addr(to);
+        run(&[i])
+    };
+    for (what, at, to, because) in [
+        (
+            "pool of another coin",
+            0,
+            other.pool(),
+            "pool is not the authorized pool",
+        ),
+        (
+            "base tokens to the attacker",
+            5,
+            ata(ATTACKER, coin, TOKEN_2022_PROGRAM),
+            "base tokens to or from an account other than the user's",
+        ),
+        (
+            "pool vault of another pool",
+            8,
+            ata(other.pool(), NATIVE_MINT, TOKEN_PROGRAM),
+            "pool quote account is not the authorized pool's",
+        ),
+        (
+            "substituted protocol fee recipient",
+            9,
+            ATTACKER,
+            "protocol fee recipient is not the authorized one",
+        ),
+        (
+            "protocol fee to the attacker's account",
+            10,
+            ata(ATTACKER, NATIVE_MINT, TOKEN_PROGRAM),
+            "protocol fee account is not the authorized recipient's",
+        ),
+        (
+            "swapped base token program",
+            11,
+            TOKEN_PROGRAM,
+            "wrong base token program",
+        ),
+        (
+            "creator vault of another creator",
+            18,
+            amm_pda(&[b"creator_vault", &ATTACKER]),
+            "creator vault is not the authorized creator's",
+        ),
+        (
+            "another user's volume accumulator",
+            20,
+            amm_pda(&[b"user_volume_accumulator", &ATTACKER]),
+            "volume accumulator is not the user's",
+        ),
+        (
+            "pool-v2 of another coin",
+            23,
+            amm_pda(&[b"pool-v2", &key(0x38)]),
+            "pool-v2 account is not the authorized mint's",
+        ),
+        (
+            "substituted fee recipient",
+            24,
+            ATTACKER,
+            "fee recipient is not the authorized one",
+        ),
+        (
+            "fee recipient account of the attacker",
+            25,
+            ata(ATTACKER, NATIVE_MINT, TOKEN_PROGRAM),
+            "fee recipient account is not the authorized recipient's",
+        ),
+    ] {
+        refused(swap(at, to), what, because);
+    }
+    // Layouts of before the upgrade and other instructions.
+    let mut old = buy_ix.clone();
+    old.accounts.truncate(23);
+    refused(
+        run(&[old]),
+        "pre-upgrade buy",
+        "before the 2026-04-28 fee-recipient upgrade",
+    );
+    let mut deposit = buy_ix.clone();
+    deposit.data[..8].copy_from_slice(&[242, 35, 198, 137, 82, 225, 242, 182]);
+    refused(
+        run(&[deposit]),
+        "deposit",
+        "only buy, buy_exact_quote_in and sell are allowed",
+    );
+    // The intent itself must name one of the published fee recipients.
+    let mut v = values.clone();
+    v[17] = V::Pubkey(ATTACKER);
+    refused(
+        check(
+            &r,
+            &h,
+            &legacy(std::slice::from_ref(&buy_ix)),
+            &[],
+            &self::params(&r, &h, &v),
+        ),
+        "intent with another fee recipient",
+        "the intent's fee recipient is not one of PumpSwap's",
+    );
+}
+
 /// The smallest output the Jupiter tests authorize: with the quote 5 000, slippage 50 bps and
 /// the largest platform fee (20 bps), ⌊⌊5 000 × 9 950 / 10 000⌋ × 9 980 / 10 000⌋ = 4 965.
 const JUP_MIN_OUT: u64 = 4_965;
@@ -1670,6 +1955,7 @@ fn the_host_refuses_bad_input_before_every_builtin() {
         "raydium-v4-swap",
         "pumpfun-trade",
         "jupiter-v6-route",
+        "pumpswap-trade",
     ] {
         let h = r.builtin(name).unwrap();
         let err = r.validate(&h, b"garbage", &[], &[]).unwrap_err();

@@ -22,7 +22,8 @@ fn committed_files_match_the_manifest_and_the_sources() {
             "token-withdraw",
             "raydium-v4-swap",
             "pumpfun-trade",
-            "jupiter-v6-route"
+            "jupiter-v6-route",
+            "pumpswap-trade"
         ]
     );
     let root = dist().parent().unwrap();
@@ -85,14 +86,15 @@ fn previous_versions_stay_loadable_by_their_hash() {
 #[test]
 fn builtins_load_with_their_embedded_schema() {
     let r = Registry::with_builtins(HostConfig::default()).unwrap();
-    // The five current modules and the earlier versions kept loadable (SPEC §6).
-    assert_eq!(r.hashes().count(), 5 + PREVIOUS.len());
+    // The six current modules and the earlier versions kept loadable (SPEC §6).
+    assert_eq!(r.hashes().count(), 6 + PREVIOUS.len());
     for name in [
         "sol-withdraw",
         "token-withdraw",
         "raydium-v4-swap",
         "pumpfun-trade",
         "jupiter-v6-route",
+        "pumpswap-trade",
     ] {
         let h = r.builtin(name).unwrap();
         let m = r.get(&h).unwrap();
@@ -123,7 +125,7 @@ fn loading_a_directory_checks_every_hash() {
     }
     let mut r = Registry::new(HostConfig::default());
     let loaded = r.load_dir(tmp.path()).unwrap();
-    assert_eq!(loaded.len(), 5);
+    assert_eq!(loaded.len(), 6);
     let builtins = Registry::with_builtins(HostConfig::default()).unwrap();
     for h in &loaded {
         assert!(builtins.get(h).is_some());

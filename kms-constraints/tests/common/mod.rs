@@ -359,6 +359,129 @@ pub fn pump_classic(
     ix(PUMP_FUN_PROGRAM, accts, d)
 }
 
+/// The PumpSwap AMM program.
+pub fn pump_amm() -> [u8; 32] {
+    address_from_base58("pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA").unwrap()
+}
+/// A PumpSwap PDA.
+pub fn amm_pda(seeds: &[&[u8]]) -> [u8; 32] {
+    kms_solana::find_program_address(seeds, &pump_amm())
+        .unwrap()
+        .0
+}
+
+/// A PumpSwap pool as the tests' intents name it: canonical index 0, created by `key(0x5D)`,
+/// coin creator [`pump_creator`], protocol fee recipient `key(0x5E)`, the first appended fee
+/// recipient.
+#[derive(Clone, Copy)]
+pub struct AmmPool {
+    pub base: [u8; 32],
+    pub base_program: [u8; 32],
+    pub quote: [u8; 32],
+    pub quote_program: [u8; 32],
+}
+
+impl AmmPool {
+    pub const INDEX: u16 = 0;
+    pub fn creator() -> [u8; 32] {
+        key(0x5D)
+    }
+    pub fn protocol_fee_recipient() -> [u8; 32] {
+        key(0x5E)
+    }
+    pub fn pool(&self) -> [u8; 32] {
+        amm_pda(&[
+            b"pool",
+            &Self::INDEX.to_le_bytes(),
+            &Self::creator(),
+            &self.base,
+            &self.quote,
+        ])
+    }
+}
+
+/// The PumpSwap trades of `pumpswap-trade`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AmmKind {
+    Buy,
+    BuyExactQuoteIn,
+    Sell,
+}
+
+/// A PumpSwap trade of `user` in `p`, in the layout of after the fee-recipient upgrade
+/// (`cashback`: with the volume accumulator's accounts).
+pub fn amm_trade(
+    kind: AmmKind,
+    a: u64,
+    b: u64,
+    p: &AmmPool,
+    user: [u8; 32],
+    cashback: bool,
+) -> Instruction {
+    let mut d = match kind {
+        AmmKind::Buy => PUMP_BUY.to_vec(),
+        AmmKind::BuyExactQuoteIn => vec![198, 46, 21, 82, 180, 217, 232, 112],
+        AmmKind::Sell => PUMP_SELL.to_vec(),
+    };
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    let pool = p.pool();
+    let vault = amm_pda(&[b"creator_vault", &pump_creator()]);
+    let uva = amm_pda(&[b"user_volume_accumulator", &user]);
+    let fee_recipient = pump_buyback_recipient();
+    let mut accts = vec![
+        w(pool),
+        ws(user),
+        r(amm_pda(&[b"global_config"])),
+        r(p.base),
+        r(p.quote),
+        w(ata(user, p.base, p.base_program)),
+        w(ata(user, p.quote, p.quote_program)),
+        w(ata(pool, p.base, p.base_program)),
+        w(ata(pool, p.quote, p.quote_program)),
+        r(AmmPool::protocol_fee_recipient()),
+        w(ata(
+            AmmPool::protocol_fee_recipient(),
+            p.quote,
+            p.quote_program,
+        )),
+        r(p.base_program),
+        r(p.quote_program),
+        r(SYSTEM_PROGRAM),
+        r(ASSOCIATED_TOKEN_PROGRAM),
+        r(amm_pda(&[b"__event_authority"])),
+        r(pump_amm()),
+        w(ata(vault, p.quote, p.quote_program)),
+        r(vault),
+    ];
+    let fee_config =
+        kms_solana::find_program_address(&[b"fee_config", &pump_amm()], &pump_fee_program())
+            .unwrap()
+            .0;
+    if kind == AmmKind::Sell {
+        accts.extend([r(fee_config), r(pump_fee_program())]);
+        if cashback {
+            accts.extend([w(ata(uva, p.quote, p.quote_program)), w(uva)]);
+        }
+    } else {
+        accts.extend([
+            r(amm_pda(&[b"global_volume_accumulator"])),
+            w(uva),
+            r(fee_config),
+            r(pump_fee_program()),
+        ]);
+        if cashback {
+            accts.push(w(ata(uva, p.quote, p.quote_program)));
+        }
+    }
+    accts.extend([
+        r(amm_pda(&[b"pool-v2", &p.base])),
+        r(fee_recipient),
+        w(ata(fee_recipient, p.quote, p.quote_program)),
+    ]);
+    ix(pump_amm(), accts, d)
+}
+
 pub const JUP_ROUTE: [u8; 8] = [229, 23, 203, 151, 122, 227, 173, 42];
 pub const JUP_SHARED: [u8; 8] = [193, 32, 155, 51, 65, 214, 156, 129];
 pub const JUP_EXACT_OUT: [u8; 8] = [208, 51, 239, 151, 123, 43, 237, 92];
