@@ -431,8 +431,15 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
             V::OptPubkey(None),
             V::Derived,
             V::Derived,
+            V::U64(10_000),
+            V::OptPubkey(None),
+            V::U8(3),
+            V::Derived,
+            V::Derived,
+            V::Derived,
         ]),
     );
+    let jup_authority = pda(&[b"authority", &[3]], &JUPITER_V6_PROGRAM);
     let jev =
         address_from_base58("D8cy77BBepLMngZx6ZukaTff5hCt1HrWyKk3Hnd9oitf").unwrap_or_default();
     let mut d = jupiter_v6_route::SHARED_ACCOUNTS_ROUTE.to_vec();
@@ -445,11 +452,11 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     d.push(0);
     let mut accts = vec![
         r(TOKEN_PROGRAM),
-        r(key(0x60)),
+        r(jup_authority),
         AccountMeta::new_readonly(a(USER), true),
         w(ata(USER, mint)),
-        w(key(0x61)),
-        w(key(0x62)),
+        w(ata(jup_authority, mint)),
+        w(ata(jup_authority, out_mint)),
         w(ata(USER, out_mint)),
         r(mint),
         r(out_mint),

@@ -37,7 +37,7 @@ fn setup() -> &'static Setup {
                 v.extend([V::Derived; 14]);
                 v
             }),
-            ("jupiter-v6-route", head(&[m, tp, V::Pubkey(NATIVE_MINT), tp, V::U64(u64::MAX), V::U64(0), V::U16(10_000), V::U8(255), V::OptPubkey(None), V::Derived, V::Derived])),
+            ("jupiter-v6-route", head(&[m, tp, V::Pubkey(NATIVE_MINT), tp, V::U64(u64::MAX), V::U64(0), V::U16(10_000), V::U8(255), V::OptPubkey(None), V::Derived, V::Derived, V::U64(u64::MAX), V::OptPubkey(Some([0x77; 32])), V::U8(0), V::Derived, V::Derived, V::Derived])),
         ];
         let cases = all
             .into_iter()

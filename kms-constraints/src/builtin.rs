@@ -28,6 +28,10 @@ const PREVIOUS: &[(&str, &[u8])] = &[
         "pumpfun-trade-2.0.0.wasm",
         include_bytes!("../modules/dist/previous/pumpfun-trade-2.0.0.wasm"),
     ),
+    (
+        "jupiter-v6-route-2.0.0.wasm",
+        include_bytes!("../modules/dist/previous/jupiter-v6-route-2.0.0.wasm"),
+    ),
 ];
 
 /// Every built-in module file.

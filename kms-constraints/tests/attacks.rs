@@ -59,6 +59,8 @@ fn refused(res: Result<(), Error>, what: &str, because: &str) {
 
 /// Validates a valid transaction after an edit of its instructions.
 type ValidateEdited<'a> = dyn Fn(&dyn Fn(&mut Vec<Instruction>)) -> Result<(), Error> + 'a;
+/// Validates instructions as a v0 message that loads these accounts from a lookup table.
+type RunV0<'a> = dyn Fn(&[Instruction], &[[u8; 32]]) -> Result<(), Error> + 'a;
 
 /// The wrapped-SOL attacks shared by the swap modules, on a valid swap of `len` instructions
 /// whose instruction 3 wraps SOL into `src` when `mint_in` is SOL and whose last instruction
@@ -1558,6 +1560,12 @@ fn jupiter_params(
         V::OptPubkey(Some(fee_account)),
         V::Derived,
         V::Derived,
+        V::U64(PRIORITY_FEE),
+        V::OptPubkey(None),
+        V::U8(JUP_AUTHORITY_ID),
+        V::Derived,
+        V::Derived,
+        V::Derived,
     ]);
     // The values encode (the schema is the module's).
     params(r, h, &v);
@@ -1864,14 +1872,9 @@ fn jupiter_v6_route() {
             if kind == JUP_SHARED {
                 // So may Jupiter's program authority (it only signs), but not its two token
                 // accounts, through which the user's input and output pass.
-                run_v0(&valid, &[key(0x60)]).unwrap();
-                for k in [key(0x61), key(0x62)] {
-                    refused(
-                        run_v0(&valid, &[k]),
-                        "Jupiter's token account from a lookup table",
-                        "Jupiter's program token account from a lookup table",
-                    );
-                }
+                let authority = jup_authority(JUP_AUTHORITY_ID);
+                run_v0(&valid, &[authority]).unwrap();
+                shared_account_attacks(&with, &run_v0, main, &valid, mint_in, mint_out, 1, 4);
             }
             // But not the source (the transaction without the wrap, which also names it).
             let (bare, _) = jupiter_tx(&j, false);
@@ -1884,6 +1887,212 @@ fn jupiter_v6_route() {
         }
     }
 }
+
+/// The shared-accounts forms: the authority id of the intent, its authority (when static) and
+/// its two associated token accounts, each substitution refused for its own reason.
+#[allow(clippy::too_many_arguments)]
+fn shared_account_attacks(
+    with: &ValidateEdited<'_>,
+    run_v0: &RunV0<'_>,
+    main: usize,
+    valid: &[Instruction],
+    mint_in: [u8; 32],
+    mint_out: [u8; 32],
+    auth_at: usize,
+    psrc_at: usize,
+) {
+    let other = jup_authority(JUP_AUTHORITY_ID + 1);
+    let id_at = 8;
+    refused(
+        with(&|v| v[main].data[id_at] = JUP_AUTHORITY_ID + 1),
+        "another authority id",
+        "Jupiter program authority id is not the authorized one",
+    );
+    refused(
+        with(&|v| v[main].accounts[auth_at].pubkey = addr(other)),
+        "another program authority",
+        "Jupiter program authority is not the authorized one",
+    );
+    let src_reason =
+        "Jupiter's program source account is not the authority's account of the input mint";
+    let dst_reason =
+        "Jupiter's program destination account is not the authority's account of the output mint";
+    for (what, at, to, because) in [
+        (
+            "another authority's source account",
+            psrc_at,
+            ata(other, mint_in, TOKEN_PROGRAM),
+            src_reason,
+        ),
+        (
+            "the attacker's source account",
+            psrc_at,
+            ata(ATTACKER, mint_in, TOKEN_PROGRAM),
+            src_reason,
+        ),
+        (
+            "another authority's destination account",
+            psrc_at + 1,
+            ata(other, mint_out, TOKEN_PROGRAM),
+            dst_reason,
+        ),
+        (
+            "the attacker's destination account",
+            psrc_at + 1,
+            ata(ATTACKER, mint_out, TOKEN_PROGRAM),
+            dst_reason,
+        ),
+    ] {
+        refused(
+            with(&|v| v[main].accounts[at].pubkey = addr(to)),
+            what,
+            because,
+        );
+    }
+    let authority = jup_authority(JUP_AUTHORITY_ID);
+    for (k, because) in [
+        (ata(authority, mint_in, TOKEN_PROGRAM), src_reason),
+        (ata(authority, mint_out, TOKEN_PROGRAM), dst_reason),
+    ] {
+        refused(
+            run_v0(valid, &[k]),
+            "Jupiter's token account from a lookup table",
+            because,
+        );
+    }
+}
+
+/// The v2 forms (`route_v2`, `shared_accounts_route_v2`, `exact_out_route_v2`,
+/// `shared_accounts_exact_out_route_v2`): accepted at the exact bounds, refused one unit past,
+/// no platform fee, the shared accounts host-derived.
+#[test]
+fn jupiter_v6_route_v2() {
+    let r = registry();
+    let h = r.builtin("jupiter-v6-route").unwrap();
+    let (mint_in, mint_out) = (NATIVE_MINT, key(0x33));
+    let values = jupiter_params(&r, &h, mint_in, mint_out, JUP_MIN_OUT, 50, 20, key(0x3F));
+    let params = params(&r, &h, &values);
+    let (src, dst) = (
+        ata(USER, mint_in, TOKEN_PROGRAM),
+        ata(USER, mint_out, TOKEN_PROGRAM),
+    );
+    for kind in [
+        JUP_ROUTE_V2,
+        JUP_SHARED_V2,
+        JUP_EXACT_OUT_V2,
+        JUP_SHARED_EXACT_OUT_V2,
+    ] {
+        let exact_out = kind == JUP_EXACT_OUT_V2 || kind == JUP_SHARED_EXACT_OUT_V2;
+        let shared = kind == JUP_SHARED_V2 || kind == JUP_SHARED_EXACT_OUT_V2;
+        let j = Jup {
+            kind,
+            amount: if exact_out { JUP_MIN_OUT } else { 1_000 },
+            // exact-out: ⌈995 × 1.005⌉ = 1 000; exact-in: ⌊4 990 × 0.995⌋ = 4 965.
+            other: if exact_out { 995 } else { 4_990 },
+            slippage: 50,
+            fee_bps: 0,
+            fee_account: None,
+            src,
+            dst,
+            mint_in,
+            mint_out,
+        };
+        let (valid, main) = jupiter_tx(&j, true);
+        let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
+        run(&valid).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        let run_v0 = |ixs: &[Instruction], loads: &[[u8; 32]]| {
+            let (msg, loaded) = v0_with(ixs, &[table(loads)]);
+            assert_eq!(loaded.len(), loads.len(), "every entry is loaded");
+            check(&r, &h, &msg, &loaded, &params)
+        };
+        let with = |f: &dyn Fn(&mut Vec<Instruction>)| {
+            let mut v = valid.clone();
+            f(&mut v);
+            run(&v)
+        };
+        let set = |m: &dyn Fn(&mut Jup)| {
+            let mut jj = Jup { ..j };
+            m(&mut jj);
+            with(&|v| v[main] = jupiter(&jj))
+        };
+        if exact_out {
+            refused(
+                set(&|x| x.other = 996),
+                "quoted in + slippage above",
+                "input amount above the authorized maximum",
+            );
+            refused(
+                set(&|x| x.amount = JUP_MIN_OUT - 1),
+                "exact out below",
+                GUARANTEE,
+            );
+        } else {
+            refused(
+                set(&|x| x.amount = 1_001),
+                "amount above",
+                "input amount above the authorized maximum",
+            );
+            refused(set(&|x| x.other = 4_989), "guarantee below", GUARANTEE);
+        }
+        refused(
+            set(&|x| x.slippage = 51),
+            "slippage above",
+            "slippage above the authorized maximum",
+        );
+        refused(
+            set(&|x| x.fee_bps = 1),
+            "platform fee in v2",
+            "platform fee in a v2 route (it names no fee account)",
+        );
+        refused(
+            set(&|x| x.dst = ata(ATTACKER, mint_out, TOKEN_PROGRAM)),
+            "changed destination",
+            SWAP_DESTINATION,
+        );
+        refused(
+            set(&|x| x.src = ata(USER, key(0x35), TOKEN_PROGRAM)),
+            "swapped source",
+            SWAP_SOURCE,
+        );
+        refused(
+            set(&|x| x.mint_in = key(0x35)),
+            "swapped input mint",
+            "swap of another input mint than the authorized one",
+        );
+        let (tp_in, tp_out) = if shared { (8, 9) } else { (5, 6) };
+        refused(
+            with(&|v| v[main].accounts[tp_in].pubkey = addr(TOKEN_2022_PROGRAM)),
+            "swapped input token program",
+            "wrong input token program",
+        );
+        refused(
+            with(&|v| v[main].accounts[tp_out].pubkey = addr(TOKEN_2022_PROGRAM)),
+            "swapped output token program",
+            "wrong output token program",
+        );
+        refused(
+            with(&|v| v[main].data.truncate(if shared { 30 } else { 29 })),
+            "arguments cut short",
+            "unknown Jupiter instruction layout (v2 arguments)",
+        );
+        if shared {
+            shared_account_attacks(&with, &run_v0, main, &valid, mint_in, mint_out, 0, 3);
+        } else {
+            // The optional destination (account 7): the placeholder or the destination only.
+            refused(
+                with(&|v| {
+                    v[main].accounts[7].pubkey = addr(ata(ATTACKER, mint_out, TOKEN_PROGRAM))
+                }),
+                "optional destination to the attacker",
+                SWAP_DESTINATION,
+            );
+        }
+        trading_preamble_attacks(&r, &h, &values, &valid, JUP_FEE_AT);
+    }
+}
+
+/// Index of `max_priority_fee` in `jupiter-v6-route` 3's parameters.
+const JUP_FEE_AT: usize = 14;
 
 /// The guaranteed output is computed without overflow or panic for extreme amounts and
 /// slippage (a panic would be a trap, not a refusal).

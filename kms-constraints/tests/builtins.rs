@@ -56,6 +56,11 @@ const PREVIOUS: &[(&str, &str, &str)] = &[
         "2.0.0",
         "fb269b81e68f2eeb17cc5b02324d692813ae3e2fa4d3285139164e75024d4c16",
     ),
+    (
+        "jupiter-v6-route",
+        "2.0.0",
+        "74263af2823d8627e321d7cd0c05474ca595060476b05cbb300f4ee68316d767",
+    ),
 ];
 
 #[test]

@@ -418,3 +418,90 @@ fn a_real_pumpfun_buy_is_derived_refused_in_its_old_layout_and_accepted_upgraded
         "creator vault is not the authorized creator's",
     );
 }
+
+/// A real Jupiter `sharedAccountsRoute` built by Jupiter's API on mainnet
+/// (`tests/data/real/README.md`): accepted under the intent of its own numbers, every fixed
+/// account equal to the host's derivations, and refused one unit past each bound.
+#[test]
+fn a_real_jupiter_shared_accounts_route_is_accepted_at_its_bounds() {
+    use solana_message::{AccountMeta, Hash, Instruction, Message, VersionedMessage};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/real/jupiter-shared-accounts-route-usdc-spyx.json"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let accounts: Vec<AccountMeta> = json["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| AccountMeta {
+            pubkey: solana_message::Address::new_from_array(addr(a[0].as_str().unwrap())),
+            is_signer: a[1].as_bool().unwrap(),
+            is_writable: a[2].as_bool().unwrap(),
+        })
+        .collect();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(json["data_base64"].as_str().unwrap())
+        .unwrap();
+    let user = accounts[2].pubkey;
+    let ix = Instruction {
+        program_id: solana_message::Address::new_from_array(
+            kms_solana::programs::JUPITER_V6_PROGRAM,
+        ),
+        accounts,
+        data,
+    };
+    let m = Message::new_with_blockhash(&[ix], Some(&user), &Hash::new_from_array([0xAB; 32]));
+    let msg = bincode::serialize(&VersionedMessage::Legacy(m)).unwrap();
+
+    let (usdc, spyx) = (
+        addr("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"),
+        addr("XsoCS1TfEyfFhfvj8EtZ528L3CaKBDBRqRapnBbDF2W"),
+    );
+    let values = |max_in: u64, min_out: u64, max_slippage: u16, id: u8| {
+        vec![
+            V::Pubkey(user.to_bytes()),
+            V::U32(0),
+            V::U64(0),
+            V::Pubkey(usdc),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::Pubkey(spyx),
+            V::Pubkey(kms_solana::programs::TOKEN_2022_PROGRAM),
+            V::U64(max_in),
+            V::U64(min_out),
+            V::U16(max_slippage),
+            V::U8(0),
+            V::OptPubkey(None),
+            V::Derived,
+            V::Derived,
+            V::U64(0),
+            V::OptPubkey(None),
+            V::U8(id),
+            V::Derived,
+            V::Derived,
+            V::Derived,
+        ]
+    };
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    let h = r.builtin("jupiter-v6-route").unwrap();
+    let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
+    let run = |v: Vec<V>| r.validate(&h, &msg, &[], &schema.encode(&v).unwrap());
+    run(values(25_000_000, 3_221_703, 100, 5)).unwrap();
+    refused(
+        run(values(24_999_999, 3_221_703, 100, 5)),
+        "input amount above the authorized maximum",
+    );
+    refused(
+        run(values(25_000_000, 3_221_704, 100, 5)),
+        "guaranteed output below the authorized minimum",
+    );
+    refused(
+        run(values(25_000_000, 3_221_703, 99, 5)),
+        "slippage above the authorized maximum",
+    );
+    refused(
+        run(values(25_000_000, 3_221_703, 100, 4)),
+        "Jupiter program authority id is not the authorized one",
+    );
+}

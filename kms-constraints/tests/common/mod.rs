@@ -485,6 +485,18 @@ pub fn amm_trade(
 pub const JUP_ROUTE: [u8; 8] = [229, 23, 203, 151, 122, 227, 173, 42];
 pub const JUP_SHARED: [u8; 8] = [193, 32, 155, 51, 65, 214, 156, 129];
 pub const JUP_EXACT_OUT: [u8; 8] = [208, 51, 239, 151, 123, 43, 237, 92];
+pub const JUP_ROUTE_V2: [u8; 8] = [187, 100, 250, 204, 49, 196, 175, 20];
+pub const JUP_SHARED_V2: [u8; 8] = [209, 152, 83, 147, 124, 254, 216, 233];
+pub const JUP_EXACT_OUT_V2: [u8; 8] = [157, 138, 184, 82, 21, 244, 243, 36];
+pub const JUP_SHARED_EXACT_OUT_V2: [u8; 8] = [53, 96, 229, 202, 216, 187, 250, 24];
+/// The program authority id the tests' intents name.
+pub const JUP_AUTHORITY_ID: u8 = 3;
+/// Jupiter's program authority `id`.
+pub fn jup_authority(id: u8) -> [u8; 32] {
+    kms_solana::find_program_address(&[b"authority", &[id]], &JUPITER_V6_PROGRAM)
+        .unwrap()
+        .0
+}
 pub fn jup_event_authority() -> [u8; 32] {
     address_from_base58("D8cy77BBepLMngZx6ZukaTff5hCt1HrWyKk3Hnd9oitf").unwrap()
 }
@@ -520,18 +532,43 @@ pub struct Jup {
 }
 
 pub fn jupiter(j: &Jup) -> Instruction {
+    let v2 = [
+        JUP_ROUTE_V2,
+        JUP_SHARED_V2,
+        JUP_EXACT_OUT_V2,
+        JUP_SHARED_EXACT_OUT_V2,
+    ]
+    .contains(&j.kind);
+    let shared =
+        j.kind == JUP_SHARED || j.kind == JUP_SHARED_V2 || j.kind == JUP_SHARED_EXACT_OUT_V2;
     let mut d = j.kind.to_vec();
-    if j.kind == JUP_SHARED {
-        d.push(3); // id
+    if shared {
+        d.push(JUP_AUTHORITY_ID);
     }
-    d.extend_from_slice(&jup_plan());
-    d.extend_from_slice(&j.amount.to_le_bytes());
-    d.extend_from_slice(&j.other.to_le_bytes());
-    d.extend_from_slice(&j.slippage.to_le_bytes());
-    d.push(j.fee_bps);
+    if v2 {
+        d.extend_from_slice(&j.amount.to_le_bytes());
+        d.extend_from_slice(&j.other.to_le_bytes());
+        d.extend_from_slice(&j.slippage.to_le_bytes());
+        d.extend_from_slice(&u16::from(j.fee_bps).to_le_bytes());
+        d.extend_from_slice(&0u16.to_le_bytes()); // positive slippage
+        // The v2 plan: one step (Raydium, variant 7), bps 10 000, 0 -> 1.
+        d.extend_from_slice(&1u32.to_le_bytes());
+        d.extend_from_slice(&[7, 0x10, 0x27, 0, 1]);
+    } else {
+        d.extend_from_slice(&jup_plan());
+        d.extend_from_slice(&j.amount.to_le_bytes());
+        d.extend_from_slice(&j.other.to_le_bytes());
+        d.extend_from_slice(&j.slippage.to_le_bytes());
+        d.push(j.fee_bps);
+    }
     let none = r(JUPITER_V6_PROGRAM);
     let fee = j.fee_account.map_or(none.clone(), w);
-    let mut a = vec![r(TOKEN_PROGRAM)];
+    let authority = jup_authority(JUP_AUTHORITY_ID);
+    let (psrc, pdst) = (
+        ata(authority, j.mint_in, TOKEN_PROGRAM),
+        ata(authority, j.mint_out, TOKEN_PROGRAM),
+    );
+    let mut a = if v2 { vec![] } else { vec![r(TOKEN_PROGRAM)] };
     if j.kind == JUP_ROUTE {
         a.extend([
             rs(USER),
@@ -543,18 +580,18 @@ pub fn jupiter(j: &Jup) -> Instruction {
         ]);
     } else if j.kind == JUP_SHARED {
         a.extend([
-            r(key(0x60)),
+            r(authority),
             rs(USER),
             w(j.src),
-            w(key(0x61)),
-            w(key(0x62)),
+            w(psrc),
+            w(pdst),
             w(j.dst),
             r(j.mint_in),
             r(j.mint_out),
             fee,
             none.clone(),
         ]);
-    } else {
+    } else if j.kind == JUP_EXACT_OUT {
         a.extend([
             rs(USER),
             w(j.src),
@@ -563,6 +600,30 @@ pub fn jupiter(j: &Jup) -> Instruction {
             r(j.mint_in),
             r(j.mint_out),
             fee,
+            none.clone(),
+        ]);
+    } else if shared {
+        a.extend([
+            r(authority),
+            rs(USER),
+            w(j.src),
+            w(psrc),
+            w(pdst),
+            w(j.dst),
+            r(j.mint_in),
+            r(j.mint_out),
+            r(TOKEN_PROGRAM),
+            r(TOKEN_PROGRAM),
+        ]);
+    } else {
+        a.extend([
+            rs(USER),
+            w(j.src),
+            w(j.dst),
+            r(j.mint_in),
+            r(j.mint_out),
+            r(TOKEN_PROGRAM),
+            r(TOKEN_PROGRAM),
             none.clone(),
         ]);
     }
