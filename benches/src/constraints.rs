@@ -260,6 +260,13 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
         V::Pubkey(creator),
     ]);
     pump_values.extend([V::Derived; 7]);
+    pump_values.extend([
+        V::Pubkey(NATIVE_MINT),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::Pubkey(pumpfun_trade::FEE_RECIPIENTS[0]),
+        V::Pubkey(pumpfun_trade::BUYBACK_FEE_RECIPIENTS[0]),
+    ]);
+    pump_values.extend([V::Derived; 7]);
     let (hash, params) = enc("pumpfun-trade", pump_values);
     let pda = |seeds: &[&[u8]], program: &[u8; 32]| {
         find_program_address(seeds, program)

@@ -782,11 +782,19 @@ fn trading_preamble_attacks(
         "advances a nonce account other than the authorized one",
     );
     allowed[n - 1] = V::OptPubkey(Some(nonce));
-    refused(
-        with(&allowed, &|v| v.insert(0, advance_nonce(nonce, ATTACKER))),
-        "nonce authority of someone else",
-        "the user must be the only signer",
-    );
+    // (The second signer's key and signature can push a large shape past the packet limit,
+    // which the host refuses first; either refusal, never an acceptance.)
+    match with(&allowed, &|v| v.insert(0, advance_nonce(nonce, ATTACKER))) {
+        Err(Error::Rejected {
+            kind: RejectionKind::MalformedMessage,
+            reason,
+        }) if reason.contains("packet limit") => {}
+        other => refused(
+            other,
+            "nonce authority of someone else",
+            "the user must be the only signer",
+        ),
+    }
     // The advance must come first (the runtime only honours it there).
     refused(
         with(&allowed, &|v| v.insert(2, advance_nonce(nonce, USER))),
@@ -823,6 +831,13 @@ fn pump_values(
         V::U64(PRIORITY_FEE),
         V::OptPubkey(None),
         V::Pubkey(pump_creator()),
+    ]);
+    v.extend([V::Derived; 7]);
+    v.extend([
+        V::Pubkey(NATIVE_MINT),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::Pubkey(pump_fee_recipient()),
+        V::Pubkey(pump_buyback_recipient()),
     ]);
     v.extend([V::Derived; 7]);
     v
@@ -1068,11 +1083,6 @@ fn pumpfun_trade() {
     let mut old_sell = sell.clone();
     old_sell.accounts.truncate(14);
     refused(run(&[old_sell]), "pre-upgrade sell", before);
-    refused(
-        with(&|i| i.data[..8].copy_from_slice(&[184, 23, 238, 97, 103, 197, 211, 61])),
-        "buy_v2",
-        "not supported by this version",
-    );
     // track_volume: absent or one byte 0/1.
     with(&|i| i.data.push(1)).unwrap();
     refused(
@@ -1088,7 +1098,207 @@ fn pumpfun_trade() {
     refused(
         with(&|i| i.data[..8].copy_from_slice(&[24, 30, 200, 40, 5, 28, 7, 119])),
         "another pump.fun instruction",
-        "only buy, buy_exact_sol_in and sell are allowed",
+        "only buy, buy_exact_sol_in, sell and their quote-mint v2 forms are allowed",
+    );
+}
+
+/// The quote-mint forms pump.fun's router uses (`buy_v2`, `buy_exact_quote_in_v2`,
+/// `sell_v2`): SOL-paired under an intent with wrapped SOL as quote, and USDC-paired under an
+/// intent priced in USDC, where the SOL-only layouts are refused.
+#[test]
+fn pumpfun_trade_quote_mint_forms() {
+    let r = registry();
+    let h = r.builtin("pumpfun-trade").unwrap();
+    let mint = key(0x39);
+    let values = pump_values(
+        mint,
+        TOKEN_2022_PROGRAM,
+        PUMP_MIN_TOKENS_OUT,
+        PUMP_MAX_TOKENS_IN,
+    );
+    let p = params(&r, &h, &values);
+    let run = |ixs: &[Instruction], p: &[u8]| check(&r, &h, &legacy(ixs), &[], p);
+    let v2 = |kind, a, b, quote| pump_v2(kind, a, b, mint, quote, USER, TOKEN_2022_PROGRAM);
+    let (max_cost, min_out) = (PUMP_MAX_SOL_COST, PUMP_MIN_SOL_OUTPUT);
+    let (min_tokens, max_tokens) = (PUMP_MIN_TOKENS_OUT, PUMP_MAX_TOKENS_IN);
+    let buy = v2(PumpV2::Buy, min_tokens, max_cost, NATIVE_MINT);
+    let valid = vec![
+        cu_limit(CU_LIMIT),
+        cu_price(CU_PRICE),
+        create_ata(USER, USER, mint, TOKEN_2022_PROGRAM),
+        buy.clone(),
+    ];
+    run(&valid, &p).unwrap();
+    // (Without the account creation: with it, a nonce advance and a second signer, the legacy
+    // message passes the packet limit.)
+    let short = [&valid[..2], &valid[3..]].concat();
+    trading_preamble_attacks(&r, &h, &values, &short, PUMP_FEE_AT);
+    // Each bound at its edge, one unit past refused.
+    let limits = [
+        (
+            v2(PumpV2::Buy, min_tokens, max_cost + 1, NATIVE_MINT),
+            "max SOL cost above the authorized maximum",
+        ),
+        (
+            v2(PumpV2::Buy, min_tokens - 1, max_cost, NATIVE_MINT),
+            "buys fewer tokens than the authorized minimum",
+        ),
+        (
+            v2(
+                PumpV2::BuyExactQuoteIn,
+                max_cost + 1,
+                min_tokens,
+                NATIVE_MINT,
+            ),
+            "max SOL cost above the authorized maximum",
+        ),
+        (
+            v2(
+                PumpV2::BuyExactQuoteIn,
+                max_cost,
+                min_tokens - 1,
+                NATIVE_MINT,
+            ),
+            "buys fewer tokens than the authorized minimum",
+        ),
+        (
+            v2(PumpV2::Sell, max_tokens, min_out - 1, NATIVE_MINT),
+            "min SOL output below the authorized minimum",
+        ),
+        (
+            v2(PumpV2::Sell, max_tokens + 1, min_out, NATIVE_MINT),
+            "sells more tokens than the authorized maximum",
+        ),
+    ];
+    run(
+        &[v2(
+            PumpV2::BuyExactQuoteIn,
+            max_cost,
+            min_tokens,
+            NATIVE_MINT,
+        )],
+        &p,
+    )
+    .unwrap();
+    run(&[v2(PumpV2::Sell, max_tokens, min_out, NATIVE_MINT)], &p).unwrap();
+    for (ix, because) in limits {
+        refused(run(&[ix], &p), because, because);
+    }
+    // Substitutions, each refused for its own reason.
+    let with = |at: usize, to: [u8; 32]| {
+        let mut i = buy.clone();
+        i.accounts[at].pubkey = addr(to);
+        run(&[i], &p)
+    };
+    let other_curve = pump_pda(&[b"bonding-curve", &key(0x34)]);
+    for (what, at, to, because) in [
+        (
+            "another fee recipient",
+            6,
+            pump_pda(&[b"x"]),
+            "fee recipient is not the authorized one",
+        ),
+        (
+            "fee to the attacker's account",
+            7,
+            ata(ATTACKER, NATIVE_MINT, TOKEN_PROGRAM),
+            "fee account is not the authorized recipient's",
+        ),
+        (
+            "another buyback recipient",
+            8,
+            ATTACKER,
+            "buyback fee recipient is not the authorized one",
+        ),
+        (
+            "bonding curve of another mint",
+            10,
+            other_curve,
+            "bonding curve is not the authorized mint's",
+        ),
+        (
+            "curve quote account of another mint",
+            12,
+            ata(other_curve, NATIVE_MINT, TOKEN_PROGRAM),
+            "bonding-curve quote account is not the authorized mint's",
+        ),
+        (
+            "tokens to the attacker",
+            14,
+            ata(ATTACKER, mint, TOKEN_2022_PROGRAM),
+            "tokens to or from an account other than the user's associated token account",
+        ),
+        (
+            "creator vault of another creator",
+            16,
+            pump_pda(&[b"creator-vault", &ATTACKER]),
+            "creator vault is not the authorized creator's",
+        ),
+        (
+            "swapped token program",
+            3,
+            TOKEN_PROGRAM,
+            "wrong token program",
+        ),
+        (
+            "swapped quote token program",
+            4,
+            TOKEN_2022_PROGRAM,
+            "wrong quote token program",
+        ),
+        (
+            "another sharing config",
+            18,
+            ATTACKER,
+            "wrong pump.fun sharing config",
+        ),
+    ] {
+        refused(with(at, to), what, because);
+    }
+    let mut hooked = buy.clone();
+    hooked
+        .accounts
+        .push(solana_message::AccountMeta::new(addr(key(0x91)), false));
+    refused(
+        run(&[hooked], &p),
+        "transfer-hook accounts",
+        "unknown pump.fun quote-mint layout",
+    );
+    // A coin paired with USDC: the intent names USDC as quote, its amounts count USDC units.
+    let usdc = key(0x3A);
+    let mut uv = values.clone();
+    let q = uv.len() - 11;
+    uv[q] = V::Pubkey(usdc);
+    let up = params(&r, &h, &uv);
+    run(&[v2(PumpV2::Buy, min_tokens, max_cost, usdc)], &up).unwrap();
+    refused(
+        run(&[v2(PumpV2::Buy, min_tokens, max_cost, NATIVE_MINT)], &up),
+        "a SOL-paired trade under a USDC intent",
+        "wrong quote mint",
+    );
+    refused(
+        run(
+            &[pump_with(
+                PumpKind::Buy,
+                min_tokens,
+                max_cost,
+                mint,
+                USER,
+                TOKEN_2022_PROGRAM,
+                pump_creator(),
+            )],
+            &up,
+        ),
+        "the SOL-only layout under a USDC intent",
+        "a SOL layout under an intent priced in another quote mint",
+    );
+    // An intent whose fee recipient is not one of pump.fun's is refused on a v2 trade.
+    let mut bad = values.clone();
+    bad[q + 2] = V::Pubkey(ATTACKER);
+    refused(
+        run(&[buy], &params(&r, &h, &bad)),
+        "intent with another fee recipient",
+        "fee recipient is not one of pump.fun's",
     );
 }
 

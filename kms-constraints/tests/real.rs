@@ -325,6 +325,13 @@ fn a_real_pumpfun_buy_is_derived_refused_in_its_old_layout_and_accepted_upgraded
             V::Pubkey(creator),
         ];
         v.extend([V::Derived; 7]);
+        v.extend([
+            V::Pubkey(NATIVE_MINT),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::Pubkey(addr("62qc2CNXwrYqQScmEdiZFFAnJR262PxWEuNQtxfafNgV")),
+            V::Pubkey(addr("5YxQFdt3Tr9zJLvkFccqXVUwhdTWJQc1fFg2YPbxvxeD")),
+        ]);
+        v.extend([V::Derived; 7]);
         v
     };
     let creator = [0x5C; 32];

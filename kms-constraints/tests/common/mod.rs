@@ -328,6 +328,77 @@ pub fn pump(buy: bool, amount: u64, sol_limit: u64, mint: [u8; 32], user: [u8; 3
     )
 }
 
+/// The pump.fun quote-mint trades (`buy_v2`, `sell_v2`, `buy_exact_quote_in_v2`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PumpV2 {
+    Buy,
+    Sell,
+    BuyExactQuoteIn,
+}
+
+/// A quote-mint trade of a coin of [`pump_creator`] against `quote` (SPL Token), base mint
+/// under `token_program`.
+pub fn pump_v2(
+    kind: PumpV2,
+    a: u64,
+    b: u64,
+    mint: [u8; 32],
+    quote: [u8; 32],
+    user: [u8; 32],
+    token_program: [u8; 32],
+) -> Instruction {
+    let mut d = match kind {
+        PumpV2::Buy => vec![184, 23, 238, 97, 103, 197, 211, 61],
+        PumpV2::Sell => vec![93, 246, 130, 60, 231, 233, 64, 178],
+        PumpV2::BuyExactQuoteIn => vec![194, 171, 28, 70, 104, 77, 91, 47],
+    };
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    let qp = TOKEN_PROGRAM;
+    let curve = pump_pda(&[b"bonding-curve", &mint]);
+    let vault = pump_pda(&[b"creator-vault", &pump_creator()]);
+    let uva = pump_pda(&[b"user_volume_accumulator", &user]);
+    let (fee, buyback) = (pump_fee_recipient(), pump_buyback_recipient());
+    let sharing =
+        kms_solana::find_program_address(&[b"sharing-config", &mint], &pump_fee_program())
+            .unwrap()
+            .0;
+    let mut accts = vec![
+        r(pump_global()),
+        r(mint),
+        r(quote),
+        r(token_program),
+        r(qp),
+        r(ASSOCIATED_TOKEN_PROGRAM),
+        w(fee),
+        w(ata(fee, quote, qp)),
+        w(buyback),
+        w(ata(buyback, quote, qp)),
+        w(curve),
+        w(ata(curve, mint, token_program)),
+        w(ata(curve, quote, qp)),
+        ws(user),
+        w(ata(user, mint, token_program)),
+        w(ata(user, quote, qp)),
+        w(vault),
+        w(ata(vault, quote, qp)),
+        r(sharing),
+    ];
+    if kind != PumpV2::Sell {
+        accts.push(r(pump_pda(&[b"global_volume_accumulator"])));
+    }
+    accts.extend([
+        w(uva),
+        w(ata(uva, quote, qp)),
+        r(pump_fee_config()),
+        r(pump_fee_program()),
+        r(SYSTEM_PROGRAM),
+        r(pump_event_authority()),
+        r(PUMP_FUN_PROGRAM),
+    ]);
+    ix(PUMP_FUN_PROGRAM, accts, d)
+}
+
 /// The classic 12-account layout `pumpfun-trade` 2 accepted.
 pub fn pump_classic(
     buy: bool,

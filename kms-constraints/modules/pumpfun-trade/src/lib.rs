@@ -8,7 +8,16 @@
 //!   `bonding_curve_v2` (readonly) and a buyback fee recipient (writable): 18;
 //! - `sell` (`amount`, `min_sol_output`): the IDL's 14 accounts, then `bonding_curve_v2` and a
 //!   buyback fee recipient: 16; for cashback coins the user's volume accumulator (writable)
-//!   comes before the pair: 17.
+//!   comes before the pair: 17;
+//! - the quote-mint forms (`docs/instructions/BUY.md`, `SELL.md`), which pump.fun's own router
+//!   uses: `buy_v2` (`amount`, `max_sol_cost`) and `buy_exact_quote_in_v2`
+//!   (`spendable_quote_in`, `min_tokens_out`) with 27 accounts, `sell_v2` (`amount`,
+//!   `min_sol_output`) with 26; their amounts are in base units of the intent's `quote_mint`
+//!   (wrapped SOL for SOL-paired coins: lamports), and the fee and buyback recipients are the
+//!   intent's, whose quote token accounts the host derives.
+//!
+//! The intent's `quote_mint` says what `max_sol_cost` and `min_sol_output` count: the SOL-only
+//! layouts above are accepted only when it is wrapped SOL.
 //!
 //! Limit price (SPEC §5): a buy pays at most `max_sol_cost` for at least `min_tokens_out`
 //! tokens, a sell gives at most `max_tokens_in` tokens for at least `min_sol_output`.
@@ -19,14 +28,13 @@
 //! authority and the fee program are constants; the fee recipient must be one of the 8 normal
 //! or 8 reserved (mayhem) recipients and the buyback recipient one of the 8 buyback recipients
 //! of `docs/FEE_RECIPIENTS.md`. The classic 12-account layout and the 16/14-account layouts of
-//! before the upgrade are refused by name (the program refuses them too); `buy_v2`, `sell_v2`
-//! and `buy_exact_quote_in_v2` (27/26 accounts) are refused as not supported by this version.
+//! before the upgrade are refused by name (the program refuses them too).
 //! Before the trade: the trading preamble (durable nonce, compute budget, priority fee) and,
 //! before a buy, an idempotent creation of the user's token account. No lookup tables.
 #![no_std]
 
 use kms_module_sdk::kms_solana::programs::{
-    ASSOCIATED_TOKEN_PROGRAM, PUMP_FUN_PROGRAM, SYSTEM_PROGRAM,
+    ASSOCIATED_TOKEN_PROGRAM, NATIVE_MINT, PUMP_FUN_PROGRAM, SYSTEM_PROGRAM,
 };
 use kms_module_sdk::kms_solana::{Address, Message};
 use kms_module_sdk::{
@@ -45,13 +53,12 @@ pub const BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
 pub const BUY_EXACT_SOL_IN: [u8; 8] = [56, 252, 116, 8, 158, 223, 205, 95];
 /// Anchor discriminator of `sell`.
 pub const SELL: [u8; 8] = [51, 230, 133, 164, 1, 127, 131, 173];
-/// Discriminators of the quote-mint instructions this version refuses: `buy_v2`, `sell_v2`,
-/// `buy_exact_quote_in_v2`.
-pub const V2: [[u8; 8]; 3] = [
-    [184, 23, 238, 97, 103, 197, 211, 61],
-    [93, 246, 130, 60, 231, 233, 64, 178],
-    [194, 171, 28, 70, 104, 77, 91, 47],
-];
+/// Anchor discriminator of `buy_v2`.
+pub const BUY_V2: [u8; 8] = [184, 23, 238, 97, 103, 197, 211, 61];
+/// Anchor discriminator of `sell_v2`.
+pub const SELL_V2: [u8; 8] = [93, 246, 130, 60, 231, 233, 64, 178];
+/// Anchor discriminator of `buy_exact_quote_in_v2`.
+pub const BUY_EXACT_QUOTE_IN_V2: [u8; 8] = [194, 171, 28, 70, 104, 77, 91, 47];
 /// pump.fun's global config account (PDA `global`).
 pub const GLOBAL: Address = address!("4wTV1YmiEkRvAtNtsSGPtUrqRYQMe5SKy2uB4Jjaxnjf");
 /// pump.fun's Anchor event authority (PDA `__event_authority`).
@@ -108,6 +115,17 @@ struct Intent<'a> {
     global_volume_accumulator: &'a Address,
     user_volume_accumulator: &'a Address,
     fee_config: &'a Address,
+    quote_mint: &'a Address,
+    quote_token_program: &'a Address,
+    fee_recipient: &'a Address,
+    buyback_fee_recipient: &'a Address,
+    fee_recipient_quote_ata: &'a Address,
+    buyback_quote_ata: &'a Address,
+    bonding_curve_quote_ata: &'a Address,
+    user_quote_ata: &'a Address,
+    creator_vault_quote_ata: &'a Address,
+    sharing_config: &'a Address,
+    user_volume_quote_ata: &'a Address,
 }
 
 /// Checks the shape (see the crate docs).
@@ -138,6 +156,17 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
         global_volume_accumulator: p.pubkey()?,
         user_volume_accumulator: p.pubkey()?,
         fee_config: p.pubkey()?,
+        quote_mint: p.pubkey()?,
+        quote_token_program: p.token_program()?,
+        fee_recipient: p.pubkey()?,
+        buyback_fee_recipient: p.pubkey()?,
+        fee_recipient_quote_ata: p.pubkey()?,
+        buyback_quote_ata: p.pubkey()?,
+        bonding_curve_quote_ata: p.pubkey()?,
+        user_quote_ata: p.pubkey()?,
+        creator_vault_quote_ata: p.pubkey()?,
+        sharing_config: p.pubkey()?,
+        user_volume_quote_ata: p.pubkey()?,
     };
     if msg.address_table_lookups().len() != 0 {
         return Err(reject(
@@ -158,15 +187,25 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
     let d = ix.ix.data;
     let n = ix.ix.accounts.len();
     let disc = d.get(..8).unwrap_or_default();
-    if V2.iter().any(|v| v == disc) {
-        return Err(reject_at(
-            ix.index,
-            "pump.fun buy_v2/sell_v2/buy_exact_quote_in_v2 are not supported by this version",
-        ));
-    }
     let (Some(a), Some(b)) = (le_u64(d, 8), le_u64(d, 16)) else {
         return Err(reject_at(ix.index, "unknown pump.fun layout"));
     };
+    if disc == BUY_V2 || disc == SELL_V2 || disc == BUY_EXACT_QUOTE_IN_V2 {
+        if created && disc == SELL_V2 {
+            return Err(reject_at(
+                ix.index,
+                "a sell does not create a token account",
+            ));
+        }
+        quote_trade(&mut s, &ix, &t, disc, a, b)?;
+        return s.finish();
+    }
+    if *t.quote_mint != NATIVE_MINT {
+        return Err(reject_at(
+            ix.index,
+            "a SOL layout under an intent priced in another quote mint",
+        ));
+    }
     let buy_like = disc == BUY || disc == BUY_EXACT_SOL_IN;
     if (buy_like && n == 16) || (disc == SELL && (n == 14 || n == 15)) {
         return Err(reject_at(
@@ -226,7 +265,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
     } else {
         return Err(reject_at(
             ix.index,
-            "only buy, buy_exact_sol_in and sell are allowed",
+            "only buy, buy_exact_sol_in, sell and their quote-mint v2 forms are allowed",
         ));
     }
     s.finish()
@@ -386,4 +425,171 @@ fn sell_accounts<'m>(s: &mut Shape<'m>, ix: &Ix<'m>, t: &Intent<'_>, cashback: b
     } else {
         tail(s, ix, t, 14)
     }
+}
+
+/// `buy_v2`, `buy_exact_quote_in_v2` (27 accounts) or `sell_v2` (26), amounts in the intent's
+/// quote mint.
+fn quote_trade<'m>(
+    s: &mut Shape<'m>,
+    ix: &Ix<'m>,
+    t: &Intent<'_>,
+    disc: &[u8],
+    a: u64,
+    b: u64,
+) -> Check {
+    let n = ix.ix.accounts.len();
+    let sell = disc == SELL_V2;
+    if ix.ix.data.len() != 24 || n != if sell { 26 } else { 27 } {
+        return Err(reject_at(ix.index, "unknown pump.fun quote-mint layout"));
+    }
+    if sell {
+        if b < t.min_sol_output {
+            return Err(reject_at(
+                ix.index,
+                "min SOL output below the authorized minimum",
+            ));
+        }
+        if a > t.max_tokens_in {
+            return Err(reject_at(
+                ix.index,
+                "sells more tokens than the authorized maximum",
+            ));
+        }
+    } else {
+        // buy_v2: (amount, max_sol_cost); buy_exact_quote_in_v2: (spendable_quote_in,
+        // min_tokens_out).
+        let (tokens, quote) = if disc == BUY_V2 { (a, b) } else { (b, a) };
+        if quote > t.max_sol_cost {
+            return Err(reject_at(
+                ix.index,
+                "max SOL cost above the authorized maximum",
+            ));
+        }
+        if tokens < t.min_tokens_out {
+            return Err(reject_at(
+                ix.index,
+                "buys fewer tokens than the authorized minimum",
+            ));
+        }
+    }
+    if !FEE_RECIPIENTS.contains(t.fee_recipient) {
+        return Err(reject_at(
+            ix.index,
+            "fee recipient is not one of pump.fun's",
+        ));
+    }
+    if !BUYBACK_FEE_RECIPIENTS.contains(t.buyback_fee_recipient) {
+        return Err(reject_at(
+            ix.index,
+            "buyback fee recipient is not one of pump.fun's",
+        ));
+    }
+    let fixed: [(&Address, bool, &'static str); 19] = [
+        (&GLOBAL, false, "wrong pump.fun global account"),
+        (
+            t.mint,
+            false,
+            "trade of another mint than the authorized one",
+        ),
+        (t.quote_mint, false, "wrong quote mint"),
+        (t.token_program, false, "wrong token program"),
+        (t.quote_token_program, false, "wrong quote token program"),
+        (
+            &ASSOCIATED_TOKEN_PROGRAM,
+            false,
+            "wrong associated token program",
+        ),
+        (
+            t.fee_recipient,
+            true,
+            "fee recipient is not the authorized one",
+        ),
+        (
+            t.fee_recipient_quote_ata,
+            true,
+            "fee account is not the authorized recipient's",
+        ),
+        (
+            t.buyback_fee_recipient,
+            true,
+            "buyback fee recipient is not the authorized one",
+        ),
+        (
+            t.buyback_quote_ata,
+            true,
+            "buyback fee account is not the authorized recipient's",
+        ),
+        (
+            t.bonding_curve,
+            true,
+            "bonding curve is not the authorized mint's",
+        ),
+        (
+            t.bonding_curve_ata,
+            true,
+            "bonding-curve token account is not the authorized mint's",
+        ),
+        (
+            t.bonding_curve_quote_ata,
+            true,
+            "bonding-curve quote account is not the authorized mint's",
+        ),
+        (t.user, true, "trader is not the user"),
+        (
+            t.user_ata,
+            true,
+            "tokens to or from an account other than the user's associated token account",
+        ),
+        (
+            t.user_quote_ata,
+            true,
+            "quote to or from an account other than the user's",
+        ),
+        (
+            t.creator_vault,
+            true,
+            "creator vault is not the authorized creator's",
+        ),
+        (
+            t.creator_vault_quote_ata,
+            true,
+            "creator vault account is not the authorized creator's",
+        ),
+        (t.sharing_config, false, "wrong pump.fun sharing config"),
+    ];
+    for (k, (addr, writable, what)) in fixed.iter().enumerate() {
+        s.key(ix, k, addr, *writable, what)?;
+    }
+    let mut at = 19;
+    if !sell {
+        s.key(
+            ix,
+            at,
+            t.global_volume_accumulator,
+            false,
+            "wrong global volume accumulator",
+        )?;
+        at += 1;
+    }
+    let tail: [(&Address, bool, &'static str); 7] = [
+        (
+            t.user_volume_accumulator,
+            true,
+            "volume accumulator is not the user's",
+        ),
+        (
+            t.user_volume_quote_ata,
+            true,
+            "volume accumulator account is not the user's",
+        ),
+        (t.fee_config, false, "wrong pump.fun fee config"),
+        (&FEE_PROGRAM, false, "wrong pump.fun fee program"),
+        (&SYSTEM_PROGRAM, false, "wrong system program"),
+        (&EVENT_AUTHORITY, false, "wrong pump.fun event authority"),
+        (&PUMP_FUN_PROGRAM, false, "wrong pump.fun program account"),
+    ];
+    for (k, (addr, writable, what)) in tail.iter().enumerate() {
+        s.key(ix, at + k, addr, *writable, what)?;
+    }
+    Ok(())
 }
