@@ -1711,6 +1711,17 @@ fn pumpswap_trade() {
     ] {
         refused(swap(at, to), what, because);
     }
+    // A Token-2022 transfer hook's extra accounts make another layout.
+    let mut hooked = buy_ix.clone();
+    hooked.accounts.extend([
+        solana_message::AccountMeta::new_readonly(addr(key(0x90)), false),
+        solana_message::AccountMeta::new(addr(key(0x91)), false),
+    ]);
+    refused(
+        run(&[hooked]),
+        "transfer-hook accounts",
+        "unknown PumpSwap buy layout",
+    );
     // Layouts of before the upgrade and other instructions.
     let mut old = buy_ix.clone();
     old.accounts.truncate(23);
