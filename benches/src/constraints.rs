@@ -8,6 +8,7 @@ use kms_constraints::{HostConfig, ModuleHash, ParamValue as V, Registry};
 use kms_module_sdk::kms_solana::programs::*;
 use kms_module_sdk::kms_solana::{
     Address as Addr, Message as Parsed, address_from_base58, associated_token_address,
+    find_program_address,
 };
 use kms_module_sdk::{Check, Params, Reason};
 use solana_message::{
@@ -193,15 +194,22 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
             V::U64(1),
             V::Derived,
             V::Derived,
+            // max_priority_fee: exactly 200,000 CU × 50,000 µlamports; no durable nonce.
+            V::U64(10_000),
+            V::OptPubkey(None),
         ]),
     );
     let wsol = ata(USER, NATIVE_MINT);
+    let amm_authority =
+        address_from_base58("5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1").unwrap_or_default();
     let mut d = vec![9];
     d.extend_from_slice(&100_000_000u64.to_le_bytes());
     d.extend_from_slice(&1_000u64.to_le_bytes());
     let mut accts = vec![r(TOKEN_PROGRAM)];
     for i in 0..14u8 {
-        accts.push(if matches!(i, 1 | 6 | 13) {
+        accts.push(if i == 1 {
+            r(amm_authority)
+        } else if matches!(i, 6 | 13) {
             r(key(0x40 + i))
         } else {
             w(key(0x40 + i))
@@ -236,41 +244,62 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
         native: raydium_v4_swap::validate,
     });
 
-    // pump.fun buy of exactly `min_tokens_out` tokens (the limit price's edge).
-    let (hash, params) = enc(
-        "pumpfun-trade",
-        head(&[
-            V::Pubkey(mint),
-            V::Pubkey(TOKEN_PROGRAM),
-            V::U64(1_000_000_000),
-            V::U64(0),
-            V::U64(1_000_000),
-            V::U64(u64::MAX),
-            V::Derived,
-        ]),
-    );
-    let global =
-        address_from_base58("4wTV1YmiEkRvAtNtsSGPtUrqRYQMe5SKy2uB4Jjaxnjf").unwrap_or_default();
-    let ev =
-        address_from_base58("Ce6TQqeHC9p8KetsN6JsjHK7UTZk7nasjjnr7XxXp9F1").unwrap_or_default();
+    // pump.fun buy of exactly `min_tokens_out` tokens (the limit price's edge), in the
+    // 18-account layout of after the fee-recipient upgrade.
+    let creator = key(0x5C);
+    let mut pump_values = head(&[
+        V::Pubkey(mint),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::U64(1_000_000_000),
+        V::U64(0),
+        V::U64(1_000_000),
+        V::U64(u64::MAX),
+        V::Derived,
+        V::U64(10_000),
+        V::OptPubkey(None),
+        V::Pubkey(creator),
+    ]);
+    pump_values.extend([V::Derived; 7]);
+    pump_values.extend([
+        V::Pubkey(NATIVE_MINT),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::Pubkey(pumpfun_trade::FEE_RECIPIENTS[0]),
+        V::Pubkey(pumpfun_trade::BUYBACK_FEE_RECIPIENTS[0]),
+    ]);
+    pump_values.extend([V::Derived; 7]);
+    let (hash, params) = enc("pumpfun-trade", pump_values);
+    let pda = |seeds: &[&[u8]], program: &[u8; 32]| {
+        find_program_address(seeds, program)
+            .map(|x| x.0)
+            .unwrap_or_default()
+    };
+    let fee_program =
+        address_from_base58("pfeeUxB6jkeY1Hxd7CsFCAjcbHA9rWtchMGdZ6VojVZ").unwrap_or_default();
+    let curve = pda(&[b"bonding-curve", &mint], &PUMP_FUN_PROGRAM);
     let mut d = pumpfun_trade::BUY.to_vec();
     d.extend_from_slice(&1_000_000u64.to_le_bytes());
     d.extend_from_slice(&500_000_000u64.to_le_bytes());
     let buy = ix(
         PUMP_FUN_PROGRAM,
         vec![
-            r(global),
-            w(key(0x50)),
+            r(pumpfun_trade::GLOBAL),
+            w(pumpfun_trade::FEE_RECIPIENTS[0]),
             r(mint),
-            w(key(0x51)),
-            w(key(0x52)),
+            w(curve),
+            w(ata(curve, mint)),
             w(ata(USER, mint)),
             AccountMeta::new(a(USER), true),
             r(SYSTEM_PROGRAM),
             r(TOKEN_PROGRAM),
-            r(SYSVAR_RENT),
-            r(ev),
+            w(pda(&[b"creator-vault", &creator], &PUMP_FUN_PROGRAM)),
+            r(pumpfun_trade::EVENT_AUTHORITY),
             r(PUMP_FUN_PROGRAM),
+            r(pda(&[b"global_volume_accumulator"], &PUMP_FUN_PROGRAM)),
+            w(pda(&[b"user_volume_accumulator", &USER], &PUMP_FUN_PROGRAM)),
+            r(pda(&[b"fee_config", &PUMP_FUN_PROGRAM], &fee_program)),
+            r(fee_program),
+            r(pda(&[b"bonding-curve-v2", &mint], &PUMP_FUN_PROGRAM)),
+            w(pumpfun_trade::BUYBACK_FEE_RECIPIENTS[0]),
         ],
         d,
     );
@@ -282,6 +311,113 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
         loaded: vec![],
         params,
         native: pumpfun_trade::validate,
+    });
+
+    // PumpSwap: SOL -> Token-2022 coin, wrapped-SOL sequence, the 26-account buy.
+    let amm = pumpswap_trade::PUMP_AMM_PROGRAM;
+    let pool_creator = key(0x5D);
+    let protocol = key(0x5E);
+    let fee_recipient = pumpswap_trade::FEE_RECIPIENTS[0];
+    let mut amm_values = head(&[
+        V::Pubkey(mint),
+        V::Pubkey(TOKEN_2022_PROGRAM),
+        V::Pubkey(NATIVE_MINT),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::U64(1_000_000_000),
+        V::U64(0),
+        V::U64(1_000_000),
+        V::U64(0),
+        V::U64(10_000),
+        V::OptPubkey(None),
+        V::U16(0),
+        V::Pubkey(pool_creator),
+        V::Pubkey(creator),
+        V::Pubkey(protocol),
+        V::Pubkey(fee_recipient),
+    ]);
+    amm_values.extend([V::Derived; 14]);
+    let (hash, params) = enc("pumpswap-trade", amm_values);
+    let ata_of = |owner: [u8; 32], mint: [u8; 32], program: [u8; 32]| {
+        associated_token_address(&owner, &mint, &program)
+            .map(|x| x.0)
+            .unwrap_or_default()
+    };
+    let pool = pda(
+        &[b"pool", &[0, 0], &pool_creator, &mint, &NATIVE_MINT],
+        &amm,
+    );
+    let vault = pda(&[b"creator_vault", &creator], &amm);
+    let uva = pda(&[b"user_volume_accumulator", &USER], &amm);
+    let wsol = ata(USER, NATIVE_MINT);
+    let coin_ata = ata_of(USER, mint, TOKEN_2022_PROGRAM);
+    let mut d = pumpswap_trade::BUY.to_vec();
+    d.extend_from_slice(&1_000_000u64.to_le_bytes());
+    d.extend_from_slice(&500_000_000u64.to_le_bytes());
+    let amm_buy = ix(
+        amm,
+        vec![
+            w(pool),
+            AccountMeta::new(a(USER), true),
+            r(pumpswap_trade::GLOBAL_CONFIG),
+            r(mint),
+            r(NATIVE_MINT),
+            w(coin_ata),
+            w(wsol),
+            w(ata_of(pool, mint, TOKEN_2022_PROGRAM)),
+            w(ata(pool, NATIVE_MINT)),
+            r(protocol),
+            w(ata(protocol, NATIVE_MINT)),
+            r(TOKEN_2022_PROGRAM),
+            r(TOKEN_PROGRAM),
+            r(SYSTEM_PROGRAM),
+            r(ASSOCIATED_TOKEN_PROGRAM),
+            r(pumpswap_trade::EVENT_AUTHORITY),
+            r(amm),
+            w(ata(vault, NATIVE_MINT)),
+            r(vault),
+            r(pda(&[b"global_volume_accumulator"], &amm)),
+            w(uva),
+            r(pda(&[b"fee_config", &amm], &fee_program)),
+            r(fee_program),
+            r(pda(&[b"pool-v2", &mint], &amm)),
+            r(fee_recipient),
+            w(ata(fee_recipient, NATIVE_MINT)),
+        ],
+        d,
+    );
+    let create_coin_ata = ix(
+        ASSOCIATED_TOKEN_PROGRAM,
+        vec![
+            AccountMeta::new(a(USER), true),
+            w(coin_ata),
+            r(USER),
+            r(mint),
+            r(SYSTEM_PROGRAM),
+            r(TOKEN_2022_PROGRAM),
+        ],
+        vec![1],
+    );
+    let [l, p] = cu();
+    let ixs = [
+        l,
+        p,
+        create_ata(USER, NATIVE_MINT),
+        transfer(wsol, 500_000_000),
+        token(vec![17], vec![w(wsol)]),
+        create_coin_ata,
+        amm_buy,
+        token(
+            vec![9],
+            vec![w(wsol), w(USER), AccountMeta::new_readonly(a(USER), true)],
+        ),
+    ];
+    out.push(Fixture {
+        module: "pumpswap-trade",
+        hash,
+        message: legacy(&ixs),
+        loaded: vec![],
+        params,
+        native: pumpswap_trade::validate,
     });
 
     // Jupiter sharedAccountsRoute token -> token, two legs, pools in a lookup table (v0).
@@ -302,8 +438,15 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
             V::OptPubkey(None),
             V::Derived,
             V::Derived,
+            V::U64(10_000),
+            V::OptPubkey(None),
+            V::U8(3),
+            V::Derived,
+            V::Derived,
+            V::Derived,
         ]),
     );
+    let jup_authority = pda(&[b"authority", &[3]], &JUPITER_V6_PROGRAM);
     let jev =
         address_from_base58("D8cy77BBepLMngZx6ZukaTff5hCt1HrWyKk3Hnd9oitf").unwrap_or_default();
     let mut d = jupiter_v6_route::SHARED_ACCOUNTS_ROUTE.to_vec();
@@ -316,11 +459,11 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     d.push(0);
     let mut accts = vec![
         r(TOKEN_PROGRAM),
-        r(key(0x60)),
+        r(jup_authority),
         AccountMeta::new_readonly(a(USER), true),
         w(ata(USER, mint)),
-        w(key(0x61)),
-        w(key(0x62)),
+        w(ata(jup_authority, mint)),
+        w(ata(jup_authority, out_mint)),
         w(ata(USER, out_mint)),
         r(mint),
         r(out_mint),

@@ -30,9 +30,14 @@ fn setup() -> &'static Setup {
         let all = [
             ("sol-withdraw", head(&[V::Pubkey([0x22; 32]), V::U64(u64::MAX)])),
             ("token-withdraw", head(&[m, tp, V::U8(6), V::Pubkey([0x22; 32]), V::U64(u64::MAX), V::Derived, V::Derived])),
-            ("raydium-v4-swap", head(&[V::Pubkey(NATIVE_MINT), m, tp, V::U64(u64::MAX), V::U64(0), V::Derived, V::Derived])),
-            ("pumpfun-trade", head(&[m, tp, V::U64(u64::MAX), V::U64(0), V::U64(0), V::U64(u64::MAX), V::Derived])),
-            ("jupiter-v6-route", head(&[m, tp, V::Pubkey(NATIVE_MINT), tp, V::U64(u64::MAX), V::U64(0), V::U16(10_000), V::U8(255), V::OptPubkey(None), V::Derived, V::Derived])),
+            ("raydium-v4-swap", head(&[V::Pubkey(NATIVE_MINT), m, tp, V::U64(u64::MAX), V::U64(0), V::Derived, V::Derived, V::U64(u64::MAX), V::OptPubkey(Some([0x77; 32]))])),
+            ("pumpfun-trade", head(&[m, tp, V::U64(u64::MAX), V::U64(0), V::U64(0), V::U64(u64::MAX), V::Derived, V::U64(u64::MAX), V::OptPubkey(Some([0x77; 32])), V::Pubkey([0x5C; 32]), V::Derived, V::Derived, V::Derived, V::Derived, V::Derived, V::Derived, V::Derived, V::Pubkey(NATIVE_MINT), tp, V::Pubkey(kms_solana::address_from_base58("62qc2CNXwrYqQScmEdiZFFAnJR262PxWEuNQtxfafNgV").expect("address")), V::Pubkey(kms_solana::address_from_base58("5YxQFdt3Tr9zJLvkFccqXVUwhdTWJQc1fFg2YPbxvxeD").expect("address")), V::Derived, V::Derived, V::Derived, V::Derived, V::Derived, V::Derived, V::Derived])),
+            ("pumpswap-trade", {
+                let mut v = head(&[m, tp, V::Pubkey(NATIVE_MINT), tp, V::U64(u64::MAX), V::U64(0), V::U64(0), V::U64(u64::MAX), V::U64(u64::MAX), V::OptPubkey(Some([0x77; 32])), V::U16(0), V::Pubkey([0x5D; 32]), V::Pubkey([0x5C; 32]), V::Pubkey([0x5E; 32]), V::Pubkey(kms_solana::address_from_base58("5YxQFdt3Tr9zJLvkFccqXVUwhdTWJQc1fFg2YPbxvxeD").expect("address"))]);
+                v.extend([V::Derived; 14]);
+                v
+            }),
+            ("jupiter-v6-route", head(&[m, tp, V::Pubkey(NATIVE_MINT), tp, V::U64(u64::MAX), V::U64(0), V::U16(10_000), V::U8(255), V::OptPubkey(None), V::Derived, V::Derived, V::U64(u64::MAX), V::OptPubkey(Some([0x77; 32])), V::U8(0), V::Derived, V::Derived, V::Derived])),
         ];
         let cases = all
             .into_iter()

@@ -12,7 +12,7 @@ cd "$here"
 check=0
 [ "${1:-}" = "--check" ] && check=1
 
-modules=(sol-withdraw token-withdraw raydium-v4-swap pumpfun-trade jupiter-v6-route)
+modules=(sol-withdraw token-withdraw raydium-v4-swap pumpfun-trade jupiter-v6-route pumpswap-trade)
 target="${KMS_MODULES_TARGET_DIR:-$here/target}"
 
 # Cargo's metadata hash of a path dependency (kms-solana) includes its absolute path, and that
@@ -84,6 +84,9 @@ for m in "${modules[@]}"; do
   while IFS= read -r l; do
     [ -z "$l" ] && continue
     case "$l" in 'kms-params v1') continue ;; esac
+    # A `pda(...)` seed string is quoted: its quotes are escaped for JSON after printf (which
+    # would read a backslash itself), through a placeholder no schema can contain.
+    l="${l//\"/@Q@}"
     lines="$lines$lsep\"$l\""
     lsep=', '
   done < "$m/schema.txt"
@@ -95,5 +98,5 @@ if [ "$check" = 1 ]; then
   echo "build.sh: all ${#modules[@]} modules rebuild byte-identical to dist/"
   exit 0
 fi
-printf "$manifest\n  ]\n}\n" > dist/manifest.json
+printf "$manifest\n  ]\n}\n" | sed 's/@Q@/\\"/g' > dist/manifest.json
 (cd dist && sha256sum "${modules[@]/%/.wasm}")

@@ -12,4 +12,4 @@ pub use error::{Error, RejectionKind};
 pub use hash::ModuleHash;
 pub use host::{CompiledModule, Host, HostConfig};
 pub use registry::{CheckedParams, LoadedModule, MANIFEST_FILE, Manifest, ManifestEntry, Registry};
-pub use schema::{ParamField, ParamSchema, ParamType, ParamValue};
+pub use schema::{ParamField, ParamSchema, ParamType, ParamValue, PdaInput};

@@ -122,14 +122,17 @@ impl Registry {
         &self.host
     }
 
-    /// Loads the built-in modules, checking each against the built-in manifest.
+    /// Loads the built-in modules, current and previous versions (SPEC §6), checking each
+    /// against its built-in manifest. An intent authorized under an earlier version's hash keeps
+    /// its meaning; [`Registry::builtin`] names the newest.
     ///
     /// # Errors
     /// As [`Registry::load_with_manifest`].
     pub fn load_builtins(&mut self) -> Result<Vec<ModuleHash>, Error> {
-        let manifest = Manifest::parse(crate::builtin::MANIFEST)?;
+        let current = Manifest::parse(crate::builtin::MANIFEST)?;
+        let previous = Manifest::parse(crate::builtin::PREVIOUS_MANIFEST)?;
         let mut out = Vec::new();
-        for entry in manifest.modules {
+        for entry in current.modules.into_iter().chain(previous.modules) {
             let bytes = crate::builtin::file(&entry.file).ok_or_else(|| {
                 Error::InvalidManifest(format!("built-in `{}` is not compiled in", entry.file))
             })?;
@@ -138,17 +141,28 @@ impl Registry {
         Ok(out)
     }
 
-    /// The hash of a loaded module by manifest name (the newest version loaded wins ties by
-    /// string order, which suits the built-ins' single versions).
+    /// The hash of a loaded module by manifest name: the highest version (compared as
+    /// `major.minor.patch` numbers; a version that is not three numbers sorts first).
     #[must_use]
     pub fn builtin(&self, name: &str) -> Option<ModuleHash> {
+        fn semver(v: &str) -> [u64; 3] {
+            let mut out = [0; 3];
+            let mut parts = v.split('.');
+            for o in &mut out {
+                match parts.next().map(str::parse) {
+                    Some(Ok(n)) => *o = n,
+                    _ => return [0; 3],
+                }
+            }
+            out
+        }
         self.modules
             .values()
             .filter_map(|m| {
                 m.entry
                     .as_ref()
                     .filter(|e| e.name == name)
-                    .map(|e| (e.version.clone(), m.compiled.hash()))
+                    .map(|e| (semver(&e.version), m.compiled.hash()))
             })
             .max()
             .map(|(_, h)| h)

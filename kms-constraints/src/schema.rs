@@ -57,12 +57,34 @@ pub enum ParamType {
         /// Index of the token-program field.
         program: usize,
     },
+    /// A 32-byte address that must be the program-derived address (canonical bump, as
+    /// `find_program_address`) of these seeds under this program. Host-checked by derivation.
+    Pda {
+        /// The deriving program.
+        program: PdaInput,
+        /// The seeds, in order (at most 15, each at most 32 bytes).
+        seeds: Vec<PdaInput>,
+    },
+}
+
+/// One input of a `pda(...)` field: a constant written in the schema (so covered by the module
+/// hash) or an earlier field's encoded bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PdaInput {
+    /// An earlier field, by index: its canonical encoding (32 bytes for an address, the
+    /// little-endian bytes of an integer, one byte for a `bool`).
+    Field(usize),
+    /// A seed string written `"text"` in the schema (its UTF-8 bytes).
+    Text(String),
+    /// An address written in base58 in the schema (its 32 bytes).
+    Address([u8; 32]),
 }
 
 impl ParamType {
     fn encoded_len(&self) -> Option<usize> {
         match self {
-            Self::Pubkey | Self::TokenProgram | Self::Ata { .. } => Some(32),
+            Self::Pubkey | Self::TokenProgram | Self::Ata { .. } | Self::Pda { .. } => Some(32),
             Self::U8 | Self::Bool => Some(1),
             Self::U16 => Some(2),
             Self::U32 => Some(4),
@@ -85,7 +107,7 @@ pub struct ParamField {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParamValue {
-    /// For `pubkey`, `token-program` and `ata(...)` fields.
+    /// For `pubkey`, `token-program`, `ata(...)` and `pda(...)` fields.
     Pubkey([u8; 32]),
     /// For `u8`.
     U8(u8),
@@ -99,7 +121,7 @@ pub enum ParamValue {
     Bool(bool),
     /// For `opt-pubkey`.
     OptPubkey(Option<[u8; 32]>),
-    /// For `ata(...)` fields only, when encoding: let the host derive the address.
+    /// For `ata(...)` and `pda(...)` fields only, when encoding: let the host derive the address.
     Derived,
 }
 
@@ -169,6 +191,38 @@ impl ParamSchema {
                 "bool" => ParamType::Bool,
                 "opt-pubkey" => ParamType::OptPubkey,
                 "token-program" => ParamType::TokenProgram,
+                other if other.starts_with("pda(") => {
+                    let args = other
+                        .strip_prefix("pda(")
+                        .and_then(|r| r.strip_suffix(')'))
+                        .ok_or_else(|| schema_err(format!("unknown type `{other}`")))?;
+                    let mut it = args.split(',');
+                    let program = match it.next().map(|a| pda_input(a, &fields, name)) {
+                        Some(Ok(p @ (PdaInput::Address(_) | PdaInput::Field(_)))) => p,
+                        _ => {
+                            return Err(schema_err(format!(
+                                "`{name}`: pda(...) starts with a program address or field"
+                            )));
+                        }
+                    };
+                    if let PdaInput::Field(i) = program
+                        && fields[i].ty != ParamType::Pubkey
+                    {
+                        return Err(schema_err(format!(
+                            "`{name}`: the program of pda(...) must be a `pubkey` field"
+                        )));
+                    }
+                    let seeds = it
+                        .map(|a| pda_input(a, &fields, name))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if seeds.is_empty() || seeds.len() >= kms_solana::MAX_SEEDS {
+                        return Err(schema_err(format!(
+                            "`{name}`: pda(...) takes 1 to {} seeds",
+                            kms_solana::MAX_SEEDS - 1
+                        )));
+                    }
+                    ParamType::Pda { program, seeds }
+                }
                 other => {
                     let args = other
                         .strip_prefix("ata(")
@@ -181,11 +235,12 @@ impl ParamSchema {
                         return Err(schema_err("ata(...) takes owner,mint,token_program"));
                     };
                     let is_pk: fn(&ParamType) -> bool = |t| matches!(t, ParamType::Pubkey);
-                    let is_ata: fn(&ParamType) -> bool = |t| matches!(t, ParamType::Ata { .. });
+                    let is_ata: fn(&ParamType) -> bool =
+                        |t| matches!(t, ParamType::Ata { .. } | ParamType::Pda { .. });
                     let is_prog: fn(&ParamType) -> bool = |t| matches!(t, ParamType::TokenProgram);
                     ParamType::Ata {
-                        // An ATA can own nothing meaningful, but a PDA-owned ATA is legitimate:
-                        // the owner may be any earlier address field.
+                        // The owner may be any earlier address field: a PDA (a bonding curve, a
+                        // pool) owns token accounts, and an ATA is allowed as before.
                         owner: find(o, &[is_pk, is_ata])?,
                         mint: find(m, &[is_pk])?,
                         program: find(p, &[is_prog])?,
@@ -238,6 +293,27 @@ impl ParamSchema {
                         self.fields[*program].name
                     ));
                 }
+                ParamType::Pda { program, seeds } => {
+                    s.push_str("pda(");
+                    for (k, input) in std::iter::once(program).chain(seeds).enumerate() {
+                        if k > 0 {
+                            s.push(',');
+                        }
+                        match input {
+                            PdaInput::Field(i) => s.push_str(&self.fields[*i].name),
+                            PdaInput::Text(t) => {
+                                s.push('"');
+                                s.push_str(t);
+                                s.push('"');
+                            }
+                            PdaInput::Address(a) => {
+                                let mut buf = [0u8; 44];
+                                s.push_str(kms_solana::address_to_base58(a, &mut buf));
+                            }
+                        }
+                    }
+                    s.push(')');
+                }
             }
         }
         s.push('\n');
@@ -282,11 +358,19 @@ impl ParamSchema {
                     .map_err(|_| params_err("no associated token account can be derived"))?;
                     ParamValue::Pubkey(ata)
                 }
+                (ParamType::Pda { program, seeds }, ParamValue::Derived) => {
+                    ParamValue::Pubkey(derive_pda(program, seeds, &resolved).ok_or_else(|| {
+                        params_err(format!("field `{}`: no address can be derived", f.name))
+                    })?)
+                }
                 (_, v) => v,
             };
             match (&f.ty, v) {
                 (
-                    ParamType::Pubkey | ParamType::TokenProgram | ParamType::Ata { .. },
+                    ParamType::Pubkey
+                    | ParamType::TokenProgram
+                    | ParamType::Ata { .. }
+                    | ParamType::Pda { .. },
                     ParamValue::Pubkey(k),
                 ) => {
                     out.extend_from_slice(&k);
@@ -405,6 +489,13 @@ impl ParamSchema {
                         )));
                     }
                 }
+                (ParamType::Pda { program, seeds }, ParamValue::Pubkey(k))
+                    if derive_pda(program, seeds, &values) != Some(*k) =>
+                {
+                    return Err(params_err(format!(
+                        "field `{n}` is not the program-derived address its schema declares"
+                    )));
+                }
                 _ => {}
             }
             values.push(v);
@@ -417,6 +508,72 @@ impl ParamSchema {
         }
         Ok(values)
     }
+}
+
+/// Parses one argument of `pda(...)` in the schema of field `name`: `"text"`, an earlier
+/// fixed-width field's name, or a base58 address.
+fn pda_input(arg: &str, fields: &[ParamField], name: &str) -> Result<PdaInput, Error> {
+    if let Some(t) = arg.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        let ok = !t.is_empty()
+            && t.len() <= kms_solana::MAX_SEED_LEN
+            && t.bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b'(' | b')'));
+        return if ok {
+            Ok(PdaInput::Text(t.to_owned()))
+        } else {
+            Err(schema_err(format!(
+                "`{name}`: a seed string is 1-32 printable characters without `\"`, `,`, `(`, `)`"
+            )))
+        };
+    }
+    if let Some(i) = fields.iter().position(|f| f.name == arg) {
+        return match fields[i].ty {
+            ParamType::OptPubkey => Err(schema_err(format!(
+                "`{name}`: an `opt-pubkey` field cannot be a seed"
+            ))),
+            _ => Ok(PdaInput::Field(i)),
+        };
+    }
+    // An address literal is 32 to 44 base58 characters; a field name at most 32 of
+    // [a-z0-9_], so the two cannot be confused once the field lookup failed.
+    match kms_solana::address_from_base58(arg) {
+        Some(a) if arg.len() > MAX_NAME_LEN => Ok(PdaInput::Address(a)),
+        _ => Err(schema_err(format!(
+            "`{name}` refers to `{arg}`, neither an earlier field, a \"seed\" nor an address"
+        ))),
+    }
+}
+
+/// The bytes a field value contributes as a seed (its canonical encoding).
+fn seed_bytes(v: &ParamValue) -> Option<Vec<u8>> {
+    Some(match *v {
+        ParamValue::Pubkey(k) => k.to_vec(),
+        ParamValue::U8(x) => vec![x],
+        ParamValue::U16(x) => x.to_le_bytes().to_vec(),
+        ParamValue::U32(x) => x.to_le_bytes().to_vec(),
+        ParamValue::U64(x) => x.to_le_bytes().to_vec(),
+        ParamValue::Bool(x) => vec![u8::from(x)],
+        ParamValue::OptPubkey(_) | ParamValue::Derived => return None,
+    })
+}
+
+/// The program-derived address of a `pda(...)` field from the values before it; `None` when an
+/// input is missing or no address can be derived. Cost: one `find_program_address` (a SHA-256
+/// and a point decompression per bump tried, a few µs).
+fn derive_pda(program: &PdaInput, seeds: &[PdaInput], values: &[ParamValue]) -> Option<[u8; 32]> {
+    let bytes = |input: &PdaInput| -> Option<Vec<u8>> {
+        match input {
+            PdaInput::Field(i) => seed_bytes(values.get(*i)?),
+            PdaInput::Text(t) => Some(t.as_bytes().to_vec()),
+            PdaInput::Address(a) => Some(a.to_vec()),
+        }
+    };
+    let program = <[u8; 32]>::try_from(bytes(program)?.as_slice()).ok()?;
+    let seeds = seeds.iter().map(bytes).collect::<Option<Vec<_>>>()?;
+    let refs: Vec<&[u8]> = seeds.iter().map(Vec::as_slice).collect();
+    kms_solana::find_program_address(&refs, &program)
+        .ok()
+        .map(|(a, _)| a)
 }
 
 fn arr32(b: &[u8]) -> [u8; 32] {
@@ -475,6 +632,50 @@ mod tests {
         assert!(s.decode(&bytes[..bytes.len() - 1]).is_err());
     }
 
+    const PDA_TEXT: &str = "kms-params v1\nuser pubkey\nmint pubkey\nprog token-program\nindex u16\ncurve pda(6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P,\"bonding-curve\",mint)\ncurve_ata ata(curve,mint,prog)\nother pda(user,\"pool\",index,curve,TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA)\n";
+
+    #[test]
+    fn pda_fields_are_derived_by_the_host() {
+        let s = ParamSchema::parse(PDA_TEXT).unwrap();
+        assert_eq!(s.to_text(), PDA_TEXT);
+        let pump =
+            kms_solana::address_from_base58("6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P").unwrap();
+        let (user, mint) = ([1; 32], [2; 32]);
+        let bytes = s
+            .encode(&[
+                ParamValue::Pubkey(user),
+                ParamValue::Pubkey(mint),
+                ParamValue::Pubkey(TOKEN_PROGRAM),
+                ParamValue::U16(0x0102),
+                ParamValue::Derived,
+                ParamValue::Derived,
+                ParamValue::Derived,
+            ])
+            .unwrap();
+        let curve = kms_solana::find_program_address(&[b"bonding-curve", &mint], &pump)
+            .unwrap()
+            .0;
+        assert_eq!(bytes[98..130], curve);
+        let curve_ata = kms_solana::associated_token_address(&curve, &mint, &TOKEN_PROGRAM)
+            .unwrap()
+            .0;
+        assert_eq!(bytes[130..162], curve_ata);
+        // A field program, an integer seed (its little-endian bytes) and an address seed.
+        let other =
+            kms_solana::find_program_address(&[b"pool", &[2, 1], &curve, &TOKEN_PROGRAM], &user)
+                .unwrap()
+                .0;
+        assert_eq!(bytes[162..], other);
+        // Any other address in a pda field is refused, naming the field; so is a change of a
+        // seed field that the derived fields were not re-derived for.
+        for at in [98, 162, 96] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 1;
+            let err = s.decode(&bad).unwrap_err().to_string();
+            assert!(err.contains("program-derived address"), "{at}: {err}");
+        }
+    }
+
     #[test]
     fn bad_schemas_are_refused() {
         for t in [
@@ -487,6 +688,19 @@ mod tests {
             "kms-params v1\na ata(b,c,d)\n",
             "kms-params v1\nuser pubkey\nmint pubkey\nx ata(user,mint,user)\n",
             "kms-params v1\nuser pubkey\nmint pubkey\np token-program\nx ata(user,mint)\n",
+            // pda(...): no seed, an unknown name, a later field, an opt-pubkey seed, a program
+            // that is not an address, bad seed strings, too many seeds.
+            "kms-params v1\nuser pubkey\nx pda(user)\n",
+            "kms-params v1\nuser pubkey\nx pda(user,mint)\n",
+            "kms-params v1\nuser pubkey\nx pda(user,y)\ny pubkey\n",
+            "kms-params v1\nuser pubkey\no opt-pubkey\nx pda(user,o)\n",
+            "kms-params v1\nuser pubkey\nn u64\nx pda(n,user)\n",
+            "kms-params v1\nuser pubkey\nx pda(\"seed\",user)\n",
+            "kms-params v1\nuser pubkey\nx pda(user,\"\")\n",
+            "kms-params v1\nuser pubkey\nx pda(user,\"a b\")\n",
+            "kms-params v1\nuser pubkey\nx pda(user,\"0123456789012345678901234567890123\")\n",
+            "kms-params v1\nuser pubkey\nx pda(user,user,user,user,user,user,user,user,user,user,user,user,user,user,user,user,user)\n",
+            "kms-params v1\nuser pubkey\nx pda(user,user\n",
         ] {
             assert!(
                 matches!(ParamSchema::parse(t), Err(Error::InvalidSchema(_))),

@@ -59,6 +59,8 @@ fn refused(res: Result<(), Error>, what: &str, because: &str) {
 
 /// Validates a valid transaction after an edit of its instructions.
 type ValidateEdited<'a> = dyn Fn(&dyn Fn(&mut Vec<Instruction>)) -> Result<(), Error> + 'a;
+/// Validates instructions as a v0 message that loads these accounts from a lookup table.
+type RunV0<'a> = dyn Fn(&[Instruction], &[[u8; 32]]) -> Result<(), Error> + 'a;
 
 /// The wrapped-SOL attacks shared by the swap modules, on a valid swap of `len` instructions
 /// whose instruction 3 wraps SOL into `src` when `mint_in` is SOL and whose last instruction
@@ -211,7 +213,8 @@ fn run_generic_attacks(r: &Registry, c: &Case) {
     );
     refused(
         with(&|v| {
-            let d = v.remove(0);
+            // The price (moving the limit would raise the default fee, refused before).
+            let d = v.remove(1);
             v.push(d);
         }),
         &format!("{m}: compute budget moved to the end"),
@@ -509,7 +512,11 @@ fn raydium_v4_swap() {
     let r = registry();
     let h = r.builtin("raydium-v4-swap").unwrap();
     let mint = key(0x33);
-    for (mint_in, mint_out) in [(NATIVE_MINT, mint), (mint, NATIVE_MINT), (mint, key(0x34))] {
+    let pairs = [(NATIVE_MINT, mint), (mint, NATIVE_MINT), (mint, key(0x34))];
+    for (layout, (mint_in, mint_out)) in [18, 17, 8].into_iter().flat_map(|n| pairs.map(|p| (n, p)))
+    {
+        let raydium_swap =
+            |base_in, a, b, src, dst, user| raydium_swap_n(layout, base_in, a, b, src, dst, user);
         let src = ata(USER, mint_in, TOKEN_PROGRAM);
         let dst = ata(USER, mint_out, TOKEN_PROGRAM);
         let values = common_params(&[
@@ -520,6 +527,8 @@ fn raydium_v4_swap() {
             V::U64(900),
             V::Derived,
             V::Derived,
+            V::U64(PRIORITY_FEE),
+            V::OptPubkey(None),
         ]);
         let params = params(&r, &h, &values);
         let mut valid = vec![cu_limit(CU_LIMIT), cu_price(CU_PRICE)];
@@ -545,7 +554,7 @@ fn raydium_v4_swap() {
             &r,
             &Case {
                 module: "raydium-v4-swap",
-                values,
+                values: values.clone(),
                 valid: valid.clone(),
                 main,
                 token_program: TOKEN_PROGRAM,
@@ -557,7 +566,13 @@ fn raydium_v4_swap() {
                     wrong_program
                 },
                 wrong_program,
-                extra_account: Some("unknown Raydium account layout"),
+                // One more account makes the 17-account form the 18-account one, whose user
+                // accounts then sit one position later.
+                extra_account: Some(if layout == 17 {
+                    SWAP_SOURCE
+                } else {
+                    "unknown Raydium account layout"
+                }),
                 hidden_destination: SWAP_DESTINATION,
                 lookups_allowed: true,
             },
@@ -629,11 +644,163 @@ fn raydium_v4_swap() {
         );
         wrapped_sol_attacks(&with, valid.len(), [mint_in, mint_out], [src, dst]);
         // Pool accounts may come from a lookup table (they cannot receive the user's output).
-        let pools: Vec<[u8; 32]> = [0x41u8, 0x43, 0x44].iter().map(|&i| key(i)).collect();
+        let pools: Vec<[u8; 32]> = [0x40u8, 0x42, 0x43].iter().map(|&i| key(i)).collect();
         let (msg, loaded) = v0_with(&valid, &[table(&pools)]);
         assert_eq!(loaded.len(), 3);
         check(&r, &h, &msg, &loaded, &params).unwrap();
+        // The AMM authority is Raydium's own PDA, and readonly.
+        refused(
+            with(&|v| v[main].accounts[2].pubkey = addr(ATTACKER)),
+            "another AMM authority",
+            "wrong Raydium AMM authority",
+        );
+        refused(
+            with(&|v| v[main].accounts[2].is_writable = true),
+            "writable AMM authority",
+            "an account is writable that this shape never writes",
+        );
+        // A swapped token program: Token-2022 in the swap of SPL Token pools.
+        refused(
+            with(&|v| v[main].accounts[0].pubkey = addr(TOKEN_2022_PROGRAM)),
+            "swapped token program",
+            "wrong token program",
+        );
+        trading_preamble_attacks(&r, &h, &values, &valid, values.len() - 2);
     }
+    // A layout of another account count, and another instruction of the program.
+    let (src, dst) = (
+        ata(USER, NATIVE_MINT, TOKEN_PROGRAM),
+        ata(USER, mint, TOKEN_PROGRAM),
+    );
+    let values = common_params(&[
+        V::Pubkey(NATIVE_MINT),
+        V::Pubkey(mint),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::U64(1_000),
+        V::U64(900),
+        V::Derived,
+        V::Derived,
+        V::U64(PRIORITY_FEE),
+        V::OptPubkey(None),
+    ]);
+    let p = params(&r, &h, &values);
+    let mut v2 = raydium_swap_n(8, true, 1_000, 900, src, dst, USER);
+    check(&r, &h, &legacy(std::slice::from_ref(&v2)), &[], &p).unwrap();
+    v2.data[0] = 9; // swapBaseIn's tag on the 8-account layout
+    refused(
+        check(&r, &h, &legacy(&[v2.clone()]), &[], &p),
+        "V1 tag with V2 accounts",
+        "unknown Raydium account layout",
+    );
+    v2.data[0] = 3; // deposit
+    refused(
+        check(&r, &h, &legacy(&[v2]), &[], &p),
+        "another Raydium instruction",
+        "only swapBaseIn, swapBaseOut and their V2 forms are allowed",
+    );
+}
+
+/// The priority fee the trading tests authorize: exactly `CU_LIMIT × CU_PRICE`.
+const PRIORITY_FEE: u64 = (CU_LIMIT as u64 * CU_PRICE).div_ceil(1_000_000);
+
+/// The compute-budget and durable-nonce rules every trading module shares, on a valid shape
+/// that starts with `cu_limit(CU_LIMIT)`, `cu_price(CU_PRICE)`; `values[fee_at]` is
+/// `max_priority_fee` = [`PRIORITY_FEE`] and `values[fee_at + 1]` `nonce_account` = none.
+fn trading_preamble_attacks(
+    r: &Registry,
+    h: &ModuleHash,
+    values: &[V],
+    valid: &[Instruction],
+    fee_at: usize,
+) {
+    let n = fee_at + 2;
+    assert_eq!(values[fee_at], V::U64(PRIORITY_FEE));
+    assert_eq!(values[fee_at + 1], V::OptPubkey(None));
+    let run =
+        |values: &[V], ixs: &[Instruction]| check(r, h, &legacy(ixs), &[], &params(r, h, values));
+    let with = |values: &[V], f: &dyn Fn(&mut Vec<Instruction>)| {
+        let mut v = valid.to_vec();
+        f(&mut v);
+        run(values, &v)
+    };
+    let fee_above = "priority fee (compute-unit limit x price) above the authorized maximum";
+    // Accepted at the exact fee bound, refused one lamport under it.
+    run(values, valid).unwrap();
+    let mut tight = values.to_vec();
+    tight[n - 2] = V::U64(PRIORITY_FEE - 1);
+    refused(
+        run(&tight, valid),
+        "priority fee one lamport over",
+        fee_above,
+    );
+    // Without a limit the runtime's default (200,000 per other instruction) counts.
+    let others = valid.len() as u64 - 2;
+    let default_fee = (200_000 * others * CU_PRICE).div_ceil(1_000_000);
+    let mut roomy = values.to_vec();
+    roomy[n - 2] = V::U64(default_fee);
+    with(&roomy, &|v| {
+        v.remove(0);
+    })
+    .unwrap();
+    roomy[n - 2] = V::U64(default_fee - 1);
+    refused(
+        with(&roomy, &|v| {
+            v.remove(0);
+        }),
+        "default limit at the price",
+        fee_above,
+    );
+    // A price alone within the caps but no fee allowed at all.
+    let mut none = values.to_vec();
+    none[n - 2] = V::U64(0);
+    refused(run(&none, valid), "no priority fee allowed", fee_above);
+    // Without a price there is no priority fee, whatever the limit.
+    with(&none, &|v| {
+        v.remove(1);
+    })
+    .unwrap();
+    // A loaded-accounts data-size limit may only lower a limit: allowed once.
+    with(values, &|v| {
+        v.insert(2, ix(COMPUTE_BUDGET_PROGRAM, vec![], vec![4, 0, 0, 1, 0]))
+    })
+    .unwrap();
+    // Durable nonce: refused unless the intent names the nonce account.
+    let nonce = key(0x77);
+    let nonce_first = |v: &mut Vec<Instruction>| v.insert(0, advance_nonce(nonce, USER));
+    refused(
+        with(values, &nonce_first),
+        "durable nonce not allowed",
+        "durable-nonce transaction (AdvanceNonceAccount) not allowed by the intent",
+    );
+    let mut allowed = values.to_vec();
+    allowed[n - 1] = V::OptPubkey(Some(nonce));
+    with(&allowed, &nonce_first).unwrap();
+    allowed[n - 1] = V::OptPubkey(Some(key(0x78)));
+    refused(
+        with(&allowed, &nonce_first),
+        "another nonce account",
+        "advances a nonce account other than the authorized one",
+    );
+    allowed[n - 1] = V::OptPubkey(Some(nonce));
+    // (The second signer's key and signature can push a large shape past the packet limit,
+    // which the host refuses first; either refusal, never an acceptance.)
+    match with(&allowed, &|v| v.insert(0, advance_nonce(nonce, ATTACKER))) {
+        Err(Error::Rejected {
+            kind: RejectionKind::MalformedMessage,
+            reason,
+        }) if reason.contains("packet limit") => {}
+        other => refused(
+            other,
+            "nonce authority of someone else",
+            "the user must be the only signer",
+        ),
+    }
+    // The advance must come first (the runtime only honours it there).
+    refused(
+        with(&allowed, &|v| v.insert(2, advance_nonce(nonce, USER))),
+        "nonce advance after the compute budget",
+        "",
+    );
 }
 
 /// The pump.fun test's SOL bounds and token bounds: together a limit price of at most
@@ -643,23 +810,48 @@ const PUMP_MIN_SOL_OUTPUT: u64 = 1_000_000;
 const PUMP_MIN_TOKENS_OUT: u64 = 10_000;
 const PUMP_MAX_TOKENS_IN: u64 = 20_000;
 
+/// Index of `max_priority_fee` in `pumpfun-trade` 3's parameters.
+const PUMP_FEE_AT: usize = 10;
+
+/// `pumpfun-trade` 3 parameters for `mint` under `token_program`, coin of [`pump_creator`].
+fn pump_values(
+    mint: [u8; 32],
+    token_program: [u8; 32],
+    min_tokens_out: u64,
+    max_tokens_in: u64,
+) -> Vec<V> {
+    let mut v = common_params(&[
+        V::Pubkey(mint),
+        V::Pubkey(token_program),
+        V::U64(PUMP_MAX_SOL_COST),
+        V::U64(PUMP_MIN_SOL_OUTPUT),
+        V::U64(min_tokens_out),
+        V::U64(max_tokens_in),
+        V::Derived,
+        V::U64(PRIORITY_FEE),
+        V::OptPubkey(None),
+        V::Pubkey(pump_creator()),
+    ]);
+    v.extend([V::Derived; 7]);
+    v.extend([
+        V::Pubkey(NATIVE_MINT),
+        V::Pubkey(TOKEN_PROGRAM),
+        V::Pubkey(pump_fee_recipient()),
+        V::Pubkey(pump_buyback_recipient()),
+    ]);
+    v.extend([V::Derived; 7]);
+    v
+}
+
 #[test]
 fn pumpfun_trade() {
     let r = registry();
     let h = r.builtin("pumpfun-trade").unwrap();
     let mint = key(0x33);
     let user_ata = ata(USER, mint, TOKEN_PROGRAM);
-    let values = common_params(&[
-        V::Pubkey(mint),
-        V::Pubkey(TOKEN_PROGRAM),
-        V::U64(PUMP_MAX_SOL_COST),
-        V::U64(PUMP_MIN_SOL_OUTPUT),
-        V::U64(PUMP_MIN_TOKENS_OUT),
-        V::U64(PUMP_MAX_TOKENS_IN),
-        V::Derived,
-    ]);
+    let values = pump_values(mint, TOKEN_PROGRAM, PUMP_MIN_TOKENS_OUT, PUMP_MAX_TOKENS_IN);
     let params = params(&r, &h, &values);
-    let pump_case = |valid: Vec<Instruction>, main: usize| Case {
+    let pump_case = |valid: Vec<Instruction>, main: usize, extra: &'static str| Case {
         module: "pumpfun-trade",
         values: values.clone(),
         valid,
@@ -669,7 +861,7 @@ fn pumpfun_trade() {
         destination: user_ata,
         unexpected_first: "expected the pump.fun program",
         wrong_program: "expected the pump.fun program",
-        extra_account: Some("unknown pump.fun layout"),
+        extra_account: Some(extra),
         hidden_destination: "a pump.fun trade may not load accounts from lookup tables",
         lookups_allowed: false,
     };
@@ -682,13 +874,23 @@ fn pumpfun_trade() {
         create_ata(USER, USER, mint, TOKEN_PROGRAM),
         pump(true, buy_tokens, max_cost, mint, USER),
     ];
-    run_generic_attacks(&r, &pump_case(buy, 3));
+    run_generic_attacks(
+        &r,
+        &pump_case(buy.clone(), 3, "unknown pump.fun buy layout"),
+    );
+    trading_preamble_attacks(&r, &h, &values, &buy, PUMP_FEE_AT);
     let sell = vec![
         cu_limit(CU_LIMIT),
         cu_price(CU_PRICE),
         pump(false, sell_tokens, min_out, mint, USER),
     ];
-    run_generic_attacks(&r, &pump_case(sell, 2));
+    // One more account makes a sell the cashback layout, whose account 14 is the user's
+    // volume accumulator.
+    run_generic_attacks(
+        &r,
+        &pump_case(sell.clone(), 2, "volume accumulator is not the user's"),
+    );
+    trading_preamble_attacks(&r, &h, &values, &sell, PUMP_FEE_AT);
     let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
     let other_mint = "trade of another mint than the authorized one";
     let other_account =
@@ -737,20 +939,444 @@ fn pumpfun_trade() {
         "sell with an account creation",
         "a sell does not create a token account",
     );
-    // Unknown layouts: an extra account or an extra data byte (newer pump.fun versions).
-    let mut more = pump(true, buy_tokens, 1, mint, USER);
-    more.accounts
-        .push(solana_message::AccountMeta::new(addr(key(0x53)), false));
-    refused(run(&[more]), "extra account", "unknown pump.fun layout");
-    let mut longer = pump(true, buy_tokens, 1, mint, USER);
-    longer.data.push(1);
-    refused(run(&[longer]), "extra data", "unknown pump.fun layout");
-    let mut other_ix = pump(true, buy_tokens, 1, mint, USER);
-    other_ix.data[..8].copy_from_slice(&[24, 30, 200, 40, 5, 28, 7, 119]);
+    // A cashback coin's sell carries the user's volume accumulator (17 accounts).
+    let cashback = pump_with(
+        PumpKind::SellCashback,
+        sell_tokens,
+        min_out,
+        mint,
+        USER,
+        TOKEN_PROGRAM,
+        pump_creator(),
+    );
+    run(std::slice::from_ref(&cashback)).unwrap();
+    let mut other_uva = cashback.clone();
+    other_uva.accounts[14].pubkey = addr(pump_pda(&[b"user_volume_accumulator", &ATTACKER]));
     refused(
-        run(&[other_ix]),
+        run(&[other_uva]),
+        "cashback to another user's accumulator",
+        "volume accumulator is not the user's",
+    );
+    // buy_exact_sol_in: (spendable_sol_in, min_tokens_out), bounded the same way.
+    let exact = |sol: u64, tokens: u64| {
+        pump_with(
+            PumpKind::BuyExactSolIn,
+            sol,
+            tokens,
+            mint,
+            USER,
+            TOKEN_PROGRAM,
+            pump_creator(),
+        )
+    };
+    run(&[exact(max_cost, buy_tokens)]).unwrap();
+    refused(
+        run(&[exact(max_cost + 1, buy_tokens)]),
+        "exact-in: SOL above",
+        "max SOL cost above the authorized maximum",
+    );
+    refused(
+        run(&[exact(max_cost, buy_tokens - 1)]),
+        "exact-in: tokens below",
+        "buys fewer tokens than the authorized minimum",
+    );
+    // The attacks of the fee-recipient upgrade's accounts, each refused for its own reason.
+    let buy_ix = pump(true, buy_tokens, max_cost, mint, USER);
+    let with = |f: &dyn Fn(&mut Instruction)| {
+        let mut i = buy_ix.clone();
+        f(&mut i);
+        run(&[i])
+    };
+    for (what, at, to, because) in [
+        (
+            "substituted fee recipient",
+            1,
+            ATTACKER,
+            "fee recipient is not one of pump.fun's",
+        ),
+        (
+            "buyback fee recipient substituted",
+            17,
+            ATTACKER,
+            "buyback fee recipient is not one of pump.fun's",
+        ),
+        (
+            "a buyback recipient as the fee recipient",
+            1,
+            pump_buyback_recipient(),
+            "fee recipient is not one of pump.fun's",
+        ),
+        (
+            "bonding curve of another mint",
+            3,
+            pump_pda(&[b"bonding-curve", &key(0x34)]),
+            "bonding curve is not the authorized mint's",
+        ),
+        (
+            "bonding-curve token account of another mint",
+            4,
+            ata(
+                pump_pda(&[b"bonding-curve", &key(0x34)]),
+                key(0x34),
+                TOKEN_PROGRAM,
+            ),
+            "bonding-curve token account is not the authorized mint's",
+        ),
+        (
+            "creator vault of another creator",
+            9,
+            pump_pda(&[b"creator-vault", &ATTACKER]),
+            "creator vault is not the authorized creator's",
+        ),
+        (
+            "another user's volume accumulator",
+            13,
+            pump_pda(&[b"user_volume_accumulator", &ATTACKER]),
+            "volume accumulator is not the user's",
+        ),
+        (
+            "bonding-curve-v2 of another mint",
+            16,
+            pump_pda(&[b"bonding-curve-v2", &key(0x34)]),
+            "bonding-curve-v2 account is not the authorized mint's",
+        ),
+        (
+            "another fee config",
+            14,
+            ATTACKER,
+            "wrong pump.fun fee config",
+        ),
+        (
+            "swapped token program",
+            8,
+            TOKEN_2022_PROGRAM,
+            "wrong token program",
+        ),
+    ] {
+        refused(with(&|i| i.accounts[at].pubkey = addr(to)), what, because);
+    }
+    refused(
+        with(&|i| i.accounts[16].is_writable = true),
+        "writable bonding-curve-v2",
+        "an account is writable that this shape never writes",
+    );
+    // Layouts: the classic and the pre-upgrade ones refused by name, the quote-mint v2
+    // instructions as unsupported, anything else as unknown.
+    refused(
+        run(&[pump_classic(true, buy_tokens, 1, mint, USER)]),
+        "classic buy",
+        "classic 12-account pump.fun layout refused",
+    );
+    refused(
+        run(&[pump_classic(false, sell_tokens, min_out, mint, USER)]),
+        "classic sell",
+        "classic 12-account pump.fun layout refused",
+    );
+    let before = "pump.fun layout from before the 2026-04-28 fee-recipient upgrade";
+    refused(
+        with(&|i| {
+            i.accounts.truncate(16);
+        }),
+        "pre-upgrade buy",
+        before,
+    );
+    let mut old_sell = sell.clone();
+    old_sell.accounts.truncate(14);
+    refused(run(&[old_sell]), "pre-upgrade sell", before);
+    // track_volume: absent or one byte 0/1.
+    with(&|i| i.data.push(1)).unwrap();
+    refused(
+        with(&|i| i.data.push(2)),
+        "track_volume 2",
+        "unknown pump.fun buy layout",
+    );
+    refused(
+        with(&|i| i.data.extend([1, 0])),
+        "extra data",
+        "unknown pump.fun buy layout",
+    );
+    refused(
+        with(&|i| i.data[..8].copy_from_slice(&[24, 30, 200, 40, 5, 28, 7, 119])),
         "another pump.fun instruction",
-        "only buy and sell are allowed",
+        "only buy, buy_exact_sol_in, sell and their quote-mint v2 forms are allowed",
+    );
+}
+
+/// The quote-mint forms pump.fun's router uses (`buy_v2`, `buy_exact_quote_in_v2`,
+/// `sell_v2`): SOL-paired under an intent with wrapped SOL as quote, and USDC-paired under an
+/// intent priced in USDC, where the SOL-only layouts are refused.
+#[test]
+fn pumpfun_trade_quote_mint_forms() {
+    let r = registry();
+    let h = r.builtin("pumpfun-trade").unwrap();
+    let mint = key(0x39);
+    let values = pump_values(
+        mint,
+        TOKEN_2022_PROGRAM,
+        PUMP_MIN_TOKENS_OUT,
+        PUMP_MAX_TOKENS_IN,
+    );
+    let p = params(&r, &h, &values);
+    let run = |ixs: &[Instruction], p: &[u8]| check(&r, &h, &legacy(ixs), &[], p);
+    let v2 = |kind, a, b, quote| pump_v2(kind, a, b, mint, quote, USER, TOKEN_2022_PROGRAM);
+    let (max_cost, min_out) = (PUMP_MAX_SOL_COST, PUMP_MIN_SOL_OUTPUT);
+    let (min_tokens, max_tokens) = (PUMP_MIN_TOKENS_OUT, PUMP_MAX_TOKENS_IN);
+    let buy = v2(PumpV2::Buy, min_tokens, max_cost, NATIVE_MINT);
+    let valid = vec![
+        cu_limit(CU_LIMIT),
+        cu_price(CU_PRICE),
+        create_ata(USER, USER, mint, TOKEN_2022_PROGRAM),
+        buy.clone(),
+    ];
+    run(&valid, &p).unwrap();
+    // (Without the account creation: with it, a nonce advance and a second signer, the legacy
+    // message passes the packet limit.)
+    let short = [&valid[..2], &valid[3..]].concat();
+    trading_preamble_attacks(&r, &h, &values, &short, PUMP_FEE_AT);
+    // Each bound at its edge, one unit past refused.
+    let limits = [
+        (
+            v2(PumpV2::Buy, min_tokens, max_cost + 1, NATIVE_MINT),
+            "max SOL cost above the authorized maximum",
+        ),
+        (
+            v2(PumpV2::Buy, min_tokens - 1, max_cost, NATIVE_MINT),
+            "buys fewer tokens than the authorized minimum",
+        ),
+        (
+            v2(
+                PumpV2::BuyExactQuoteIn,
+                max_cost + 1,
+                min_tokens,
+                NATIVE_MINT,
+            ),
+            "max SOL cost above the authorized maximum",
+        ),
+        (
+            v2(
+                PumpV2::BuyExactQuoteIn,
+                max_cost,
+                min_tokens - 1,
+                NATIVE_MINT,
+            ),
+            "buys fewer tokens than the authorized minimum",
+        ),
+        (
+            v2(PumpV2::Sell, max_tokens, min_out - 1, NATIVE_MINT),
+            "min SOL output below the authorized minimum",
+        ),
+        (
+            v2(PumpV2::Sell, max_tokens + 1, min_out, NATIVE_MINT),
+            "sells more tokens than the authorized maximum",
+        ),
+    ];
+    run(
+        &[v2(
+            PumpV2::BuyExactQuoteIn,
+            max_cost,
+            min_tokens,
+            NATIVE_MINT,
+        )],
+        &p,
+    )
+    .unwrap();
+    run(&[v2(PumpV2::Sell, max_tokens, min_out, NATIVE_MINT)], &p).unwrap();
+    for (ix, because) in limits {
+        refused(run(&[ix], &p), because, because);
+    }
+    // Substitutions, each refused for its own reason.
+    let with = |at: usize, to: [u8; 32]| {
+        let mut i = buy.clone();
+        i.accounts[at].pubkey = addr(to);
+        run(&[i], &p)
+    };
+    let other_curve = pump_pda(&[b"bonding-curve", &key(0x34)]);
+    for (what, at, to, because) in [
+        (
+            "another fee recipient",
+            6,
+            pump_pda(&[b"x"]),
+            "fee recipient is not the authorized one",
+        ),
+        (
+            "fee to the attacker's account",
+            7,
+            ata(ATTACKER, NATIVE_MINT, TOKEN_PROGRAM),
+            "fee account is not the authorized recipient's",
+        ),
+        (
+            "another buyback recipient",
+            8,
+            ATTACKER,
+            "buyback fee recipient is not the authorized one",
+        ),
+        (
+            "bonding curve of another mint",
+            10,
+            other_curve,
+            "bonding curve is not the authorized mint's",
+        ),
+        (
+            "curve quote account of another mint",
+            12,
+            ata(other_curve, NATIVE_MINT, TOKEN_PROGRAM),
+            "bonding-curve quote account is not the authorized mint's",
+        ),
+        (
+            "tokens to the attacker",
+            14,
+            ata(ATTACKER, mint, TOKEN_2022_PROGRAM),
+            "tokens to or from an account other than the user's associated token account",
+        ),
+        (
+            "creator vault of another creator",
+            16,
+            pump_pda(&[b"creator-vault", &ATTACKER]),
+            "creator vault is not the authorized creator's",
+        ),
+        (
+            "swapped token program",
+            3,
+            TOKEN_PROGRAM,
+            "wrong token program",
+        ),
+        (
+            "swapped quote token program",
+            4,
+            TOKEN_2022_PROGRAM,
+            "wrong quote token program",
+        ),
+        (
+            "another sharing config",
+            18,
+            ATTACKER,
+            "wrong pump.fun sharing config",
+        ),
+    ] {
+        refused(with(at, to), what, because);
+    }
+    let mut hooked = buy.clone();
+    hooked
+        .accounts
+        .push(solana_message::AccountMeta::new(addr(key(0x91)), false));
+    refused(
+        run(&[hooked], &p),
+        "transfer-hook accounts",
+        "unknown pump.fun quote-mint layout",
+    );
+    // A coin paired with USDC: the intent names USDC as quote, its amounts count USDC units.
+    let usdc = key(0x3A);
+    let mut uv = values.clone();
+    let q = uv.len() - 11;
+    uv[q] = V::Pubkey(usdc);
+    let up = params(&r, &h, &uv);
+    run(&[v2(PumpV2::Buy, min_tokens, max_cost, usdc)], &up).unwrap();
+    refused(
+        run(&[v2(PumpV2::Buy, min_tokens, max_cost, NATIVE_MINT)], &up),
+        "a SOL-paired trade under a USDC intent",
+        "wrong quote mint",
+    );
+    refused(
+        run(
+            &[pump_with(
+                PumpKind::Buy,
+                min_tokens,
+                max_cost,
+                mint,
+                USER,
+                TOKEN_2022_PROGRAM,
+                pump_creator(),
+            )],
+            &up,
+        ),
+        "the SOL-only layout under a USDC intent",
+        "a SOL layout under an intent priced in another quote mint",
+    );
+    // An intent whose fee recipient is not one of pump.fun's is refused on a v2 trade.
+    let mut bad = values.clone();
+    bad[q + 2] = V::Pubkey(ATTACKER);
+    refused(
+        run(&[buy], &params(&r, &h, &bad)),
+        "intent with another fee recipient",
+        "fee recipient is not one of pump.fun's",
+    );
+}
+
+/// A Token-2022 coin (pump.fun's `create_v2` mints): accepted with its own token program and
+/// derived accounts; a transfer hook's extra accounts make another layout and are refused.
+#[test]
+fn pumpfun_trade_token_2022() {
+    let r = registry();
+    let h = r.builtin("pumpfun-trade").unwrap();
+    let mint = key(0x36);
+    let p = params(
+        &r,
+        &h,
+        &pump_values(
+            mint,
+            TOKEN_2022_PROGRAM,
+            PUMP_MIN_TOKENS_OUT,
+            PUMP_MAX_TOKENS_IN,
+        ),
+    );
+    let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &p);
+    let buy = |kind| {
+        pump_with(
+            kind,
+            PUMP_MIN_TOKENS_OUT,
+            PUMP_MAX_SOL_COST,
+            mint,
+            USER,
+            TOKEN_2022_PROGRAM,
+            pump_creator(),
+        )
+    };
+    run(&[
+        create_ata(USER, USER, mint, TOKEN_2022_PROGRAM),
+        buy(PumpKind::Buy),
+    ])
+    .unwrap();
+    // The SPL Token accounts of the same mint are not the intent's.
+    refused(
+        run(&[pump(
+            true,
+            PUMP_MIN_TOKENS_OUT,
+            PUMP_MAX_SOL_COST,
+            mint,
+            USER,
+        )]),
+        "SPL Token accounts for a Token-2022 intent",
+        "bonding-curve token account is not the authorized mint's",
+    );
+    // A transfer hook program and its extra account metas appended to the trade.
+    let mut hooked = buy(PumpKind::Buy);
+    hooked.accounts.extend([
+        solana_message::AccountMeta::new_readonly(addr(key(0x90)), false),
+        solana_message::AccountMeta::new(addr(key(0x91)), false),
+    ]);
+    refused(
+        run(&[hooked]),
+        "transfer-hook accounts",
+        "unknown pump.fun buy layout",
+    );
+    let mut hooked_sell = pump_with(
+        PumpKind::Sell,
+        PUMP_MAX_TOKENS_IN,
+        PUMP_MIN_SOL_OUTPUT,
+        mint,
+        USER,
+        TOKEN_2022_PROGRAM,
+        pump_creator(),
+    );
+    run(std::slice::from_ref(&hooked_sell)).unwrap();
+    hooked_sell.accounts.extend([
+        solana_message::AccountMeta::new_readonly(addr(key(0x90)), false),
+        solana_message::AccountMeta::new(addr(key(0x91)), false),
+    ]);
+    refused(
+        run(&[hooked_sell]),
+        "transfer-hook accounts on a sell",
+        "unknown pump.fun sell layout",
     );
 }
 
@@ -766,15 +1392,7 @@ fn pumpfun_trade_limit_price() {
         params(
             &r,
             &h,
-            &common_params(&[
-                V::Pubkey(mint),
-                V::Pubkey(TOKEN_PROGRAM),
-                V::U64(PUMP_MAX_SOL_COST),
-                V::U64(PUMP_MIN_SOL_OUTPUT),
-                V::U64(min_tokens_out),
-                V::U64(max_tokens_in),
-                V::Derived,
-            ]),
+            &pump_values(mint, TOKEN_PROGRAM, min_tokens_out, max_tokens_in),
         )
     };
     let bounded = pump_params(PUMP_MIN_TOKENS_OUT, PUMP_MAX_TOKENS_IN);
@@ -839,6 +1457,302 @@ fn pumpfun_trade_limit_price() {
     );
 }
 
+/// Index of `max_priority_fee` in `pumpswap-trade`'s parameters.
+const AMM_FEE_AT: usize = 11;
+
+/// `pumpswap-trade` parameters for pool `p`: buys of at least 10,000 base units for at most
+/// 2,000,000 quote units, sells of at most 20,000 base units for at least 1,000,000.
+fn amm_values(p: &AmmPool) -> Vec<V> {
+    let mut v = common_params(&[
+        V::Pubkey(p.base),
+        V::Pubkey(p.base_program),
+        V::Pubkey(p.quote),
+        V::Pubkey(p.quote_program),
+        V::U64(PUMP_MAX_SOL_COST),
+        V::U64(PUMP_MIN_SOL_OUTPUT),
+        V::U64(PUMP_MIN_TOKENS_OUT),
+        V::U64(PUMP_MAX_TOKENS_IN),
+        V::U64(PRIORITY_FEE),
+        V::OptPubkey(None),
+        V::U16(AmmPool::INDEX),
+        V::Pubkey(AmmPool::creator()),
+        V::Pubkey(pump_creator()),
+        V::Pubkey(AmmPool::protocol_fee_recipient()),
+        V::Pubkey(pump_buyback_recipient()),
+    ]);
+    v.extend([V::Derived; 14]);
+    v
+}
+
+#[test]
+fn pumpswap_trade() {
+    let r = registry();
+    let h = r.builtin("pumpswap-trade").unwrap();
+    let coin = key(0x37);
+    let p = AmmPool {
+        base: coin,
+        base_program: TOKEN_2022_PROGRAM,
+        quote: NATIVE_MINT,
+        quote_program: TOKEN_PROGRAM,
+    };
+    let values = amm_values(&p);
+    let params = params(&r, &h, &values);
+    let (user_base, user_quote) = (
+        ata(USER, coin, TOKEN_2022_PROGRAM),
+        ata(USER, NATIVE_MINT, TOKEN_PROGRAM),
+    );
+    let (max_in, min_base) = (PUMP_MAX_SOL_COST, PUMP_MIN_TOKENS_OUT);
+    let (max_base, min_quote) = (PUMP_MAX_TOKENS_IN, PUMP_MIN_SOL_OUTPUT);
+    // A buy with SOL: wrap at most the quote maximum, create the coin account, buy, unwrap.
+    let buy = vec![
+        cu_limit(CU_LIMIT),
+        cu_price(CU_PRICE),
+        create_ata(USER, USER, NATIVE_MINT, TOKEN_PROGRAM),
+        transfer(USER, user_quote, 1_000),
+        sync_native(TOKEN_PROGRAM, user_quote),
+        create_ata(USER, USER, coin, TOKEN_2022_PROGRAM),
+        amm_trade(AmmKind::Buy, min_base, max_in, &p, USER, false),
+        close(TOKEN_PROGRAM, user_quote, USER, USER),
+    ];
+    let case = |valid: Vec<Instruction>, main: usize, token_account, destination, extra| Case {
+        module: "pumpswap-trade",
+        values: values.clone(),
+        valid,
+        main,
+        token_program: TOKEN_PROGRAM,
+        token_account,
+        destination,
+        unexpected_first: WRAP_TO_OTHER,
+        wrong_program: "expected the PumpSwap program",
+        extra_account: Some(extra),
+        hidden_destination: "a PumpSwap trade may not load accounts from lookup tables",
+        lookups_allowed: false,
+    };
+    run_generic_attacks(
+        &r,
+        &case(
+            buy.clone(),
+            6,
+            user_quote,
+            user_base,
+            "cashback account is not the user's volume accumulator's",
+        ),
+    );
+    // (Without the wrapped-SOL sequence: with it, a nonce advance and a second signer, the
+    // legacy message passes the 1,232-byte packet limit.)
+    let short = [&buy[..2], &buy[5..7]].concat();
+    trading_preamble_attacks(&r, &h, &values, &short, AMM_FEE_AT);
+    let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
+    let with = |f: &dyn Fn(&mut Vec<Instruction>)| {
+        let mut v = buy.clone();
+        f(&mut v);
+        run(&v)
+    };
+    refused(
+        with(&|v| v[3] = transfer(USER, user_quote, max_in + 1)),
+        "wraps more than the quote maximum",
+        WRAP_TOO_MUCH,
+    );
+    with(&|v| v[3] = transfer(USER, user_quote, max_in)).unwrap();
+    refused(
+        with(&|v| v[3] = transfer(USER, ATTACKER, 1)),
+        "wraps into someone else's account",
+        WRAP_TO_OTHER,
+    );
+    refused(
+        with(&|v| v[7] = close(TOKEN_PROGRAM, user_quote, ATTACKER, USER)),
+        "wSOL closed to the attacker",
+        CLOSE_TO_OTHER,
+    );
+    // The limit price at its edges, each side one unit past.
+    let trade = |kind, a, b| amm_trade(kind, a, b, &p, USER, false);
+    run(&[trade(AmmKind::Buy, min_base, max_in)]).unwrap();
+    refused(
+        run(&[trade(AmmKind::Buy, min_base, max_in + 1)]),
+        "buy: quote above",
+        "quote amount in above the authorized maximum",
+    );
+    refused(
+        run(&[trade(AmmKind::Buy, min_base - 1, max_in)]),
+        "buy: base below",
+        "buys fewer base tokens than the authorized minimum",
+    );
+    run(&[trade(AmmKind::BuyExactQuoteIn, max_in, min_base)]).unwrap();
+    refused(
+        run(&[trade(AmmKind::BuyExactQuoteIn, max_in + 1, min_base)]),
+        "exact quote in: above",
+        "quote amount in above the authorized maximum",
+    );
+    refused(
+        run(&[trade(AmmKind::BuyExactQuoteIn, max_in, min_base - 1)]),
+        "exact quote in: base below",
+        "buys fewer base tokens than the authorized minimum",
+    );
+    let sell = vec![
+        cu_limit(CU_LIMIT),
+        cu_price(CU_PRICE),
+        create_ata(USER, USER, NATIVE_MINT, TOKEN_PROGRAM),
+        trade(AmmKind::Sell, max_base, min_quote),
+        close(TOKEN_PROGRAM, user_quote, USER, USER),
+    ];
+    run(&sell).unwrap();
+    run_generic_attacks(
+        &r,
+        &Case {
+            unexpected_first: "expected the PumpSwap program",
+            ..case(
+                sell.clone(),
+                3,
+                user_base,
+                user_quote,
+                "unknown PumpSwap sell layout",
+            )
+        },
+    );
+    refused(
+        run(&[trade(AmmKind::Sell, max_base + 1, min_quote)]),
+        "sell: base above",
+        "sells more base tokens than the authorized maximum",
+    );
+    refused(
+        run(&[trade(AmmKind::Sell, max_base, min_quote - 1)]),
+        "sell: quote below",
+        "minimum quote output below the authorized minimum",
+    );
+    // Cashback coins: the volume accumulator's accounts.
+    run(&[amm_trade(AmmKind::Buy, min_base, max_in, &p, USER, true)]).unwrap();
+    run(&[amm_trade(
+        AmmKind::Sell,
+        max_base,
+        min_quote,
+        &p,
+        USER,
+        true,
+    )])
+    .unwrap();
+    // Each account of the trade substituted, refused for its own reason.
+    let other = AmmPool {
+        base: key(0x38),
+        ..p
+    };
+    let buy_ix = trade(AmmKind::Buy, min_base, max_in);
+    let swap = |at: usize, to: [u8; 32]| {
+        let mut i = buy_ix.clone();
+        i.accounts[at].pubkey = addr(to);
+        run(&[i])
+    };
+    for (what, at, to, because) in [
+        (
+            "pool of another coin",
+            0,
+            other.pool(),
+            "pool is not the authorized pool",
+        ),
+        (
+            "base tokens to the attacker",
+            5,
+            ata(ATTACKER, coin, TOKEN_2022_PROGRAM),
+            "base tokens to or from an account other than the user's",
+        ),
+        (
+            "pool vault of another pool",
+            8,
+            ata(other.pool(), NATIVE_MINT, TOKEN_PROGRAM),
+            "pool quote account is not the authorized pool's",
+        ),
+        (
+            "substituted protocol fee recipient",
+            9,
+            ATTACKER,
+            "protocol fee recipient is not the authorized one",
+        ),
+        (
+            "protocol fee to the attacker's account",
+            10,
+            ata(ATTACKER, NATIVE_MINT, TOKEN_PROGRAM),
+            "protocol fee account is not the authorized recipient's",
+        ),
+        (
+            "swapped base token program",
+            11,
+            TOKEN_PROGRAM,
+            "wrong base token program",
+        ),
+        (
+            "creator vault of another creator",
+            18,
+            amm_pda(&[b"creator_vault", &ATTACKER]),
+            "creator vault is not the authorized creator's",
+        ),
+        (
+            "another user's volume accumulator",
+            20,
+            amm_pda(&[b"user_volume_accumulator", &ATTACKER]),
+            "volume accumulator is not the user's",
+        ),
+        (
+            "pool-v2 of another coin",
+            23,
+            amm_pda(&[b"pool-v2", &key(0x38)]),
+            "pool-v2 account is not the authorized mint's",
+        ),
+        (
+            "substituted fee recipient",
+            24,
+            ATTACKER,
+            "fee recipient is not the authorized one",
+        ),
+        (
+            "fee recipient account of the attacker",
+            25,
+            ata(ATTACKER, NATIVE_MINT, TOKEN_PROGRAM),
+            "fee recipient account is not the authorized recipient's",
+        ),
+    ] {
+        refused(swap(at, to), what, because);
+    }
+    // A Token-2022 transfer hook's extra accounts make another layout.
+    let mut hooked = buy_ix.clone();
+    hooked.accounts.extend([
+        solana_message::AccountMeta::new_readonly(addr(key(0x90)), false),
+        solana_message::AccountMeta::new(addr(key(0x91)), false),
+    ]);
+    refused(
+        run(&[hooked]),
+        "transfer-hook accounts",
+        "unknown PumpSwap buy layout",
+    );
+    // Layouts of before the upgrade and other instructions.
+    let mut old = buy_ix.clone();
+    old.accounts.truncate(23);
+    refused(
+        run(&[old]),
+        "pre-upgrade buy",
+        "before the 2026-04-28 fee-recipient upgrade",
+    );
+    let mut deposit = buy_ix.clone();
+    deposit.data[..8].copy_from_slice(&[242, 35, 198, 137, 82, 225, 242, 182]);
+    refused(
+        run(&[deposit]),
+        "deposit",
+        "only buy, buy_exact_quote_in and sell are allowed",
+    );
+    // The intent itself must name one of the published fee recipients.
+    let mut v = values.clone();
+    v[17] = V::Pubkey(ATTACKER);
+    refused(
+        check(
+            &r,
+            &h,
+            &legacy(std::slice::from_ref(&buy_ix)),
+            &[],
+            &self::params(&r, &h, &v),
+        ),
+        "intent with another fee recipient",
+        "the intent's fee recipient is not one of PumpSwap's",
+    );
+}
+
 /// The smallest output the Jupiter tests authorize: with the quote 5 000, slippage 50 bps and
 /// the largest platform fee (20 bps), ⌊⌊5 000 × 9 950 / 10 000⌋ × 9 980 / 10 000⌋ = 4 965.
 const JUP_MIN_OUT: u64 = 4_965;
@@ -865,6 +1779,12 @@ fn jupiter_params(
         V::U16(max_slippage),
         V::U8(max_fee),
         V::OptPubkey(Some(fee_account)),
+        V::Derived,
+        V::Derived,
+        V::U64(PRIORITY_FEE),
+        V::OptPubkey(None),
+        V::U8(JUP_AUTHORITY_ID),
+        V::Derived,
         V::Derived,
         V::Derived,
     ]);
@@ -1173,14 +2093,9 @@ fn jupiter_v6_route() {
             if kind == JUP_SHARED {
                 // So may Jupiter's program authority (it only signs), but not its two token
                 // accounts, through which the user's input and output pass.
-                run_v0(&valid, &[key(0x60)]).unwrap();
-                for k in [key(0x61), key(0x62)] {
-                    refused(
-                        run_v0(&valid, &[k]),
-                        "Jupiter's token account from a lookup table",
-                        "Jupiter's program token account from a lookup table",
-                    );
-                }
+                let authority = jup_authority(JUP_AUTHORITY_ID);
+                run_v0(&valid, &[authority]).unwrap();
+                shared_account_attacks(&with, &run_v0, main, &valid, mint_in, mint_out, 1, 4);
             }
             // But not the source (the transaction without the wrap, which also names it).
             let (bare, _) = jupiter_tx(&j, false);
@@ -1193,6 +2108,212 @@ fn jupiter_v6_route() {
         }
     }
 }
+
+/// The shared-accounts forms: the authority id of the intent, its authority (when static) and
+/// its two associated token accounts, each substitution refused for its own reason.
+#[allow(clippy::too_many_arguments)]
+fn shared_account_attacks(
+    with: &ValidateEdited<'_>,
+    run_v0: &RunV0<'_>,
+    main: usize,
+    valid: &[Instruction],
+    mint_in: [u8; 32],
+    mint_out: [u8; 32],
+    auth_at: usize,
+    psrc_at: usize,
+) {
+    let other = jup_authority(JUP_AUTHORITY_ID + 1);
+    let id_at = 8;
+    refused(
+        with(&|v| v[main].data[id_at] = JUP_AUTHORITY_ID + 1),
+        "another authority id",
+        "Jupiter program authority id is not the authorized one",
+    );
+    refused(
+        with(&|v| v[main].accounts[auth_at].pubkey = addr(other)),
+        "another program authority",
+        "Jupiter program authority is not the authorized one",
+    );
+    let src_reason =
+        "Jupiter's program source account is not the authority's account of the input mint";
+    let dst_reason =
+        "Jupiter's program destination account is not the authority's account of the output mint";
+    for (what, at, to, because) in [
+        (
+            "another authority's source account",
+            psrc_at,
+            ata(other, mint_in, TOKEN_PROGRAM),
+            src_reason,
+        ),
+        (
+            "the attacker's source account",
+            psrc_at,
+            ata(ATTACKER, mint_in, TOKEN_PROGRAM),
+            src_reason,
+        ),
+        (
+            "another authority's destination account",
+            psrc_at + 1,
+            ata(other, mint_out, TOKEN_PROGRAM),
+            dst_reason,
+        ),
+        (
+            "the attacker's destination account",
+            psrc_at + 1,
+            ata(ATTACKER, mint_out, TOKEN_PROGRAM),
+            dst_reason,
+        ),
+    ] {
+        refused(
+            with(&|v| v[main].accounts[at].pubkey = addr(to)),
+            what,
+            because,
+        );
+    }
+    let authority = jup_authority(JUP_AUTHORITY_ID);
+    for (k, because) in [
+        (ata(authority, mint_in, TOKEN_PROGRAM), src_reason),
+        (ata(authority, mint_out, TOKEN_PROGRAM), dst_reason),
+    ] {
+        refused(
+            run_v0(valid, &[k]),
+            "Jupiter's token account from a lookup table",
+            because,
+        );
+    }
+}
+
+/// The v2 forms (`route_v2`, `shared_accounts_route_v2`, `exact_out_route_v2`,
+/// `shared_accounts_exact_out_route_v2`): accepted at the exact bounds, refused one unit past,
+/// no platform fee, the shared accounts host-derived.
+#[test]
+fn jupiter_v6_route_v2() {
+    let r = registry();
+    let h = r.builtin("jupiter-v6-route").unwrap();
+    let (mint_in, mint_out) = (NATIVE_MINT, key(0x33));
+    let values = jupiter_params(&r, &h, mint_in, mint_out, JUP_MIN_OUT, 50, 20, key(0x3F));
+    let params = params(&r, &h, &values);
+    let (src, dst) = (
+        ata(USER, mint_in, TOKEN_PROGRAM),
+        ata(USER, mint_out, TOKEN_PROGRAM),
+    );
+    for kind in [
+        JUP_ROUTE_V2,
+        JUP_SHARED_V2,
+        JUP_EXACT_OUT_V2,
+        JUP_SHARED_EXACT_OUT_V2,
+    ] {
+        let exact_out = kind == JUP_EXACT_OUT_V2 || kind == JUP_SHARED_EXACT_OUT_V2;
+        let shared = kind == JUP_SHARED_V2 || kind == JUP_SHARED_EXACT_OUT_V2;
+        let j = Jup {
+            kind,
+            amount: if exact_out { JUP_MIN_OUT } else { 1_000 },
+            // exact-out: ⌈995 × 1.005⌉ = 1 000; exact-in: ⌊4 990 × 0.995⌋ = 4 965.
+            other: if exact_out { 995 } else { 4_990 },
+            slippage: 50,
+            fee_bps: 0,
+            fee_account: None,
+            src,
+            dst,
+            mint_in,
+            mint_out,
+        };
+        let (valid, main) = jupiter_tx(&j, true);
+        let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
+        run(&valid).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        let run_v0 = |ixs: &[Instruction], loads: &[[u8; 32]]| {
+            let (msg, loaded) = v0_with(ixs, &[table(loads)]);
+            assert_eq!(loaded.len(), loads.len(), "every entry is loaded");
+            check(&r, &h, &msg, &loaded, &params)
+        };
+        let with = |f: &dyn Fn(&mut Vec<Instruction>)| {
+            let mut v = valid.clone();
+            f(&mut v);
+            run(&v)
+        };
+        let set = |m: &dyn Fn(&mut Jup)| {
+            let mut jj = Jup { ..j };
+            m(&mut jj);
+            with(&|v| v[main] = jupiter(&jj))
+        };
+        if exact_out {
+            refused(
+                set(&|x| x.other = 996),
+                "quoted in + slippage above",
+                "input amount above the authorized maximum",
+            );
+            refused(
+                set(&|x| x.amount = JUP_MIN_OUT - 1),
+                "exact out below",
+                GUARANTEE,
+            );
+        } else {
+            refused(
+                set(&|x| x.amount = 1_001),
+                "amount above",
+                "input amount above the authorized maximum",
+            );
+            refused(set(&|x| x.other = 4_989), "guarantee below", GUARANTEE);
+        }
+        refused(
+            set(&|x| x.slippage = 51),
+            "slippage above",
+            "slippage above the authorized maximum",
+        );
+        refused(
+            set(&|x| x.fee_bps = 1),
+            "platform fee in v2",
+            "platform fee in a v2 route (it names no fee account)",
+        );
+        refused(
+            set(&|x| x.dst = ata(ATTACKER, mint_out, TOKEN_PROGRAM)),
+            "changed destination",
+            SWAP_DESTINATION,
+        );
+        refused(
+            set(&|x| x.src = ata(USER, key(0x35), TOKEN_PROGRAM)),
+            "swapped source",
+            SWAP_SOURCE,
+        );
+        refused(
+            set(&|x| x.mint_in = key(0x35)),
+            "swapped input mint",
+            "swap of another input mint than the authorized one",
+        );
+        let (tp_in, tp_out) = if shared { (8, 9) } else { (5, 6) };
+        refused(
+            with(&|v| v[main].accounts[tp_in].pubkey = addr(TOKEN_2022_PROGRAM)),
+            "swapped input token program",
+            "wrong input token program",
+        );
+        refused(
+            with(&|v| v[main].accounts[tp_out].pubkey = addr(TOKEN_2022_PROGRAM)),
+            "swapped output token program",
+            "wrong output token program",
+        );
+        refused(
+            with(&|v| v[main].data.truncate(if shared { 30 } else { 29 })),
+            "arguments cut short",
+            "unknown Jupiter instruction layout (v2 arguments)",
+        );
+        if shared {
+            shared_account_attacks(&with, &run_v0, main, &valid, mint_in, mint_out, 0, 3);
+        } else {
+            // The optional destination (account 7): the placeholder or the destination only.
+            refused(
+                with(&|v| {
+                    v[main].accounts[7].pubkey = addr(ata(ATTACKER, mint_out, TOKEN_PROGRAM))
+                }),
+                "optional destination to the attacker",
+                SWAP_DESTINATION,
+            );
+        }
+        trading_preamble_attacks(&r, &h, &values, &valid, JUP_FEE_AT);
+    }
+}
+
+/// Index of `max_priority_fee` in `jupiter-v6-route` 3's parameters.
+const JUP_FEE_AT: usize = 14;
 
 /// The guaranteed output is computed without overflow or panic for extreme amounts and
 /// slippage (a panic would be a trap, not a refusal).
@@ -1264,6 +2385,7 @@ fn the_host_refuses_bad_input_before_every_builtin() {
         "raydium-v4-swap",
         "pumpfun-trade",
         "jupiter-v6-route",
+        "pumpswap-trade",
     ] {
         let h = r.builtin(name).unwrap();
         let err = r.validate(&h, b"garbage", &[], &[]).unwrap_err();

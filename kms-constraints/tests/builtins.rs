@@ -22,7 +22,8 @@ fn committed_files_match_the_manifest_and_the_sources() {
             "token-withdraw",
             "raydium-v4-swap",
             "pumpfun-trade",
-            "jupiter-v6-route"
+            "jupiter-v6-route",
+            "pumpswap-trade"
         ]
     );
     let root = dist().parent().unwrap();
@@ -43,16 +44,62 @@ fn committed_files_match_the_manifest_and_the_sources() {
     }
 }
 
+/// The earlier versions in `dist/previous/`: (name, version, SHA-256).
+const PREVIOUS: &[(&str, &str, &str)] = &[
+    (
+        "raydium-v4-swap",
+        "1.0.0",
+        "49010a0ade397509fe557e0fa2bf4389eb44db292dd7bd2f1eb9ceb0a043564c",
+    ),
+    (
+        "pumpfun-trade",
+        "2.0.0",
+        "fb269b81e68f2eeb17cc5b02324d692813ae3e2fa4d3285139164e75024d4c16",
+    ),
+    (
+        "jupiter-v6-route",
+        "2.0.0",
+        "74263af2823d8627e321d7cd0c05474ca595060476b05cbb300f4ee68316d767",
+    ),
+];
+
+#[test]
+fn previous_versions_stay_loadable_by_their_hash() {
+    let dir = dist().join("previous");
+    let manifest =
+        Manifest::parse(&std::fs::read_to_string(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+    let listed: Vec<_> = manifest
+        .modules
+        .iter()
+        .map(|m| (m.name.as_str(), m.version.as_str(), m.sha256.as_str()))
+        .collect();
+    assert_eq!(listed, PREVIOUS);
+    // The directory loads on its own (hash and embedded schema checked against its manifest)...
+    let loaded = Registry::new(HostConfig::default()).load_dir(&dir).unwrap();
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    for (h, (name, version, sha)) in loaded.iter().zip(PREVIOUS) {
+        assert_eq!(h.to_string(), *sha);
+        // ... the built-ins include it, and the name resolves to a newer version.
+        let m = r.get(h).unwrap();
+        assert_eq!(m.manifest().unwrap().version, *version);
+        let newest = r.builtin(name).unwrap();
+        assert_ne!(newest, *h, "{name}");
+        assert!(r.get(&newest).unwrap().manifest().unwrap().version.as_str() > *version);
+    }
+}
+
 #[test]
 fn builtins_load_with_their_embedded_schema() {
     let r = Registry::with_builtins(HostConfig::default()).unwrap();
-    assert_eq!(r.hashes().count(), 5);
+    // The six current modules and the earlier versions kept loadable (SPEC §6).
+    assert_eq!(r.hashes().count(), 6 + PREVIOUS.len());
     for name in [
         "sol-withdraw",
         "token-withdraw",
         "raydium-v4-swap",
         "pumpfun-trade",
         "jupiter-v6-route",
+        "pumpswap-trade",
     ] {
         let h = r.builtin(name).unwrap();
         let m = r.get(&h).unwrap();
@@ -76,11 +123,14 @@ fn loading_a_directory_checks_every_hash() {
     let tmp = tempfile::tempdir().unwrap();
     for e in std::fs::read_dir(dist()).unwrap() {
         let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            continue; // previous/
+        }
         std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
     }
     let mut r = Registry::new(HostConfig::default());
     let loaded = r.load_dir(tmp.path()).unwrap();
-    assert_eq!(loaded.len(), 5);
+    assert_eq!(loaded.len(), 6);
     let builtins = Registry::with_builtins(HostConfig::default()).unwrap();
     for h in &loaded {
         assert!(builtins.get(h).is_some());

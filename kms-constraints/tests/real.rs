@@ -209,6 +209,8 @@ fn raydium(mint_in: Address, mint_out: Address, max_in: u64, min_out: u64) -> Ve
         V::U64(min_out),
         V::Derived,
         V::Derived,
+        V::U64(0), // the transaction sets no compute-unit price
+        V::OptPubkey(None),
     ]
 }
 
@@ -267,4 +269,246 @@ fn every_real_vector_used_here_parses() {
     ] {
         parse_message(&message(name)).unwrap();
     }
+}
+
+/// A real pump.fun `buy` instruction of mainnet (`tests/data/real/README.md`): the host derives
+/// from the trade's own user, mint and token program exactly the accounts pump.fun used, its
+/// 16-account layout of before the fee-recipient upgrade is refused by name, and the same trade
+/// in today's 18-account layout is accepted at its own bounds and refused one unit past them.
+#[test]
+fn a_real_pumpfun_buy_is_derived_refused_in_its_old_layout_and_accepted_upgraded() {
+    use solana_message::{AccountMeta, Hash, Instruction, Message, VersionedMessage};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/real/pumpfun-buy-instruction-5aQNWM.json"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let accounts: Vec<(Address, bool, bool)> = json["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                addr(a[0].as_str().unwrap()),
+                a[1].as_bool().unwrap(),
+                a[2].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let data = hex::decode(json["data_hex"].as_str().unwrap()).unwrap();
+    let (amount, max_sol_cost) = (
+        u64::from_le_bytes(data[8..16].try_into().unwrap()),
+        u64::from_le_bytes(data[16..24].try_into().unwrap()),
+    );
+    assert_eq!((amount, max_sol_cost), (1_690_358, 195));
+    let (user, mint, token_program) = (accounts[6].0, accounts[2].0, accounts[8].0);
+
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    let h = r.builtin("pumpfun-trade").unwrap();
+    let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
+    // The coin's creator is not in the instruction; only the creator vault depends on it.
+    let values = |creator: Address, max_sol: u64, min_tokens: u64| {
+        let mut v = vec![
+            V::Pubkey(user),
+            V::U32(0),
+            V::U64(0),
+            V::Pubkey(mint),
+            V::Pubkey(token_program),
+            V::U64(max_sol),
+            V::U64(0),
+            V::U64(min_tokens),
+            V::U64(0),
+            V::Derived,
+            V::U64(0),
+            V::OptPubkey(None),
+            V::Pubkey(creator),
+        ];
+        v.extend([V::Derived; 7]);
+        v.extend([
+            V::Pubkey(NATIVE_MINT),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::Pubkey(addr("62qc2CNXwrYqQScmEdiZFFAnJR262PxWEuNQtxfafNgV")),
+            V::Pubkey(addr("5YxQFdt3Tr9zJLvkFccqXVUwhdTWJQc1fFg2YPbxvxeD")),
+        ]);
+        v.extend([V::Derived; 7]);
+        v
+    };
+    let creator = [0x5C; 32];
+    let params = schema
+        .encode(&values(creator, max_sol_cost, amount))
+        .unwrap();
+    let derived = schema.decode(&params).unwrap();
+    let field = |name: &str| {
+        let i = schema.fields().iter().position(|f| f.name == name).unwrap();
+        match derived[i] {
+            V::Pubkey(k) => k,
+            _ => panic!("{name}"),
+        }
+    };
+    // The host's derivations are mainnet's.
+    for (name, at) in [
+        ("user_ata", 5),
+        ("bonding_curve", 3),
+        ("bonding_curve_ata", 4),
+        ("global_volume_accumulator", 12),
+        ("user_volume_accumulator", 13),
+        ("fee_config", 14),
+    ] {
+        assert_eq!(field(name), accounts[at].0, "{name}");
+    }
+
+    let message = |accounts: &[(Address, bool, bool)]| {
+        let metas = accounts
+            .iter()
+            .map(|(k, s, w)| AccountMeta {
+                pubkey: solana_message::Address::new_from_array(*k),
+                is_signer: *s,
+                is_writable: *w,
+            })
+            .collect();
+        let ix = Instruction {
+            program_id: solana_message::Address::new_from_array(PUMP),
+            accounts: metas,
+            data: data.clone(),
+        };
+        let m = Message::new_with_blockhash(
+            &[ix],
+            Some(&solana_message::Address::new_from_array(user)),
+            &Hash::new_from_array([0xAB; 32]),
+        );
+        bincode::serialize(&VersionedMessage::Legacy(m)).unwrap()
+    };
+    const PUMP: Address = kms_solana::programs::PUMP_FUN_PROGRAM;
+    let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
+        let checked = r.check_params(&h, p).unwrap();
+        r.validate_checked(&checked, &message(accounts), &[])
+    };
+    refused(
+        run(&accounts, &params),
+        "pump.fun layout from before the 2026-04-28 fee-recipient upgrade",
+    );
+
+    // Today's layout of the same trade: the two accounts the upgrade appends, and the global
+    // volume accumulator readonly as the current IDL has it. The creator vault is the only
+    // account not checked against mainnet (the instruction does not name the creator).
+    let mut upgraded = accounts.clone();
+    upgraded[12].2 = false;
+    upgraded[9].0 = field("creator_vault");
+    upgraded.push((field("bonding_curve_v2"), false, false));
+    upgraded.push((
+        addr("5YxQFdt3Tr9zJLvkFccqXVUwhdTWJQc1fFg2YPbxvxeD"),
+        false,
+        true,
+    ));
+    run(&upgraded, &params).unwrap();
+    let encode = |v: &[V]| schema.encode(v).unwrap();
+    refused(
+        run(
+            &upgraded,
+            &encode(&values(creator, max_sol_cost - 1, amount)),
+        ),
+        "max SOL cost above the authorized maximum",
+    );
+    refused(
+        run(
+            &upgraded,
+            &encode(&values(creator, max_sol_cost, amount + 1)),
+        ),
+        "buys fewer tokens than the authorized minimum",
+    );
+    // Mainnet's creator vault is another creator's than the intent's: refused.
+    let mut theirs = upgraded.clone();
+    theirs[9].0 = accounts[9].0;
+    refused(
+        run(&theirs, &params),
+        "creator vault is not the authorized creator's",
+    );
+}
+
+/// A real Jupiter `sharedAccountsRoute` built by Jupiter's API on mainnet
+/// (`tests/data/real/README.md`): accepted under the intent of its own numbers, every fixed
+/// account equal to the host's derivations, and refused one unit past each bound.
+#[test]
+fn a_real_jupiter_shared_accounts_route_is_accepted_at_its_bounds() {
+    use solana_message::{AccountMeta, Hash, Instruction, Message, VersionedMessage};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/real/jupiter-shared-accounts-route-usdc-spyx.json"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let accounts: Vec<AccountMeta> = json["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| AccountMeta {
+            pubkey: solana_message::Address::new_from_array(addr(a[0].as_str().unwrap())),
+            is_signer: a[1].as_bool().unwrap(),
+            is_writable: a[2].as_bool().unwrap(),
+        })
+        .collect();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(json["data_base64"].as_str().unwrap())
+        .unwrap();
+    let user = accounts[2].pubkey;
+    let ix = Instruction {
+        program_id: solana_message::Address::new_from_array(
+            kms_solana::programs::JUPITER_V6_PROGRAM,
+        ),
+        accounts,
+        data,
+    };
+    let m = Message::new_with_blockhash(&[ix], Some(&user), &Hash::new_from_array([0xAB; 32]));
+    let msg = bincode::serialize(&VersionedMessage::Legacy(m)).unwrap();
+
+    let (usdc, spyx) = (
+        addr("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"),
+        addr("XsoCS1TfEyfFhfvj8EtZ528L3CaKBDBRqRapnBbDF2W"),
+    );
+    let values = |max_in: u64, min_out: u64, max_slippage: u16, id: u8| {
+        vec![
+            V::Pubkey(user.to_bytes()),
+            V::U32(0),
+            V::U64(0),
+            V::Pubkey(usdc),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::Pubkey(spyx),
+            V::Pubkey(kms_solana::programs::TOKEN_2022_PROGRAM),
+            V::U64(max_in),
+            V::U64(min_out),
+            V::U16(max_slippage),
+            V::U8(0),
+            V::OptPubkey(None),
+            V::Derived,
+            V::Derived,
+            V::U64(0),
+            V::OptPubkey(None),
+            V::U8(id),
+            V::Derived,
+            V::Derived,
+            V::Derived,
+        ]
+    };
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    let h = r.builtin("jupiter-v6-route").unwrap();
+    let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
+    let run = |v: Vec<V>| r.validate(&h, &msg, &[], &schema.encode(&v).unwrap());
+    run(values(25_000_000, 3_221_703, 100, 5)).unwrap();
+    refused(
+        run(values(24_999_999, 3_221_703, 100, 5)),
+        "input amount above the authorized maximum",
+    );
+    refused(
+        run(values(25_000_000, 3_221_704, 100, 5)),
+        "guaranteed output below the authorized minimum",
+    );
+    refused(
+        run(values(25_000_000, 3_221_703, 99, 5)),
+        "slippage above the authorized maximum",
+    );
+    refused(
+        run(values(25_000_000, 3_221_703, 100, 4)),
+        "Jupiter program authority id is not the authorized one",
+    );
 }

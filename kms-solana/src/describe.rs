@@ -10,8 +10,8 @@ use std::vec::Vec;
 use crate::message::{AccountRef, Address, Instruction, Message, Transaction};
 use crate::programs::{
     ASSOCIATED_TOKEN_PROGRAM, COMPUTE_BUDGET_PROGRAM, JUPITER_V6_PROGRAM, MEMO_PROGRAM,
-    MEMO_V1_PROGRAM, PUMP_FUN_PROGRAM, RAYDIUM_AMM_V4_PROGRAM, SYSTEM_PROGRAM, TOKEN_2022_PROGRAM,
-    TOKEN_PROGRAM,
+    MEMO_V1_PROGRAM, PUMP_AMM_PROGRAM, PUMP_FUN_PROGRAM, RAYDIUM_AMM_V4_PROGRAM, SYSTEM_PROGRAM,
+    TOKEN_2022_PROGRAM, TOKEN_PROGRAM,
 };
 
 /// Who "the user" is and what the caller knows about lookup tables.
@@ -272,6 +272,10 @@ const KNOWN: &[(Address, &str)] = &[
         "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4",
     ),
     (
+        PUMP_AMM_PROGRAM,
+        "pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA",
+    ),
+    (
         crate::programs::SYSVAR_RENT,
         "SysvarRent111111111111111111111111111111111",
     ),
@@ -462,6 +466,8 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
             ("pump.fun", self.pump(ins, &mut dangers))
         } else if pid == JUPITER_V6_PROGRAM {
             ("Jupiter v6", self.jupiter(ins, &mut dangers))
+        } else if pid == PUMP_AMM_PROGRAM {
+            ("PumpSwap", self.pump_amm(ins, &mut dangers))
         } else {
             dangers.push(Danger::UnknownProgram);
             let mut t = format!(
@@ -482,7 +488,9 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
             || pid == MEMO_V1_PROGRAM;
         if lists_accounts && !dangers.contains(&Danger::NotDecoded) {
             self.extra_accounts(ins, &mut text);
-        } else if (pid == RAYDIUM_AMM_V4_PROGRAM || pid == PUMP_FUN_PROGRAM)
+        } else if (pid == RAYDIUM_AMM_V4_PROGRAM
+            || pid == PUMP_FUN_PROGRAM
+            || pid == PUMP_AMM_PROGRAM)
             && !dangers.contains(&Danger::NotDecoded)
         {
             let _ = write!(text, " [{} accounts]", ins.accounts.len());
@@ -1115,39 +1123,112 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
         }
     }
 
+    /// pump.fun's bonding-curve trades (`idl/pump.json` of pump's public docs): `buy`,
+    /// `buy_exact_sol_in`, `sell`, and the quote-mint forms `buy_v2`, `sell_v2`,
+    /// `buy_exact_quote_in_v2`, each with its amounts and its limit.
     fn pump(&mut self, ins: &Instruction<'a>, dangers: &mut Vec<Danger>) -> String {
         const BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
         const SELL: [u8; 8] = [51, 230, 133, 164, 1, 127, 131, 173];
+        const BUY_EXACT_SOL_IN: [u8; 8] = [56, 252, 116, 8, 158, 223, 205, 95];
+        const BUY_V2: [u8; 8] = [184, 23, 238, 97, 103, 197, 211, 61];
+        const SELL_V2: [u8; 8] = [93, 246, 130, 60, 231, 233, 64, 178];
+        const BUY_EXACT_QUOTE_IN_V2: [u8; 8] = [194, 171, 28, 70, 104, 77, 91, 47];
         let d = ins.data;
         let r = (|| -> Option<String> {
             let disc: [u8; 8] = d.get(..8)?.try_into().ok()?;
-            let (amount, sol_limit) = (u64_at(d, 8)?, u64_at(d, 16)?);
+            let (a, b) = (u64_at(d, 8)?, u64_at(d, 16)?);
             let extra = d.len() - 24;
             let extra = if extra > 0 {
                 format!(" (+{extra} more bytes of options)")
             } else {
                 String::new()
             };
+            let v2 = disc == BUY_V2 || disc == SELL_V2 || disc == BUY_EXACT_QUOTE_IN_V2;
+            // Positions of the mint, the user's token account and the user (IDL order).
+            let (mint, user_tokens, user) = if v2 { (1, 14, 13) } else { (2, 5, 6) };
+            if ins.accounts.len() <= user_tokens.max(user) {
+                return None;
+            }
+            let quote_mint = if v2 { Some(self.name(ins, 2)) } else { None };
+            let quote = |amount: u64| -> String {
+                match &quote_mint {
+                    Some(m) => format!("{} of quote mint {m}", raw(amount)),
+                    None => sol(amount.into()),
+                }
+            };
+            let (mint_name, tokens, payer) = (
+                self.name(ins, mint),
+                self.name(ins, user_tokens),
+                self.name(ins, user),
+            );
+            let t = if disc == BUY || disc == BUY_V2 {
+                format!(
+                    "buy {} of mint {mint_name} for at most {}; tokens to {tokens}, paid by {payer}{extra}",
+                    raw(a),
+                    quote(b),
+                )
+            } else if disc == BUY_EXACT_SOL_IN || disc == BUY_EXACT_QUOTE_IN_V2 {
+                format!(
+                    "buy mint {mint_name} with {} (fees included) for at least {}; tokens to {tokens}, paid by {payer}{extra}",
+                    quote(a),
+                    raw(b),
+                )
+            } else if disc == SELL || disc == SELL_V2 {
+                format!(
+                    "sell {} of mint {mint_name} for at least {}; tokens from {tokens}, proceeds to {payer}{extra}",
+                    raw(a),
+                    quote(b),
+                )
+            } else {
+                return None;
+            };
+            if self.is_lookup(ins, user_tokens) || self.is_lookup(ins, user) {
+                dangers.push(Danger::LookupRecipient);
+            }
+            Some(t)
+        })();
+        match r {
+            Some(t) => {
+                self.swaps.push(format!("pump.fun: {t}"));
+                t
+            }
+            None => self.undecoded("pump.fun instruction", ins, dangers),
+        }
+    }
+
+    /// PumpSwap's trades (`idl/pump_amm.json`): `buy`, `buy_exact_quote_in`, `sell`.
+    fn pump_amm(&mut self, ins: &Instruction<'a>, dangers: &mut Vec<Danger>) -> String {
+        const BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
+        const SELL: [u8; 8] = [51, 230, 133, 164, 1, 127, 131, 173];
+        const BUY_EXACT_QUOTE_IN: [u8; 8] = [198, 46, 21, 82, 180, 217, 232, 112];
+        let d = ins.data;
+        let r = (|| -> Option<String> {
+            let disc: [u8; 8] = d.get(..8)?.try_into().ok()?;
+            let (a, b) = (u64_at(d, 8)?, u64_at(d, 16)?);
             if ins.accounts.len() < 7 {
                 return None;
             }
+            // pool 0, user 1, base mint 3, quote mint 4, user base 5, user quote 6
+            let (base, quote) = (self.name(ins, 3), self.name(ins, 4));
+            let (user_base, user_quote) = (self.name(ins, 5), self.name(ins, 6));
+            let (pool, user) = (self.name(ins, 0), self.name(ins, 1));
             let t = if disc == BUY {
                 format!(
-                    "buy {} of mint {} for at most {}; tokens to {}, paid by {}{extra}",
-                    raw(amount),
-                    self.name(ins, 2),
-                    sol(sol_limit.into()),
-                    self.name(ins, 5),
-                    self.name(ins, 6)
+                    "buy {} of {base} for at most {} of {quote} in pool {pool}; base to {user_base}, quote from {user_quote} (user {user})",
+                    raw(a),
+                    raw(b)
+                )
+            } else if disc == BUY_EXACT_QUOTE_IN {
+                format!(
+                    "buy {base} with {} of {quote} (fees included) for at least {} in pool {pool}; base to {user_base}, quote from {user_quote} (user {user})",
+                    raw(a),
+                    raw(b)
                 )
             } else if disc == SELL {
                 format!(
-                    "sell {} of mint {} for at least {}; tokens from {}, SOL to {}{extra}",
-                    raw(amount),
-                    self.name(ins, 2),
-                    sol(sol_limit.into()),
-                    self.name(ins, 5),
-                    self.name(ins, 6)
+                    "sell {} of {base} for at least {} of {quote} in pool {pool}; base from {user_base}, quote to {user_quote} (user {user})",
+                    raw(a),
+                    raw(b)
                 )
             } else {
                 return None;
@@ -1159,10 +1240,10 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
         })();
         match r {
             Some(t) => {
-                self.swaps.push(format!("pump.fun: {t}"));
+                self.swaps.push(format!("PumpSwap: {t}"));
                 t
             }
-            None => self.undecoded("pump.fun instruction", ins, dangers),
+            None => self.undecoded("PumpSwap instruction", ins, dangers),
         }
     }
 
@@ -1182,7 +1263,7 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
                 SHARED => (true, false),
                 EXACT_OUT => (false, true),
                 SHARED_EXACT_OUT => (true, true),
-                _ => return None,
+                _ => return self.jupiter_v2(ins, disc, dangers),
             };
             let plan_at = if shared { 9 } else { 8 };
             let steps = u32_at(d, plan_at)?;
@@ -1236,6 +1317,64 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
             }
             None => self.undecoded("Jupiter v6 instruction", ins, dangers),
         }
+    }
+
+    /// Jupiter's v2 forms (`route_v2`, `shared_accounts_route_v2`, `exact_out_route_v2`,
+    /// `shared_accounts_exact_out_route_v2`): amounts, slippage and fees come before the plan.
+    fn jupiter_v2(
+        &mut self,
+        ins: &Instruction<'a>,
+        disc: [u8; 8],
+        dangers: &mut Vec<Danger>,
+    ) -> Option<String> {
+        const ROUTE_V2: [u8; 8] = [187, 100, 250, 204, 49, 196, 175, 20];
+        const SHARED_V2: [u8; 8] = [209, 152, 83, 147, 124, 254, 216, 233];
+        const EXACT_OUT_V2: [u8; 8] = [157, 138, 184, 82, 21, 244, 243, 36];
+        const SHARED_EXACT_OUT_V2: [u8; 8] = [53, 96, 229, 202, 216, 187, 250, 24];
+        let (shared, exact_out) = match disc {
+            ROUTE_V2 => (false, false),
+            SHARED_V2 => (true, false),
+            EXACT_OUT_V2 => (false, true),
+            SHARED_EXACT_OUT_V2 => (true, true),
+            _ => return None,
+        };
+        let d = ins.data;
+        let at = if shared { 9 } else { 8 };
+        let (a, b) = (u64_at(d, at)?, u64_at(d, at + 8)?);
+        let (slippage, fee, positive) = (
+            u16_at(d, at + 16)?,
+            u16_at(d, at + 18)?,
+            u16_at(d, at + 20)?,
+        );
+        let steps = u32_at(d, at + 22)?;
+        // Account positions of the v2 IDL: (authority, source, destination, output mint).
+        let (auth, src, dst, dst_mint) = if shared { (1, 2, 5, 7) } else { (0, 1, 2, 4) };
+        if ins.accounts.len() <= dst_mint.max(dst) {
+            return None;
+        }
+        let amounts = if exact_out {
+            format!("exactly {} out, quoted {} in", raw(a), raw(b))
+        } else {
+            format!("{} in, quoted {} out", raw(a), raw(b))
+        };
+        self.swap_flags(ins, src, dst, auth, dangers);
+        let name = match (shared, exact_out) {
+            (false, false) => "route v2",
+            (true, false) => "shared-accounts route v2",
+            (false, true) => "exact-out route v2",
+            (true, true) => "shared-accounts exact-out route v2",
+        };
+        Some(format!(
+            "{name}: {amounts}, slippage {}, platform fee {}, positive-slippage fee {}; from {} to {} (output mint {}, authority {}); {steps} route step(s), {} accounts",
+            bps(slippage),
+            bps(fee),
+            bps(positive),
+            self.name(ins, src),
+            self.name(ins, dst),
+            self.name(ins, dst_mint),
+            self.name(ins, auth),
+            ins.accounts.len()
+        ))
     }
 }
 

@@ -123,9 +123,11 @@ pub enum Error {
         /// How many there are.
         count: usize,
     },
-    /// A message version other than legacy and v0.
+    /// A message version other than legacy and v0 (version 1 is the larger-transaction format
+    /// of SIMD-0385, which this parser does not accept).
     #[error(
-        "unsupported message version {version} at byte {offset} (only legacy and v0 are accepted)"
+        "unsupported message version {version} at byte {offset}{} (only legacy and v0 are accepted)",
+        if *version == 1 { ", the v1 transaction format of SIMD-0385" } else { "" }
     )]
     UnsupportedVersion {
         /// Where the version prefix is.

@@ -168,6 +168,8 @@ pub const MEMO_V1_PROGRAM: Address = decode("Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDD
 pub const RAYDIUM_AMM_V4_PROGRAM: Address = decode("675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8");
 /// pump.fun bonding-curve program.
 pub const PUMP_FUN_PROGRAM: Address = decode("6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P");
+/// PumpSwap AMM (pump.fun's AMM for graduated coins).
+pub const PUMP_AMM_PROGRAM: Address = decode("pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA");
 /// Jupiter aggregator v6.
 pub const JUPITER_V6_PROGRAM: Address = decode("JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4");
 /// Address Lookup Table program.

@@ -868,3 +868,192 @@ fn key_signer_debug_shows_only_the_public_key() {
     assert!(!dbg.contains("42, 42") && !dbg.contains("4242"), "{dbg}");
     let _ = addr(&k);
 }
+
+/// pump.fun's newer trades: `buy_exact_sol_in` and the quote-mint forms, each with its amounts
+/// and its limit; PumpSwap's `buy`, `buy_exact_quote_in` and `sell`.
+#[test]
+fn pump_fun_new_trades_and_pumpswap() {
+    let u = pk(&key(1));
+    let (mint, quote) = (other(130), other(140));
+    let data = |disc: [u8; 8], a: u64, b: u64| {
+        let mut v = disc.to_vec();
+        v.extend_from_slice(&a.to_le_bytes());
+        v.extend_from_slice(&b.to_le_bytes());
+        v
+    };
+    // The IDL's first 16 accounts of a buy, user at 6 and its token account at 5.
+    let curve: Vec<AccountMeta> = (0..16)
+        .map(|i| match i {
+            2 => r(mint, false),
+            6 => w(u, true),
+            _ => w(other(150), false),
+        })
+        .collect();
+    // The v2 forms: base mint 1, quote mint 2, user 13, its base account 14.
+    let v2: Vec<AccountMeta> = (0..27)
+        .map(|i| match i {
+            1 => r(mint, false),
+            2 => r(quote, false),
+            13 => w(u, true),
+            _ => w(other(151), false),
+        })
+        .collect();
+    // PumpSwap: pool 0, user 1, base 3, quote 4, user base 5, user quote 6.
+    let amm: Vec<AccountMeta> = (0..26)
+        .map(|i| match i {
+            1 => w(u, true),
+            3 => r(mint, false),
+            4 => r(quote, false),
+            _ => w(other(152), false),
+        })
+        .collect();
+    let d = run(
+        &[
+            ix(
+                PUMP_FUN_PROGRAM,
+                curve,
+                data([56, 252, 116, 8, 158, 223, 205, 95], 30_000_000, 5_000),
+            ),
+            ix(
+                PUMP_FUN_PROGRAM,
+                v2.clone(),
+                data([184, 23, 238, 97, 103, 197, 211, 61], 7_000, 900),
+            ),
+            ix(
+                PUMP_FUN_PROGRAM,
+                v2.clone(),
+                data([93, 246, 130, 60, 231, 233, 64, 178], 8_000, 800),
+            ),
+            ix(
+                PUMP_FUN_PROGRAM,
+                v2,
+                data([194, 171, 28, 70, 104, 77, 91, 47], 950, 6_000),
+            ),
+            ix(
+                PUMP_AMM_PROGRAM,
+                amm.clone(),
+                data([102, 6, 61, 18, 1, 218, 235, 234], 11, 22),
+            ),
+            ix(
+                PUMP_AMM_PROGRAM,
+                amm.clone(),
+                data([198, 46, 21, 82, 180, 217, 232, 112], 33, 44),
+            ),
+            ix(
+                PUMP_AMM_PROGRAM,
+                amm,
+                data([51, 230, 133, 164, 1, 127, 131, 173], 55, 66),
+            ),
+        ],
+        &[],
+        &DescribeContext::new(),
+    );
+    let t = text(&d);
+    let (m, q) = (b58(&mint), b58(&quote));
+    for want in [
+        format!(
+            "buy mint {m} with 0.03 SOL (30000000 lamports) (fees included) for at least 5000 raw units"
+        ),
+        format!("buy 7000 raw units of mint {m} for at most 900 raw units of quote mint {q}"),
+        format!("sell 8000 raw units of mint {m} for at least 800 raw units of quote mint {q}"),
+        format!(
+            "buy mint {m} with 950 raw units of quote mint {q} (fees included) for at least 6000 raw units"
+        ),
+        format!("buy 11 raw units of {m} for at most 22 raw units of {q} in pool"),
+        format!("buy {m} with 33 raw units of {q} (fees included) for at least 44 raw units"),
+        format!("sell 55 raw units of {m} for at least 66 raw units of {q} in pool"),
+    ] {
+        assert!(t.contains(&want), "missing {want:?} in\n{t}");
+    }
+    assert!(t.contains("PumpSwap"), "{t}");
+    assert_eq!(d.swaps.len(), 7);
+}
+
+/// Jupiter's v2 forms: amounts, slippage and fees before the plan, the v2 account positions.
+#[test]
+fn jupiter_v2_routes() {
+    let u = pk(&key(1));
+    let (src, dst, out_mint) = (other(60), other(61), other(62));
+    let data = |disc: [u8; 8], shared: bool| {
+        let mut v = disc.to_vec();
+        if shared {
+            v.push(5);
+        }
+        v.extend_from_slice(&1_000u64.to_le_bytes());
+        v.extend_from_slice(&990u64.to_le_bytes());
+        v.extend_from_slice(&50u16.to_le_bytes());
+        v.extend_from_slice(&0u16.to_le_bytes());
+        v.extend_from_slice(&10u16.to_le_bytes());
+        v.extend_from_slice(&1u32.to_le_bytes());
+        v.extend_from_slice(&[7, 0x10, 0x27, 0, 1]);
+        v
+    };
+    let plain: Vec<AccountMeta> = vec![
+        r(u, true),
+        w(src, false),
+        w(dst, false),
+        r(other(63), false),
+        r(out_mint, false),
+        r(p(TOKEN_PROGRAM), false),
+        r(p(TOKEN_PROGRAM), false),
+        r(p(JUPITER_V6_PROGRAM), false),
+        r(other(64), false),
+        r(p(JUPITER_V6_PROGRAM), false),
+    ];
+    let shared: Vec<AccountMeta> = vec![
+        r(other(65), false),
+        r(u, true),
+        w(src, false),
+        w(other(66), false),
+        w(other(67), false),
+        w(dst, false),
+        r(other(63), false),
+        r(out_mint, false),
+        r(p(TOKEN_PROGRAM), false),
+        r(p(TOKEN_PROGRAM), false),
+        r(other(64), false),
+        r(p(JUPITER_V6_PROGRAM), false),
+    ];
+    let d = run(
+        &[
+            ix(
+                JUPITER_V6_PROGRAM,
+                plain.clone(),
+                data([187, 100, 250, 204, 49, 196, 175, 20], false),
+            ),
+            ix(
+                JUPITER_V6_PROGRAM,
+                shared.clone(),
+                data([209, 152, 83, 147, 124, 254, 216, 233], true),
+            ),
+            ix(
+                JUPITER_V6_PROGRAM,
+                plain,
+                data([157, 138, 184, 82, 21, 244, 243, 36], false),
+            ),
+            ix(
+                JUPITER_V6_PROGRAM,
+                shared,
+                data([53, 96, 229, 202, 216, 187, 250, 24], true),
+            ),
+        ],
+        &[],
+        &DescribeContext::new(),
+    );
+    let t = text(&d);
+    for want in [
+        format!(
+            "route v2: 1000 raw units in, quoted 990 raw units out, slippage 0.5% (50 bps), platform fee 0% (0 bps), positive-slippage fee 0.1% (10 bps); from {} to {} (output mint {}",
+            b58(&src),
+            b58(&dst),
+            b58(&out_mint)
+        ),
+        "shared-accounts route v2: 1000 raw units in".to_owned(),
+        "exact-out route v2: exactly 1000 raw units out, quoted 990 raw units in".to_owned(),
+        "shared-accounts exact-out route v2".to_owned(),
+        "1 route step(s)".to_owned(),
+    ] {
+        assert!(t.contains(&want), "missing {want:?} in\n{t}");
+    }
+    assert_eq!(d.swaps.len(), 4);
+}

@@ -417,8 +417,58 @@ fn error_messages_say_what_and_where() {
     let e = parse_message(&[0x81]).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "unsupported message version 1 at byte 0 (only legacy and v0 are accepted)"
+        "unsupported message version 1 at byte 0, the v1 transaction format of SIMD-0385 (only legacy and v0 are accepted)"
     );
+    let e = parse_message(&[0x82]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "unsupported message version 2 at byte 0 (only legacy and v0 are accepted)"
+    );
+}
+
+/// The v1 transaction format of SIMD-0385 (recent Agave and litesvm releases): the message,
+/// version byte `0x81` first, then header, config mask, lifetime, counts, addresses, config
+/// values, instructions, with the signatures after it and up to 4,096 bytes. No legacy or v0
+/// transaction starts with a byte whose top bit is set (that would be 128 signatures or more),
+/// so such a transaction is refused by its version, at byte 0, whatever its size: never
+/// misread as a signature count, never reported as merely too large.
+#[test]
+fn the_v1_transaction_format_is_refused_by_name() {
+    // A v1 transaction of one transfer: version, header, empty config mask, lifetime, one
+    // instruction, three addresses, the instruction header and payload, then one signature.
+    let mut v1 = vec![0x81, 1, 0, 1];
+    v1.extend_from_slice(&0u32.to_le_bytes());
+    v1.extend_from_slice(&[9; 32]);
+    v1.extend_from_slice(&[1, 3]);
+    for k in [1u8, 2, 0] {
+        v1.extend_from_slice(&[k; 32]);
+    }
+    v1.extend_from_slice(&[2, 2, 12, 0, 0, 1]);
+    v1.extend_from_slice(&[2, 0, 0, 0]);
+    v1.extend_from_slice(&5u64.to_le_bytes());
+    v1.extend_from_slice(&[7; 64]);
+    let want = Error::UnsupportedVersion {
+        offset: 0,
+        version: 1,
+    };
+    assert_eq!(parse_transaction(&v1).unwrap_err(), want);
+    assert!(want.to_string().contains("SIMD-0385"));
+    // At the v1 size limit, far above a packet: still named by its version.
+    v1.resize(4096, 0);
+    assert_eq!(parse_transaction(&v1).unwrap_err(), want);
+    // Any top-bit first byte (another version) is refused the same way, with its number.
+    assert_eq!(
+        parse_transaction(&[0xFF, 0, 0]).unwrap_err(),
+        Error::UnsupportedVersion {
+            offset: 0,
+            version: 127
+        }
+    );
+    // A legacy transaction over the packet size is still too large.
+    assert!(matches!(
+        parse_transaction(&[1; 1300]).unwrap_err(),
+        Error::TooLarge { len: 1300, .. }
+    ));
 }
 
 /// `Message::account` walks the raw lookups; it must number loaded accounts exactly as the

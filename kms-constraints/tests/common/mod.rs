@@ -130,6 +130,55 @@ pub fn approve(
     ix(program, vec![w(account), r(delegate), rs(owner)], d)
 }
 
+pub fn raydium_authority() -> [u8; 32] {
+    address_from_base58("5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1").unwrap()
+}
+
+/// A Raydium AMM v4 swap in one of its layouts: `accounts` 18 (`swapBaseIn` 9 / `swapBaseOut`
+/// 11 with target orders), 17 (without) or 8 (`SwapBaseInV2` 16 / `SwapBaseOutV2` 17).
+/// Pool accounts are `key(0x40 + i)`, the AMM authority the real one.
+pub fn raydium_swap_n(
+    accounts: usize,
+    base_in: bool,
+    a: u64,
+    b: u64,
+    src: [u8; 32],
+    dst: [u8; 32],
+    user: [u8; 32],
+) -> Instruction {
+    let tag = match (accounts, base_in) {
+        (8, true) => 16,
+        (8, false) => 17,
+        (_, true) => 9,
+        (_, false) => 11,
+    };
+    let mut d = vec![tag];
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    let mut accts = vec![r(TOKEN_PROGRAM)];
+    // amm, authority, then (open orders, target orders,) coin vault, pc vault, (market ...)
+    let layout: &[bool] = match accounts {
+        18 => &[
+            true, false, true, true, true, true, false, true, true, true, true, true, true, false,
+        ],
+        17 => &[
+            true, false, true, true, true, false, true, true, true, true, true, true, false,
+        ],
+        _ => &[true, false, true, true],
+    };
+    for (i, writable) in layout.iter().enumerate() {
+        let k = if i == 1 {
+            raydium_authority()
+        } else {
+            key(0x40 + i as u8)
+        };
+        accts.push(if *writable { w(k) } else { r(k) });
+    }
+    accts.extend([w(src), w(dst), rs(user)]);
+    ix(RAYDIUM_AMM_V4_PROGRAM, accts, d)
+}
+
+/// The classic 18-account Raydium swap.
 pub fn raydium_swap(
     base_in: bool,
     a: u64,
@@ -138,21 +187,16 @@ pub fn raydium_swap(
     dst: [u8; 32],
     user: [u8; 32],
 ) -> Instruction {
-    let mut d = vec![if base_in { 9 } else { 11 }];
-    d.extend_from_slice(&a.to_le_bytes());
-    d.extend_from_slice(&b.to_le_bytes());
-    let mut accts = vec![r(TOKEN_PROGRAM)];
-    for (i, writable) in [
-        true, false, true, true, true, true, false, true, true, true, true, true, true, false,
-    ]
-    .iter()
-    .enumerate()
-    {
-        let k = key(0x40 + i as u8);
-        accts.push(if *writable { w(k) } else { r(k) });
-    }
-    accts.extend([w(src), w(dst), rs(user)]);
-    ix(RAYDIUM_AMM_V4_PROGRAM, accts, d)
+    raydium_swap_n(18, base_in, a, b, src, dst, user)
+}
+
+/// System `AdvanceNonceAccount` of `nonce` with authority `authority`.
+pub fn advance_nonce(nonce: [u8; 32], authority: [u8; 32]) -> Instruction {
+    ix(
+        SYSTEM_PROGRAM,
+        vec![w(nonce), r(SYSVAR_RECENT_BLOCKHASHES), rs(authority)],
+        vec![4, 0, 0, 0],
+    )
 }
 
 pub const PUMP_BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
@@ -164,7 +208,205 @@ pub fn pump_event_authority() -> [u8; 32] {
     address_from_base58("Ce6TQqeHC9p8KetsN6JsjHK7UTZk7nasjjnr7XxXp9F1").unwrap()
 }
 
+/// The discriminator of `buy_exact_sol_in`.
+pub const PUMP_BUY_EXACT_SOL_IN: [u8; 8] = [56, 252, 116, 8, 158, 223, 205, 95];
+/// The fee program of pump.fun.
+pub fn pump_fee_program() -> [u8; 32] {
+    address_from_base58("pfeeUxB6jkeY1Hxd7CsFCAjcbHA9rWtchMGdZ6VojVZ").unwrap()
+}
+/// The first of pump.fun's normal fee recipients.
+pub fn pump_fee_recipient() -> [u8; 32] {
+    address_from_base58("62qc2CNXwrYqQScmEdiZFFAnJR262PxWEuNQtxfafNgV").unwrap()
+}
+/// The first of pump.fun's buyback fee recipients.
+pub fn pump_buyback_recipient() -> [u8; 32] {
+    address_from_base58("5YxQFdt3Tr9zJLvkFccqXVUwhdTWJQc1fFg2YPbxvxeD").unwrap()
+}
+/// The creator of the test coins.
+pub fn pump_creator() -> [u8; 32] {
+    key(0x5C)
+}
+/// A pump.fun PDA.
+pub fn pump_pda(seeds: &[&[u8]]) -> [u8; 32] {
+    kms_solana::find_program_address(seeds, &PUMP_FUN_PROGRAM)
+        .unwrap()
+        .0
+}
+/// pump.fun's fee config (a PDA of the fee program).
+pub fn pump_fee_config() -> [u8; 32] {
+    kms_solana::find_program_address(&[b"fee_config", &PUMP_FUN_PROGRAM], &pump_fee_program())
+        .unwrap()
+        .0
+}
+
+/// The pump.fun trades of `pumpfun-trade` 3.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PumpKind {
+    /// `buy` (amount, max_sol_cost), 18 accounts.
+    Buy,
+    /// `buy_exact_sol_in` (spendable_sol_in, min_tokens_out), 18 accounts.
+    BuyExactSolIn,
+    /// `sell` (amount, min_sol_output), 16 accounts.
+    Sell,
+    /// `sell` of a cashback coin, 17 accounts.
+    SellCashback,
+}
+
+/// A pump.fun trade in the layout of after the 2026-04-28 fee-recipient upgrade.
+pub fn pump_with(
+    kind: PumpKind,
+    a: u64,
+    b: u64,
+    mint: [u8; 32],
+    user: [u8; 32],
+    token_program: [u8; 32],
+    creator: [u8; 32],
+) -> Instruction {
+    let mut d = match kind {
+        PumpKind::Buy => PUMP_BUY,
+        PumpKind::BuyExactSolIn => PUMP_BUY_EXACT_SOL_IN,
+        PumpKind::Sell | PumpKind::SellCashback => PUMP_SELL,
+    }
+    .to_vec();
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    let curve = pump_pda(&[b"bonding-curve", &mint]);
+    let mut accts = vec![
+        r(pump_global()),
+        w(pump_fee_recipient()),
+        r(mint),
+        w(curve),
+        w(ata(curve, mint, token_program)),
+        w(ata(user, mint, token_program)),
+        ws(user),
+        r(SYSTEM_PROGRAM),
+    ];
+    let vault = w(pump_pda(&[b"creator-vault", &creator]));
+    let uva = w(pump_pda(&[b"user_volume_accumulator", &user]));
+    if matches!(kind, PumpKind::Buy | PumpKind::BuyExactSolIn) {
+        accts.extend([
+            r(token_program),
+            vault,
+            r(pump_event_authority()),
+            r(PUMP_FUN_PROGRAM),
+            r(pump_pda(&[b"global_volume_accumulator"])),
+            uva,
+            r(pump_fee_config()),
+            r(pump_fee_program()),
+        ]);
+    } else {
+        accts.extend([
+            vault,
+            r(token_program),
+            r(pump_event_authority()),
+            r(PUMP_FUN_PROGRAM),
+            r(pump_fee_config()),
+            r(pump_fee_program()),
+        ]);
+        if kind == PumpKind::SellCashback {
+            accts.push(uva);
+        }
+    }
+    accts.extend([
+        r(pump_pda(&[b"bonding-curve-v2", &mint])),
+        w(pump_buyback_recipient()),
+    ]);
+    ix(PUMP_FUN_PROGRAM, accts, d)
+}
+
+/// A `buy` or a `sell` of an SPL Token coin of [`pump_creator`].
 pub fn pump(buy: bool, amount: u64, sol_limit: u64, mint: [u8; 32], user: [u8; 32]) -> Instruction {
+    let kind = if buy { PumpKind::Buy } else { PumpKind::Sell };
+    pump_with(
+        kind,
+        amount,
+        sol_limit,
+        mint,
+        user,
+        TOKEN_PROGRAM,
+        pump_creator(),
+    )
+}
+
+/// The pump.fun quote-mint trades (`buy_v2`, `sell_v2`, `buy_exact_quote_in_v2`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PumpV2 {
+    Buy,
+    Sell,
+    BuyExactQuoteIn,
+}
+
+/// A quote-mint trade of a coin of [`pump_creator`] against `quote` (SPL Token), base mint
+/// under `token_program`.
+pub fn pump_v2(
+    kind: PumpV2,
+    a: u64,
+    b: u64,
+    mint: [u8; 32],
+    quote: [u8; 32],
+    user: [u8; 32],
+    token_program: [u8; 32],
+) -> Instruction {
+    let mut d = match kind {
+        PumpV2::Buy => vec![184, 23, 238, 97, 103, 197, 211, 61],
+        PumpV2::Sell => vec![93, 246, 130, 60, 231, 233, 64, 178],
+        PumpV2::BuyExactQuoteIn => vec![194, 171, 28, 70, 104, 77, 91, 47],
+    };
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    let qp = TOKEN_PROGRAM;
+    let curve = pump_pda(&[b"bonding-curve", &mint]);
+    let vault = pump_pda(&[b"creator-vault", &pump_creator()]);
+    let uva = pump_pda(&[b"user_volume_accumulator", &user]);
+    let (fee, buyback) = (pump_fee_recipient(), pump_buyback_recipient());
+    let sharing =
+        kms_solana::find_program_address(&[b"sharing-config", &mint], &pump_fee_program())
+            .unwrap()
+            .0;
+    let mut accts = vec![
+        r(pump_global()),
+        r(mint),
+        r(quote),
+        r(token_program),
+        r(qp),
+        r(ASSOCIATED_TOKEN_PROGRAM),
+        w(fee),
+        w(ata(fee, quote, qp)),
+        w(buyback),
+        w(ata(buyback, quote, qp)),
+        w(curve),
+        w(ata(curve, mint, token_program)),
+        w(ata(curve, quote, qp)),
+        ws(user),
+        w(ata(user, mint, token_program)),
+        w(ata(user, quote, qp)),
+        w(vault),
+        w(ata(vault, quote, qp)),
+        r(sharing),
+    ];
+    if kind != PumpV2::Sell {
+        accts.push(r(pump_pda(&[b"global_volume_accumulator"])));
+    }
+    accts.extend([
+        w(uva),
+        w(ata(uva, quote, qp)),
+        r(pump_fee_config()),
+        r(pump_fee_program()),
+        r(SYSTEM_PROGRAM),
+        r(pump_event_authority()),
+        r(PUMP_FUN_PROGRAM),
+    ]);
+    ix(PUMP_FUN_PROGRAM, accts, d)
+}
+
+/// The classic 12-account layout `pumpfun-trade` 2 accepted.
+pub fn pump_classic(
+    buy: bool,
+    amount: u64,
+    sol_limit: u64,
+    mint: [u8; 32],
+    user: [u8; 32],
+) -> Instruction {
     let mut d = (if buy { PUMP_BUY } else { PUMP_SELL }).to_vec();
     d.extend_from_slice(&amount.to_le_bytes());
     d.extend_from_slice(&sol_limit.to_le_bytes());
@@ -188,9 +430,144 @@ pub fn pump(buy: bool, amount: u64, sol_limit: u64, mint: [u8; 32], user: [u8; 3
     ix(PUMP_FUN_PROGRAM, accts, d)
 }
 
+/// The PumpSwap AMM program.
+pub fn pump_amm() -> [u8; 32] {
+    address_from_base58("pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA").unwrap()
+}
+/// A PumpSwap PDA.
+pub fn amm_pda(seeds: &[&[u8]]) -> [u8; 32] {
+    kms_solana::find_program_address(seeds, &pump_amm())
+        .unwrap()
+        .0
+}
+
+/// A PumpSwap pool as the tests' intents name it: canonical index 0, created by `key(0x5D)`,
+/// coin creator [`pump_creator`], protocol fee recipient `key(0x5E)`, the first appended fee
+/// recipient.
+#[derive(Clone, Copy)]
+pub struct AmmPool {
+    pub base: [u8; 32],
+    pub base_program: [u8; 32],
+    pub quote: [u8; 32],
+    pub quote_program: [u8; 32],
+}
+
+impl AmmPool {
+    pub const INDEX: u16 = 0;
+    pub fn creator() -> [u8; 32] {
+        key(0x5D)
+    }
+    pub fn protocol_fee_recipient() -> [u8; 32] {
+        key(0x5E)
+    }
+    pub fn pool(&self) -> [u8; 32] {
+        amm_pda(&[
+            b"pool",
+            &Self::INDEX.to_le_bytes(),
+            &Self::creator(),
+            &self.base,
+            &self.quote,
+        ])
+    }
+}
+
+/// The PumpSwap trades of `pumpswap-trade`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AmmKind {
+    Buy,
+    BuyExactQuoteIn,
+    Sell,
+}
+
+/// A PumpSwap trade of `user` in `p`, in the layout of after the fee-recipient upgrade
+/// (`cashback`: with the volume accumulator's accounts).
+pub fn amm_trade(
+    kind: AmmKind,
+    a: u64,
+    b: u64,
+    p: &AmmPool,
+    user: [u8; 32],
+    cashback: bool,
+) -> Instruction {
+    let mut d = match kind {
+        AmmKind::Buy => PUMP_BUY.to_vec(),
+        AmmKind::BuyExactQuoteIn => vec![198, 46, 21, 82, 180, 217, 232, 112],
+        AmmKind::Sell => PUMP_SELL.to_vec(),
+    };
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    let pool = p.pool();
+    let vault = amm_pda(&[b"creator_vault", &pump_creator()]);
+    let uva = amm_pda(&[b"user_volume_accumulator", &user]);
+    let fee_recipient = pump_buyback_recipient();
+    let mut accts = vec![
+        w(pool),
+        ws(user),
+        r(amm_pda(&[b"global_config"])),
+        r(p.base),
+        r(p.quote),
+        w(ata(user, p.base, p.base_program)),
+        w(ata(user, p.quote, p.quote_program)),
+        w(ata(pool, p.base, p.base_program)),
+        w(ata(pool, p.quote, p.quote_program)),
+        r(AmmPool::protocol_fee_recipient()),
+        w(ata(
+            AmmPool::protocol_fee_recipient(),
+            p.quote,
+            p.quote_program,
+        )),
+        r(p.base_program),
+        r(p.quote_program),
+        r(SYSTEM_PROGRAM),
+        r(ASSOCIATED_TOKEN_PROGRAM),
+        r(amm_pda(&[b"__event_authority"])),
+        r(pump_amm()),
+        w(ata(vault, p.quote, p.quote_program)),
+        r(vault),
+    ];
+    let fee_config =
+        kms_solana::find_program_address(&[b"fee_config", &pump_amm()], &pump_fee_program())
+            .unwrap()
+            .0;
+    if kind == AmmKind::Sell {
+        accts.extend([r(fee_config), r(pump_fee_program())]);
+        if cashback {
+            accts.extend([w(ata(uva, p.quote, p.quote_program)), w(uva)]);
+        }
+    } else {
+        accts.extend([
+            r(amm_pda(&[b"global_volume_accumulator"])),
+            w(uva),
+            r(fee_config),
+            r(pump_fee_program()),
+        ]);
+        if cashback {
+            accts.push(w(ata(uva, p.quote, p.quote_program)));
+        }
+    }
+    accts.extend([
+        r(amm_pda(&[b"pool-v2", &p.base])),
+        r(fee_recipient),
+        w(ata(fee_recipient, p.quote, p.quote_program)),
+    ]);
+    ix(pump_amm(), accts, d)
+}
+
 pub const JUP_ROUTE: [u8; 8] = [229, 23, 203, 151, 122, 227, 173, 42];
 pub const JUP_SHARED: [u8; 8] = [193, 32, 155, 51, 65, 214, 156, 129];
 pub const JUP_EXACT_OUT: [u8; 8] = [208, 51, 239, 151, 123, 43, 237, 92];
+pub const JUP_ROUTE_V2: [u8; 8] = [187, 100, 250, 204, 49, 196, 175, 20];
+pub const JUP_SHARED_V2: [u8; 8] = [209, 152, 83, 147, 124, 254, 216, 233];
+pub const JUP_EXACT_OUT_V2: [u8; 8] = [157, 138, 184, 82, 21, 244, 243, 36];
+pub const JUP_SHARED_EXACT_OUT_V2: [u8; 8] = [53, 96, 229, 202, 216, 187, 250, 24];
+/// The program authority id the tests' intents name.
+pub const JUP_AUTHORITY_ID: u8 = 3;
+/// Jupiter's program authority `id`.
+pub fn jup_authority(id: u8) -> [u8; 32] {
+    kms_solana::find_program_address(&[b"authority", &[id]], &JUPITER_V6_PROGRAM)
+        .unwrap()
+        .0
+}
 pub fn jup_event_authority() -> [u8; 32] {
     address_from_base58("D8cy77BBepLMngZx6ZukaTff5hCt1HrWyKk3Hnd9oitf").unwrap()
 }
@@ -226,18 +603,43 @@ pub struct Jup {
 }
 
 pub fn jupiter(j: &Jup) -> Instruction {
+    let v2 = [
+        JUP_ROUTE_V2,
+        JUP_SHARED_V2,
+        JUP_EXACT_OUT_V2,
+        JUP_SHARED_EXACT_OUT_V2,
+    ]
+    .contains(&j.kind);
+    let shared =
+        j.kind == JUP_SHARED || j.kind == JUP_SHARED_V2 || j.kind == JUP_SHARED_EXACT_OUT_V2;
     let mut d = j.kind.to_vec();
-    if j.kind == JUP_SHARED {
-        d.push(3); // id
+    if shared {
+        d.push(JUP_AUTHORITY_ID);
     }
-    d.extend_from_slice(&jup_plan());
-    d.extend_from_slice(&j.amount.to_le_bytes());
-    d.extend_from_slice(&j.other.to_le_bytes());
-    d.extend_from_slice(&j.slippage.to_le_bytes());
-    d.push(j.fee_bps);
+    if v2 {
+        d.extend_from_slice(&j.amount.to_le_bytes());
+        d.extend_from_slice(&j.other.to_le_bytes());
+        d.extend_from_slice(&j.slippage.to_le_bytes());
+        d.extend_from_slice(&u16::from(j.fee_bps).to_le_bytes());
+        d.extend_from_slice(&0u16.to_le_bytes()); // positive slippage
+        // The v2 plan: one step (Raydium, variant 7), bps 10 000, 0 -> 1.
+        d.extend_from_slice(&1u32.to_le_bytes());
+        d.extend_from_slice(&[7, 0x10, 0x27, 0, 1]);
+    } else {
+        d.extend_from_slice(&jup_plan());
+        d.extend_from_slice(&j.amount.to_le_bytes());
+        d.extend_from_slice(&j.other.to_le_bytes());
+        d.extend_from_slice(&j.slippage.to_le_bytes());
+        d.push(j.fee_bps);
+    }
     let none = r(JUPITER_V6_PROGRAM);
     let fee = j.fee_account.map_or(none.clone(), w);
-    let mut a = vec![r(TOKEN_PROGRAM)];
+    let authority = jup_authority(JUP_AUTHORITY_ID);
+    let (psrc, pdst) = (
+        ata(authority, j.mint_in, TOKEN_PROGRAM),
+        ata(authority, j.mint_out, TOKEN_PROGRAM),
+    );
+    let mut a = if v2 { vec![] } else { vec![r(TOKEN_PROGRAM)] };
     if j.kind == JUP_ROUTE {
         a.extend([
             rs(USER),
@@ -249,18 +651,18 @@ pub fn jupiter(j: &Jup) -> Instruction {
         ]);
     } else if j.kind == JUP_SHARED {
         a.extend([
-            r(key(0x60)),
+            r(authority),
             rs(USER),
             w(j.src),
-            w(key(0x61)),
-            w(key(0x62)),
+            w(psrc),
+            w(pdst),
             w(j.dst),
             r(j.mint_in),
             r(j.mint_out),
             fee,
             none.clone(),
         ]);
-    } else {
+    } else if j.kind == JUP_EXACT_OUT {
         a.extend([
             rs(USER),
             w(j.src),
@@ -269,6 +671,30 @@ pub fn jupiter(j: &Jup) -> Instruction {
             r(j.mint_in),
             r(j.mint_out),
             fee,
+            none.clone(),
+        ]);
+    } else if shared {
+        a.extend([
+            r(authority),
+            rs(USER),
+            w(j.src),
+            w(psrc),
+            w(pdst),
+            w(j.dst),
+            r(j.mint_in),
+            r(j.mint_out),
+            r(TOKEN_PROGRAM),
+            r(TOKEN_PROGRAM),
+        ]);
+    } else {
+        a.extend([
+            rs(USER),
+            w(j.src),
+            w(j.dst),
+            r(j.mint_in),
+            r(j.mint_out),
+            r(TOKEN_PROGRAM),
+            r(TOKEN_PROGRAM),
             none.clone(),
         ]);
     }

@@ -1,23 +1,34 @@
-//! `raydium-v4-swap`: one `swapBaseIn` (9) or `swapBaseOut` (11) on the Raydium AMM v4 program
-//! from the user's associated token account of `mint_in` to the user's associated token account
-//! of `mint_out`, input at most `max_amount_in`, output at least `min_amount_out`; optionally
-//! compute-budget instructions within the caps, the wrapped-SOL sequence (create idempotent,
-//! transfer, syncNative, closeAccount back to the user) and an idempotent creation of the
-//! output account. Pool and market accounts (positions 1 to n-4) may come from lookup tables:
-//! the Raydium program checks them against the pool state, and none of them can receive the
-//! user's output; the token program and the user's three accounts must be static keys.
+//! `raydium-v4-swap` 2.0.0: one swap on the Raydium AMM v4 program from the user's associated
+//! token account of `mint_in` to the user's associated token account of `mint_out`, input at
+//! most `max_amount_in`, output at least `min_amount_out`, in one of the layouts of
+//! `raydium-amm` `program/src/instruction.rs` (commit 27f461d):
+//! - `SwapBaseIn` (9) / `SwapBaseOut` (11) with 18 accounts, or 17 without the AMM target
+//!   orders account (which the program no longer reads);
+//! - `SwapBaseInV2` (16) / `SwapBaseOutV2` (17) with 8 accounts (no order book).
+//!
+//! Before it, optionally: a durable-nonce advance of the authorized nonce account only,
+//! compute-budget instructions within the caps and the priority-fee maximum, the wrapped-SOL
+//! sequence (create idempotent, transfer, syncNative) and an idempotent creation of the output
+//! account; after it, closeAccount of wrapped SOL back to the user. The AMM authority is the
+//! program's fixed PDA. Pool and market accounts may come from lookup tables: the Raydium
+//! program checks them against the pool state, and none of them can receive the user's output;
+//! the token program and the user's three accounts must be static keys.
 #![no_std]
 
 use kms_module_sdk::kms_solana::programs::{RAYDIUM_AMM_V4_PROGRAM, TOKEN_PROGRAM};
-use kms_module_sdk::kms_solana::{Address, Message};
+use kms_module_sdk::kms_solana::{AccountRef, Address, Message};
 use kms_module_sdk::{
-    Check, Common, Params, Shape, SwapSides, le_u64, reject, reject_at, swap_epilogue, swap_prelude,
+    Check, Common, FeePolicy, Params, Shape, SwapSides, address, le_u64, reject, reject_at,
+    swap_epilogue, swap_prelude,
 };
 
 kms_module_sdk::module! {
     schema: include_bytes!("../schema.txt"),
     validate: validate,
 }
+
+/// The AMM authority, the program's PDA of `b"amm authority"`.
+pub const AMM_AUTHORITY: Address = address!("5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1");
 
 /// Checks the shape (see the crate docs).
 pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> Check {
@@ -29,6 +40,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
     let min_out = p.u64()?;
     let source = p.pubkey()?;
     let destination = p.pubkey()?;
+    let fees = FeePolicy::read(p)?;
     if *token_program != TOKEN_PROGRAM {
         return Err(reject("Raydium AMM v4 pools hold SPL Token mints only"));
     }
@@ -46,7 +58,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
         max_in,
     };
     let mut s = Shape::begin(msg, c.user)?;
-    s.compute_budget(c.max_cu_limit, c.max_cu_price)?;
+    s.preamble(&c, &fees)?;
     swap_prelude(&mut s, &w)?;
     let ix = s.next("missing the Raydium swap")?;
     if *ix.program != RAYDIUM_AMM_V4_PROGRAM {
@@ -57,16 +69,22 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
         (17, Some(a), Some(b)) => (a, b),
         _ => return Err(reject_at(ix.index, "unknown Raydium instruction layout")),
     };
-    let (amount_in_cap, amount_out_floor) = match d[0] {
-        9 => (a, b),  // swapBaseIn: amount_in, minimum_amount_out
-        11 => (a, b), // swapBaseOut: max_amount_in, amount_out
+    // Both forms carry (input bound, output bound): swapBaseIn (amount_in, minimum_amount_out),
+    // swapBaseOut (max_amount_in, amount_out).
+    let n = ix.ix.accounts.len();
+    match (d[0], n) {
+        (9 | 11, 17 | 18) | (16 | 17, 8) => {}
+        (9 | 11 | 16 | 17, _) => {
+            return Err(reject_at(ix.index, "unknown Raydium account layout"));
+        }
         _ => {
             return Err(reject_at(
                 ix.index,
-                "only swapBaseIn and swapBaseOut are allowed",
+                "only swapBaseIn, swapBaseOut and their V2 forms are allowed",
             ));
         }
-    };
+    }
+    let (amount_in_cap, amount_out_floor) = (a, b);
     if amount_in_cap > max_in {
         return Err(reject_at(
             ix.index,
@@ -79,13 +97,17 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
             "minimum output below the authorized minimum",
         ));
     }
-    let n = ix.ix.accounts.len();
-    if n != 17 && n != 18 {
-        return Err(reject_at(ix.index, "unknown Raydium account layout"));
-    }
     s.key(&ix, 0, token_program, false, "wrong token program")?;
-    for k in 1..n - 3 {
-        // Pool, authority, open orders, (target orders,) vaults, market: checked by Raydium.
+    s.mark(&ix, 1, true); // the AMM: checked by Raydium
+    // The AMM authority signs for the vaults; Raydium checks it too. From a lookup table it
+    // cannot be read here, and it is readonly either way.
+    let authority = ix.ix.accounts.get(2).and_then(|&k| msg.account(k));
+    if matches!(authority, Some(AccountRef::Static(k)) if *k != AMM_AUTHORITY) {
+        return Err(reject_at(ix.index, "wrong Raydium AMM authority"));
+    }
+    s.mark(&ix, 2, false);
+    for k in 3..n - 3 {
+        // Open orders, (target orders,) vaults, market: checked by Raydium.
         s.mark(&ix, k, true);
     }
     s.key(

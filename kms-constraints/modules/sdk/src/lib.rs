@@ -860,3 +860,142 @@ macro_rules! address {
         }
     };
 }
+
+// Everything below was added after the 1.0.0/2.0.0 modules were built; it is appended so that the
+// panic locations above (and with them the bytes of modules that do not use it) stay unchanged.
+
+/// Lamports per micro-lamport of compute-unit price: the priority fee is
+/// `⌈limit × price / 1 000 000⌉` lamports.
+const MICRO_LAMPORTS_PER_LAMPORT: u128 = 1_000_000;
+/// The runtime's default compute-unit limit per instruction when a transaction sets none
+/// (builtins get less since Agave 2.1; this is the larger, older figure, so a bound on it holds
+/// under both rules).
+pub const DEFAULT_CU_PER_INSTRUCTION: u128 = 200_000;
+/// The runtime's largest compute-unit limit: a larger requested limit is clamped to it.
+pub const MAX_CU_LIMIT: u128 = 1_400_000;
+
+/// The intent fields every trading module reads after its own fields (schema lines
+/// `max_priority_fee u64`, `nonce_account opt-pubkey`).
+#[derive(Debug, Clone, Copy)]
+pub struct FeePolicy<'a> {
+    /// Most lamports the transaction may pay as priority fee (compute-unit limit × price).
+    pub max_priority_fee: u64,
+    /// The only durable-nonce account the transaction may advance; `None` refuses every
+    /// durable-nonce transaction (a signed one stays valid until the nonce is advanced).
+    pub nonce_account: Option<&'a Address>,
+}
+
+impl<'a> FeePolicy<'a> {
+    /// Reads the two fields.
+    pub fn read(p: &mut Params<'a>) -> Check<Self> {
+        Ok(Self {
+            max_priority_fee: p.u64()?,
+            nonce_account: p.opt_pubkey()?,
+        })
+    }
+}
+
+/// The priority fee in lamports that a transaction requesting `limit` compute units (or none:
+/// the runtime's default for `non_budget_ixs` instructions) at `price` micro-lamports per unit
+/// pays at most. `u128`, rounded up, no overflow.
+#[must_use]
+pub fn priority_fee(limit: Option<u32>, price: u64, non_budget_ixs: usize) -> u128 {
+    let units = match limit {
+        Some(l) => u128::from(l),
+        None => DEFAULT_CU_PER_INSTRUCTION.saturating_mul(non_budget_ixs as u128),
+    }
+    .min(MAX_CU_LIMIT);
+    (units * u128::from(price)).div_ceil(MICRO_LAMPORTS_PER_LAMPORT)
+}
+
+impl Shape<'_> {
+    /// The start of every trading shape: an optional durable-nonce `AdvanceNonceAccount` (only
+    /// of `f.nonce_account`, authority the user), then optional compute-budget instructions in
+    /// any order: at most one `SetComputeUnitLimit` ≤ `c.max_cu_limit`, one
+    /// `SetComputeUnitPrice` ≤ `c.max_cu_price` and one `SetLoadedAccountsDataSizeLimit` (it
+    /// can only lower a limit), no accounts, and a priority fee (limit × price, see
+    /// [`priority_fee`]) ≤ `f.max_priority_fee`. Any other compute-budget instruction (heap
+    /// frame requests, unknown ones) is refused.
+    pub fn preamble(&mut self, c: &Common<'_>, f: &FeePolicy<'_>) -> Check {
+        use kms_solana::programs::SYSVAR_RECENT_BLOCKHASHES;
+        if self.next_is(&SYSTEM_PROGRAM, &[4, 0, 0, 0]) {
+            let ix = self.next("")?;
+            let Some(nonce) = f.nonce_account else {
+                return Err(reject_at(
+                    ix.index,
+                    "durable-nonce transaction (AdvanceNonceAccount) not allowed by the intent",
+                ));
+            };
+            if ix.ix.data.len() != 4 || ix.ix.accounts.len() != 3 {
+                return Err(reject_at(ix.index, "unknown AdvanceNonceAccount layout"));
+            }
+            self.key(
+                &ix,
+                0,
+                nonce,
+                true,
+                "advances a nonce account other than the authorized one",
+            )?;
+            self.key(
+                &ix,
+                1,
+                &SYSVAR_RECENT_BLOCKHASHES,
+                false,
+                "wrong recent-blockhashes sysvar",
+            )?;
+            self.key(&ix, 2, c.user, false, "nonce authority is not the user")?;
+        }
+        let (mut limit, mut price, mut data_size) = (None, None, false);
+        let mut first = None;
+        while self
+            .peek()
+            .is_some_and(|i| *i.program == COMPUTE_BUDGET_PROGRAM)
+        {
+            let ix = self.next("")?;
+            first.get_or_insert(ix.index);
+            if !ix.ix.accounts.is_empty() {
+                return Err(reject_at(
+                    ix.index,
+                    "compute-budget instruction with accounts",
+                ));
+            }
+            match ix.ix.data {
+                [2, a, b, c2, d] if limit.is_none() => {
+                    let v = u32::from_le_bytes([*a, *b, *c2, *d]);
+                    if v > c.max_cu_limit {
+                        return Err(reject_at(ix.index, "compute-unit limit above the cap"));
+                    }
+                    limit = Some(v);
+                }
+                [3, rest @ ..] if rest.len() == 8 && price.is_none() => {
+                    let v = le_u64(rest, 0).unwrap_or(u64::MAX);
+                    if v > c.max_cu_price {
+                        return Err(reject_at(ix.index, "compute-unit price above the cap"));
+                    }
+                    price = Some(v);
+                }
+                [4, _, _, _, _] if !data_size => data_size = true,
+                _ => {
+                    return Err(reject_at(
+                        ix.index,
+                        "compute-budget instruction not allowed",
+                    ));
+                }
+            }
+        }
+        if let (Some(at), Some(p)) = (first, price) {
+            let others = self
+                .msg
+                .instructions()
+                .filter(|i| *i.program_id(self.msg) != COMPUTE_BUDGET_PROGRAM)
+                .count();
+            if priority_fee(limit, p, others) > u128::from(f.max_priority_fee) {
+                return Err(reject_at(
+                    at,
+                    "priority fee (compute-unit limit x price) above the authorized maximum",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
