@@ -71,11 +71,11 @@ fn ata(owner: [u8; 32], mint: [u8; 32]) -> [u8; 32] {
         .map(|x| x.0)
         .unwrap_or([0; 32])
 }
-fn create_ata(owner: [u8; 32], mint: [u8; 32]) -> Instruction {
+fn create_ata(payer: [u8; 32], owner: [u8; 32], mint: [u8; 32]) -> Instruction {
     ix(
         ASSOCIATED_TOKEN_PROGRAM,
         vec![
-            AccountMeta::new(a(USER), true),
+            AccountMeta::new(a(payer), true),
             w(ata(owner, mint)),
             r(owner),
             r(mint),
@@ -85,12 +85,12 @@ fn create_ata(owner: [u8; 32], mint: [u8; 32]) -> Instruction {
         vec![1],
     )
 }
-fn transfer(to: [u8; 32], lamports: u64) -> Instruction {
+fn transfer(from: [u8; 32], to: [u8; 32], lamports: u64) -> Instruction {
     let mut d = vec![2, 0, 0, 0];
     d.extend_from_slice(&lamports.to_le_bytes());
     ix(
         SYSTEM_PROGRAM,
-        vec![AccountMeta::new(a(USER), true), w(to)],
+        vec![AccountMeta::new(a(from), true), w(to)],
         d,
     )
 }
@@ -100,25 +100,35 @@ fn token(data: Vec<u8>, accounts: Vec<AccountMeta>) -> Instruction {
 fn serialize(m: VersionedMessage) -> Vec<u8> {
     bincode::serialize(&m).unwrap_or_default()
 }
-fn legacy(ixs: &[Instruction]) -> Vec<u8> {
+fn legacy(payer: [u8; 32], blockhash: [u8; 32], ixs: &[Instruction]) -> Vec<u8> {
     serialize(VersionedMessage::Legacy(Message::new_with_blockhash(
         ixs,
-        Some(&a(USER)),
-        &Hash::new_from_array([0xAB; 32]),
+        Some(&a(payer)),
+        &Hash::new_from_array(blockhash),
     )))
 }
-fn head(v: &[V]) -> Vec<V> {
-    let mut out = vec![V::Pubkey(USER), V::U32(200_000), V::U64(50_000)];
+fn head(user: [u8; 32], v: &[V]) -> Vec<V> {
+    let mut out = vec![V::Pubkey(user), V::U32(200_000), V::U64(50_000)];
     out.extend_from_slice(v);
     out
 }
 
-/// The fixtures, one per built-in module.
+/// The fixtures, one per built-in module, for the fixed test user `[0x11; 32]`.
+///
+/// # Panics
+/// If the built-ins fail to load or a fixture is malformed (a bug in this file).
+pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
+    fixtures_for(registry, USER, [0xAB; 32])
+}
+
+/// The fixtures for `user` (the fee payer, signer and owner of every account they touch) with
+/// `blockhash`: a typical transaction and its parameters for each built-in module, for tests
+/// and demos that need shapes the current modules accept.
 ///
 /// # Panics
 /// If the built-ins fail to load or a fixture is malformed (a bug in this file).
 #[allow(clippy::expect_used, clippy::too_many_lines)]
-pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
+pub fn fixtures_for(registry: &Registry, user: [u8; 32], blockhash: [u8; 32]) -> Vec<Fixture> {
     let enc = |name: &str, v: Vec<V>| {
         let h = registry.builtin(name).expect("built-in");
         let p = registry
@@ -137,13 +147,13 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
 
     let (hash, params) = enc(
         "sol-withdraw",
-        head(&[V::Pubkey(owner), V::U64(1_000_000_000)]),
+        head(user, &[V::Pubkey(owner), V::U64(1_000_000_000)]),
     );
     let [l, p] = cu();
     out.push(Fixture {
         module: "sol-withdraw",
         hash,
-        message: legacy(&[l, p, transfer(owner, 500_000_000)]),
+        message: legacy(user, blockhash, &[l, p, transfer(user, owner, 500_000_000)]),
         loaded: vec![],
         params,
         native: sol_withdraw::validate,
@@ -151,15 +161,18 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
 
     let (hash, params) = enc(
         "token-withdraw",
-        head(&[
-            V::Pubkey(mint),
-            V::Pubkey(TOKEN_PROGRAM),
-            V::U8(6),
-            V::Pubkey(owner),
-            V::U64(1_000_000),
-            V::Derived,
-            V::Derived,
-        ]),
+        head(
+            user,
+            &[
+                V::Pubkey(mint),
+                V::Pubkey(TOKEN_PROGRAM),
+                V::U8(6),
+                V::Pubkey(owner),
+                V::U64(1_000_000),
+                V::Derived,
+                V::Derived,
+            ],
+        ),
     );
     let mut d = vec![12];
     d.extend_from_slice(&250_000u64.to_le_bytes());
@@ -167,17 +180,21 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     let send = token(
         d,
         vec![
-            w(ata(USER, mint)),
+            w(ata(user, mint)),
             r(mint),
             w(ata(owner, mint)),
-            AccountMeta::new_readonly(a(USER), true),
+            AccountMeta::new_readonly(a(user), true),
         ],
     );
     let [l, p] = cu();
     out.push(Fixture {
         module: "token-withdraw",
         hash,
-        message: legacy(&[l, p, create_ata(owner, mint), send]),
+        message: legacy(
+            user,
+            blockhash,
+            &[l, p, create_ata(user, owner, mint), send],
+        ),
         loaded: vec![],
         params,
         native: token_withdraw::validate,
@@ -186,20 +203,23 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     // Raydium: SOL -> token with the full wrapped-SOL sequence.
     let (hash, params) = enc(
         "raydium-v4-swap",
-        head(&[
-            V::Pubkey(NATIVE_MINT),
-            V::Pubkey(mint),
-            V::Pubkey(TOKEN_PROGRAM),
-            V::U64(1_000_000_000),
-            V::U64(1),
-            V::Derived,
-            V::Derived,
-            // max_priority_fee: exactly 200,000 CU × 50,000 µlamports; no durable nonce.
-            V::U64(10_000),
-            V::OptPubkey(None),
-        ]),
+        head(
+            user,
+            &[
+                V::Pubkey(NATIVE_MINT),
+                V::Pubkey(mint),
+                V::Pubkey(TOKEN_PROGRAM),
+                V::U64(1_000_000_000),
+                V::U64(1),
+                V::Derived,
+                V::Derived,
+                // max_priority_fee: exactly 200,000 CU × 50,000 µlamports; no durable nonce.
+                V::U64(10_000),
+                V::OptPubkey(None),
+            ],
+        ),
     );
-    let wsol = ata(USER, NATIVE_MINT);
+    let wsol = ata(user, NATIVE_MINT);
     let amm_authority =
         address_from_base58("5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1").unwrap_or_default();
     let mut d = vec![9];
@@ -217,28 +237,28 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     }
     accts.extend([
         w(wsol),
-        w(ata(USER, mint)),
-        AccountMeta::new_readonly(a(USER), true),
+        w(ata(user, mint)),
+        AccountMeta::new_readonly(a(user), true),
     ]);
     let swap = ix(RAYDIUM_AMM_V4_PROGRAM, accts, d);
     let [l, p] = cu();
     let ixs = [
         l,
         p,
-        create_ata(USER, NATIVE_MINT),
-        transfer(wsol, 100_000_000),
+        create_ata(user, user, NATIVE_MINT),
+        transfer(user, wsol, 100_000_000),
         token(vec![17], vec![w(wsol)]),
-        create_ata(USER, mint),
+        create_ata(user, user, mint),
         swap,
         token(
             vec![9],
-            vec![w(wsol), w(USER), AccountMeta::new_readonly(a(USER), true)],
+            vec![w(wsol), w(user), AccountMeta::new_readonly(a(user), true)],
         ),
     ];
     out.push(Fixture {
         module: "raydium-v4-swap",
         hash,
-        message: legacy(&ixs),
+        message: legacy(user, blockhash, &ixs),
         loaded: vec![],
         params,
         native: raydium_v4_swap::validate,
@@ -247,18 +267,21 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     // pump.fun buy of exactly `min_tokens_out` tokens (the limit price's edge), in the
     // 18-account layout of after the fee-recipient upgrade.
     let creator = key(0x5C);
-    let mut pump_values = head(&[
-        V::Pubkey(mint),
-        V::Pubkey(TOKEN_PROGRAM),
-        V::U64(1_000_000_000),
-        V::U64(0),
-        V::U64(1_000_000),
-        V::U64(u64::MAX),
-        V::Derived,
-        V::U64(10_000),
-        V::OptPubkey(None),
-        V::Pubkey(creator),
-    ]);
+    let mut pump_values = head(
+        user,
+        &[
+            V::Pubkey(mint),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::U64(1_000_000_000),
+            V::U64(0),
+            V::U64(1_000_000),
+            V::U64(u64::MAX),
+            V::Derived,
+            V::U64(10_000),
+            V::OptPubkey(None),
+            V::Pubkey(creator),
+        ],
+    );
     pump_values.extend([V::Derived; 7]);
     pump_values.extend([
         V::Pubkey(NATIVE_MINT),
@@ -287,15 +310,15 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
             r(mint),
             w(curve),
             w(ata(curve, mint)),
-            w(ata(USER, mint)),
-            AccountMeta::new(a(USER), true),
+            w(ata(user, mint)),
+            AccountMeta::new(a(user), true),
             r(SYSTEM_PROGRAM),
             r(TOKEN_PROGRAM),
             w(pda(&[b"creator-vault", &creator], &PUMP_FUN_PROGRAM)),
             r(pumpfun_trade::EVENT_AUTHORITY),
             r(PUMP_FUN_PROGRAM),
             r(pda(&[b"global_volume_accumulator"], &PUMP_FUN_PROGRAM)),
-            w(pda(&[b"user_volume_accumulator", &USER], &PUMP_FUN_PROGRAM)),
+            w(pda(&[b"user_volume_accumulator", &user], &PUMP_FUN_PROGRAM)),
             r(pda(&[b"fee_config", &PUMP_FUN_PROGRAM], &fee_program)),
             r(fee_program),
             r(pda(&[b"bonding-curve-v2", &mint], &PUMP_FUN_PROGRAM)),
@@ -307,7 +330,7 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     out.push(Fixture {
         module: "pumpfun-trade",
         hash,
-        message: legacy(&[l, p, create_ata(USER, mint), buy]),
+        message: legacy(user, blockhash, &[l, p, create_ata(user, user, mint), buy]),
         loaded: vec![],
         params,
         native: pumpfun_trade::validate,
@@ -318,23 +341,26 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     let pool_creator = key(0x5D);
     let protocol = key(0x5E);
     let fee_recipient = pumpswap_trade::FEE_RECIPIENTS[0];
-    let mut amm_values = head(&[
-        V::Pubkey(mint),
-        V::Pubkey(TOKEN_2022_PROGRAM),
-        V::Pubkey(NATIVE_MINT),
-        V::Pubkey(TOKEN_PROGRAM),
-        V::U64(1_000_000_000),
-        V::U64(0),
-        V::U64(1_000_000),
-        V::U64(0),
-        V::U64(10_000),
-        V::OptPubkey(None),
-        V::U16(0),
-        V::Pubkey(pool_creator),
-        V::Pubkey(creator),
-        V::Pubkey(protocol),
-        V::Pubkey(fee_recipient),
-    ]);
+    let mut amm_values = head(
+        user,
+        &[
+            V::Pubkey(mint),
+            V::Pubkey(TOKEN_2022_PROGRAM),
+            V::Pubkey(NATIVE_MINT),
+            V::Pubkey(TOKEN_PROGRAM),
+            V::U64(1_000_000_000),
+            V::U64(0),
+            V::U64(1_000_000),
+            V::U64(0),
+            V::U64(10_000),
+            V::OptPubkey(None),
+            V::U16(0),
+            V::Pubkey(pool_creator),
+            V::Pubkey(creator),
+            V::Pubkey(protocol),
+            V::Pubkey(fee_recipient),
+        ],
+    );
     amm_values.extend([V::Derived; 14]);
     let (hash, params) = enc("pumpswap-trade", amm_values);
     let ata_of = |owner: [u8; 32], mint: [u8; 32], program: [u8; 32]| {
@@ -347,9 +373,9 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
         &amm,
     );
     let vault = pda(&[b"creator_vault", &creator], &amm);
-    let uva = pda(&[b"user_volume_accumulator", &USER], &amm);
-    let wsol = ata(USER, NATIVE_MINT);
-    let coin_ata = ata_of(USER, mint, TOKEN_2022_PROGRAM);
+    let uva = pda(&[b"user_volume_accumulator", &user], &amm);
+    let wsol = ata(user, NATIVE_MINT);
+    let coin_ata = ata_of(user, mint, TOKEN_2022_PROGRAM);
     let mut d = pumpswap_trade::BUY.to_vec();
     d.extend_from_slice(&1_000_000u64.to_le_bytes());
     d.extend_from_slice(&500_000_000u64.to_le_bytes());
@@ -357,7 +383,7 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
         amm,
         vec![
             w(pool),
-            AccountMeta::new(a(USER), true),
+            AccountMeta::new(a(user), true),
             r(pumpswap_trade::GLOBAL_CONFIG),
             r(mint),
             r(NATIVE_MINT),
@@ -388,9 +414,9 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     let create_coin_ata = ix(
         ASSOCIATED_TOKEN_PROGRAM,
         vec![
-            AccountMeta::new(a(USER), true),
+            AccountMeta::new(a(user), true),
             w(coin_ata),
-            r(USER),
+            r(user),
             r(mint),
             r(SYSTEM_PROGRAM),
             r(TOKEN_2022_PROGRAM),
@@ -401,20 +427,20 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     let ixs = [
         l,
         p,
-        create_ata(USER, NATIVE_MINT),
-        transfer(wsol, 500_000_000),
+        create_ata(user, user, NATIVE_MINT),
+        transfer(user, wsol, 500_000_000),
         token(vec![17], vec![w(wsol)]),
         create_coin_ata,
         amm_buy,
         token(
             vec![9],
-            vec![w(wsol), w(USER), AccountMeta::new_readonly(a(USER), true)],
+            vec![w(wsol), w(user), AccountMeta::new_readonly(a(user), true)],
         ),
     ];
     out.push(Fixture {
         module: "pumpswap-trade",
         hash,
-        message: legacy(&ixs),
+        message: legacy(user, blockhash, &ixs),
         loaded: vec![],
         params,
         native: pumpswap_trade::validate,
@@ -424,27 +450,30 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     let out_mint = key(0x34);
     let (hash, params) = enc(
         "jupiter-v6-route",
-        head(&[
-            V::Pubkey(mint),
-            V::Pubkey(TOKEN_PROGRAM),
-            V::Pubkey(out_mint),
-            V::Pubkey(TOKEN_PROGRAM),
-            V::U64(1_000_000),
-            // min_amount_out: exactly the guarantee of the route below,
-            // ⌊990 000 × (10 000 − 50) / 10 000⌋ = 985 050 (no platform fee).
-            V::U64(985_050),
-            V::U16(100),
-            V::U8(0),
-            V::OptPubkey(None),
-            V::Derived,
-            V::Derived,
-            V::U64(10_000),
-            V::OptPubkey(None),
-            V::U8(3),
-            V::Derived,
-            V::Derived,
-            V::Derived,
-        ]),
+        head(
+            user,
+            &[
+                V::Pubkey(mint),
+                V::Pubkey(TOKEN_PROGRAM),
+                V::Pubkey(out_mint),
+                V::Pubkey(TOKEN_PROGRAM),
+                V::U64(1_000_000),
+                // min_amount_out: exactly the guarantee of the route below,
+                // ⌊990 000 × (10 000 − 50) / 10 000⌋ = 985 050 (no platform fee).
+                V::U64(985_050),
+                V::U16(100),
+                V::U8(0),
+                V::OptPubkey(None),
+                V::Derived,
+                V::Derived,
+                V::U64(10_000),
+                V::OptPubkey(None),
+                V::U8(3),
+                V::Derived,
+                V::Derived,
+                V::Derived,
+            ],
+        ),
     );
     let jup_authority = pda(&[b"authority", &[3]], &JUPITER_V6_PROGRAM);
     let jev =
@@ -460,11 +489,11 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
     let mut accts = vec![
         r(TOKEN_PROGRAM),
         r(jup_authority),
-        AccountMeta::new_readonly(a(USER), true),
-        w(ata(USER, mint)),
+        AccountMeta::new_readonly(a(user), true),
+        w(ata(user, mint)),
         w(ata(jup_authority, mint)),
         w(ata(jup_authority, out_mint)),
-        w(ata(USER, out_mint)),
+        w(ata(user, out_mint)),
         r(mint),
         r(out_mint),
         r(JUPITER_V6_PROGRAM),
@@ -482,10 +511,10 @@ pub fn fixtures(registry: &Registry) -> Vec<Fixture> {
         addresses: pools.iter().map(|k| a(*k)).collect(),
     };
     let m = v0::Message::try_compile(
-        &a(USER),
-        &[l, p, create_ata(USER, out_mint), route],
+        &a(user),
+        &[l, p, create_ata(user, user, out_mint), route],
         std::slice::from_ref(&table),
-        Hash::new_from_array([0xAB; 32]),
+        Hash::new_from_array(blockhash),
     )
     .expect("v0 compiles");
     let mut loaded = Vec::new();

@@ -19,6 +19,10 @@ const MAX_CU_LIMIT: u32 = 200_000;
 const MAX_CU_PRICE: u64 = 10_000;
 /// SPL Token program.
 const TOKEN_PROGRAM: &str = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA";
+/// Wrapped SOL, the quote mint of a pump.fun bonding curve.
+const WSOL_MINT: &str = "So11111111111111111111111111111111111111112";
+/// The largest priority fee (CU limit × CU price, lamports) a trade may pay.
+const MAX_PRIORITY_FEE: u64 = 10_000;
 /// How long a limit order stays armed.
 const LIMIT_ORDER_SECS: u64 = 24 * 3600;
 
@@ -400,34 +404,52 @@ impl TradingBot {
         ))
     }
 
-    /// `/limit <mint> <max SOL> <min tokens>`: a standing intent that lets one pump.fun buy of
-    /// at least `min tokens` for at most `max SOL` be signed without asking (a limit order).
+    /// `/limit <mint> <creator> <max SOL> <min tokens>`: a standing intent that lets one pump.fun
+    /// buy of at least `min tokens` for at most `max SOL` be signed without asking (a limit
+    /// order). `creator` is the coin's creator (its bonding curve names it; the creator vault is
+    /// derived from it).
     fn limit(self: &Arc<Self>, user: u64, args: &[&str]) -> Result<String, String> {
-        let [mint, max_sol, min_tokens] = args else {
-            return Err("usage: /limit <mint> <max SOL> <min tokens (base units)>".into());
+        let [mint, creator, max_sol, min_tokens] = args else {
+            return Err(
+                "usage: /limit <mint> <creator> <max SOL> <min tokens (base units)>".into(),
+            );
         };
         let mint = address(mint).ok_or("the mint must be a base58 address")?;
+        let creator = address(creator).ok_or("the creator must be a base58 address")?;
         let max_cost = parse_sol(max_sol).ok_or("the price must be SOL like 0.5")?;
         let min_out: u64 = min_tokens
             .parse()
             .map_err(|_| "min tokens must be a whole number")?;
         let from = address(&self.wallet(user)?).ok_or("bad wallet address")?;
         let token_program = address(TOKEN_PROGRAM).ok_or("token program")?;
-        let params = self.params(
-            "pumpfun-trade",
-            &[
-                ParamValue::Pubkey(from),
-                ParamValue::U32(MAX_CU_LIMIT),
-                ParamValue::U64(MAX_CU_PRICE),
-                ParamValue::Pubkey(mint),
-                ParamValue::Pubkey(token_program),
-                ParamValue::U64(max_cost),
-                ParamValue::U64(0),
-                ParamValue::U64(min_out),
-                ParamValue::U64(0),
-                ParamValue::Derived,
-            ],
-        )?;
+        let wsol = address(WSOL_MINT).ok_or("wrapped SOL mint")?;
+        // pumpfun-trade 3.x parameters (its schema.txt): the buy's bounds, then the accounts the
+        // host derives from them, the quote mint (wrapped SOL) and pump.fun's published fee and
+        // buyback recipients.
+        let mut values = vec![
+            ParamValue::Pubkey(from),
+            ParamValue::U32(MAX_CU_LIMIT),
+            ParamValue::U64(MAX_CU_PRICE),
+            ParamValue::Pubkey(mint),
+            ParamValue::Pubkey(token_program),
+            ParamValue::U64(max_cost),
+            ParamValue::U64(0),
+            ParamValue::U64(min_out),
+            ParamValue::U64(0),
+            ParamValue::Derived,
+            ParamValue::U64(MAX_PRIORITY_FEE),
+            ParamValue::OptPubkey(None),
+            ParamValue::Pubkey(creator),
+        ];
+        values.extend([ParamValue::Derived; 7]);
+        values.extend([
+            ParamValue::Pubkey(wsol),
+            ParamValue::Pubkey(token_program),
+            ParamValue::Pubkey(pumpfun_trade::FEE_RECIPIENTS[0]),
+            ParamValue::Pubkey(pumpfun_trade::BUYBACK_FEE_RECIPIENTS[0]),
+        ]);
+        values.extend([ParamValue::Derived; 7]);
+        let params = self.params("pumpfun-trade", &values)?;
         let answer = self.kms(&Request::CreateIntent(IntentProposal {
             user,
             wallet: WalletRef::Derived(0),
@@ -475,7 +497,7 @@ impl TradingBot {
     }
 }
 
-const HELP: &str = "Commands:\n/start: your wallet\n/send @username <SOL>\n/balance\n/limit <mint> <max SOL> <min tokens>: a limit order\n/revoke [id]: cancel a standing intent";
+const HELP: &str = "Commands:\n/start: your wallet\n/send @username <SOL>\n/balance\n/limit <mint> <creator> <max SOL> <min tokens>: a limit order\n/revoke [id]: cancel a standing intent";
 
 fn kms_client_b64(bytes: &[u8]) -> String {
     use kms_client::proto::Bytes as B;

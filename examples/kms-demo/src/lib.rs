@@ -408,15 +408,18 @@ impl Demo {
             Ok(())
         })?;
 
-        let raydium_program = tx::b58(&tx::RAYDIUM);
-        let pump_program = tx::b58(&tx::PUMP);
         run.step("A Raydium v4 swap and a pump.fun buy, approved", |r| {
             let bh = chain.blockhash()?;
-            for (name, module, params, msg, program) in [
-                ("Raydium v4 swap of 0.1 wSOL for at least 5 USDC", "raydium-v4-swap", tx::raydium_params(user)?, tx::raydium_swap(user, bh), &raydium_program),
-                ("pump.fun buy of 1,000,000 tokens for at most 0.2 SOL", "pumpfun-trade", tx::pump_params(user, 200_000_000, 1_000_000)?, tx::pump_buy(user, 1_000_000, 200_000_000, bh), &pump_program),
+            for (name, module, program) in [
+                ("Raydium v4 swap", "raydium-v4-swap", "675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8"),
+                ("pump.fun buy", "pumpfun-trade", "6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P"),
             ] {
-                let p = pending(call(&mut c, &sign_request(0, module, params, msg)))?;
+                let (msg, params, lookup) = tx::fixture(module, user, bh)?;
+                let mut req = sign_request(0, module, params, msg);
+                if let Request::Sign(s) = &mut req {
+                    s.lookup = lookup;
+                }
+                let p = pending(call(&mut c, &req))?;
                 r.say(format!("{name}: the signer's description:"));
                 r.say(indent(&p.description));
                 let result = approve(&phone, &mut c, &p.challenge, "Approve", &totp)?;
@@ -435,11 +438,10 @@ impl Demo {
             Ok(())
         })?;
 
-        let mint = tx::demo_key(b"limit-order-mint");
         let intent = run.step(
             "A standing intent for a limit order, signed later without asking",
             |r| {
-                let params = tx::pump_params_for(user, mint, 300_000_000, 5_000_000)?;
+                let (_, params, _) = tx::fixture("pumpfun-trade", user, chain.blockhash()?)?;
                 let p = pending(call(
                     &mut c,
                     &Request::CreateIntent(IntentProposal {
@@ -447,8 +449,8 @@ impl Demo {
                         wallet: WalletRef::Derived(0),
                         module: "pumpfun-trade".into(),
                         params: Bytes(params.clone()),
-                        per_transaction_limit: 300_000_000,
-                        cumulative_limit: 300_000_000,
+                        per_transaction_limit: SOL,
+                        cumulative_limit: SOL,
                         max_uses: 1,
                         valid_until: phone::now() + 24 * 3600,
                     }),
@@ -464,8 +466,7 @@ impl Demo {
                     "Alice approved (with her TOTP code): standing intent #{id}"
                 ));
                 r.say("later the price is reached and the bot submits the buy:");
-                let bh = chain.blockhash()?;
-                let msg = tx::pump_buy_of(user, mint, 5_000_000, 300_000_000, bh);
+                let (msg, _, _) = tx::fixture("pumpfun-trade", user, chain.blockhash()?)?;
                 let before = phone.message_count(ALICE);
                 let (sig, _, by) = signed(Ok(call(
                     &mut c,
@@ -574,9 +575,7 @@ impl Demo {
                     Response::Done { what } => r.say(format!("revoked: {what}")),
                     other => return Err(format!("{other:?}")),
                 }
-                let bh = chain.blockhash()?;
-                let msg = tx::pump_buy_of(user, mint, 5_000_000, 300_000_000, bh);
-                let params = tx::pump_params_for(user, mint, 300_000_000, 5_000_000)?;
+                let (msg, params, _) = tx::fixture("pumpfun-trade", user, chain.blockhash()?)?;
                 let p = pending(call(&mut c, &sign_request(0, "pumpfun-trade", params, msg)))?;
                 r.say(format!(
                     "the same buy now needs Alice's decision (challenge {}); she rejects it",

@@ -163,12 +163,13 @@ pub(crate) fn modules(args: &[String]) -> CliResult {
     }
 }
 
-fn builtin_names() -> [&'static str; 5] {
+fn builtin_names() -> [&'static str; 6] {
     [
         "sol-withdraw",
         "token-withdraw",
         "raydium-v4-swap",
         "pumpfun-trade",
+        "pumpswap-trade",
         "jupiter-v6-route",
     ]
 }

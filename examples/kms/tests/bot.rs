@@ -19,6 +19,7 @@ use rig::{Rig, buttons, chat, user};
 
 const TRADING_BOT_TOKEN: &str = "7000000002:AAF-tradingBotSecret_0123456789abcdefgh";
 const MINT: &str = "4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R";
+const CREATOR: &str = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
 
 struct Running {
     stop: Arc<AtomicBool>,
@@ -136,7 +137,7 @@ fn trading_bot_sends_arms_a_limit_order_and_revokes_without_touching_a_secret() 
 
     // A limit order: a standing intent the user approves once.
     rig.emu
-        .send_text(bot, 701, &format!("/limit {MINT} 0.5 1000"))
+        .send_text(bot, 701, &format!("/limit {MINT} {CREATOR} 0.5 1000"))
         .unwrap();
     wait_text(&rig, bot, 701, "Approve the limit order in @kms_signer_bot");
     approve_in_signer_chat(&rig, 701, "pumpfun-trade", "Approve intent");

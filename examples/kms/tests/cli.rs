@@ -84,6 +84,7 @@ fn modules_list_hash_and_verify() {
         "token-withdraw",
         "raydium-v4-swap",
         "pumpfun-trade",
+        "pumpswap-trade",
         "jupiter-v6-route",
     ] {
         assert!(stdout(&o).contains(name), "{}", stdout(&o));

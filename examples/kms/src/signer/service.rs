@@ -894,6 +894,7 @@ impl Service {
             "token-withdraw" => (Action::WithdrawToken, Some("max_amount")),
             "raydium-v4-swap" | "jupiter-v6-route" => (Action::SignTrade, Some("max_amount_in")),
             "pumpfun-trade" => (Action::SignTrade, Some("max_sol_cost")),
+            "pumpswap-trade" => (Action::SignTrade, Some("max_quote_in")),
             // A module the signer does not know could move funds anywhere: it gets the strictest
             // requirement.
             _ => (Action::WithdrawSol, None),
@@ -935,7 +936,10 @@ impl Service {
         for (field, value) in schema.fields().iter().zip(values) {
             match (field.name.as_str(), value) {
                 ("user", ParamValue::Pubkey(k)) => user = Some(k),
-                ("mint" | "mint_in" | "mint_out", ParamValue::Pubkey(k)) if k != NATIVE_MINT => {
+                (
+                    "mint" | "mint_in" | "mint_out" | "base_mint" | "quote_mint",
+                    ParamValue::Pubkey(k),
+                ) if k != NATIVE_MINT => {
                     mints.push(k);
                 }
                 (name, ParamValue::U64(v)) if Some(name) == module.bound_field => bound = v,
