@@ -1,7 +1,5 @@
 //! The project's promises, one named test each, against the real processes (`kms dev`:
-//! supervisor, signer, pool and bridge). `every_signature_matches_the_intent` (every built-in
-//! module through the processes) is not here yet: kms-constraints' attack suite checks the modules
-//! in process.
+//! supervisor, signer, pool and bridge).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -462,5 +460,137 @@ fn a_stolen_chat_account_cannot_drain() {
             }
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// Every built-in module, through the processes: the workspace's typical transaction of each
+/// (kms-benches' fixtures, built for the user's wallet) reaches the user as a challenge, and the
+/// same transaction with an instruction added, removed, moved or changed is refused by the module
+/// before anything reaches the user.
+#[test]
+fn every_signature_matches_the_intent() {
+    use kms_constraints::{HostConfig, Registry};
+    use solana_message::VersionedMessage;
+
+    let kms = Kms::start();
+    let mut c = kms.client();
+    let addr = create_user(&mut c, 71);
+    let registry = Registry::with_builtins(HostConfig::default()).unwrap();
+    let fixtures = kms_benches::constraints::fixtures_for(&registry, b58(&addr), [0xAB; 32]);
+    let mut covered: Vec<&str> = fixtures.iter().map(|f| f.module).collect();
+    covered.sort_unstable();
+    assert_eq!(
+        covered,
+        [
+            "jupiter-v6-route",
+            "pumpfun-trade",
+            "pumpswap-trade",
+            "raydium-v4-swap",
+            "sol-withdraw",
+            "token-withdraw"
+        ]
+    );
+    let request = |module: &str, params: &[u8], message: Vec<u8>, lookup: &[[u8; 32]]| {
+        Request::Sign(kms_client::SignRequest {
+            user: 71,
+            wallet: kms_client::WalletRef::Derived(0),
+            module: module.into(),
+            params: kms_client::Bytes(params.to_vec()),
+            message: kms_client::Bytes(message),
+            lookup: lookup
+                .iter()
+                .map(|k| bs58::encode(k).into_string())
+                .collect(),
+            claimed_description: None,
+        })
+    };
+    for f in &fixtures {
+        let accepted = pending(c.call(&request(f.module, &f.params, f.message.clone(), &f.loaded)));
+        assert!(
+            accepted.description.contains(f.module),
+            "{}",
+            accepted.description
+        );
+        let original: VersionedMessage = bincode::deserialize(&f.message).unwrap();
+        // The module's action (a swap, a buy, a transfer): its instruction is the one mutated,
+        // since a shape may allow optional steps around it (compute budget, creating or closing
+        // the user's own token accounts).
+        let program = match f.module {
+            "sol-withdraw" => "11111111111111111111111111111111",
+            "token-withdraw" => "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+            "raydium-v4-swap" => "675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8",
+            "pumpfun-trade" => "6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P",
+            "pumpswap-trade" => "pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA",
+            "jupiter-v6-route" => "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4",
+            other => panic!("no action program known for {other}"),
+        };
+        let keys: Vec<String> = original
+            .static_account_keys()
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        let action = |ixs: &[solana_message::compiled_instruction::CompiledInstruction]| {
+            ixs.iter()
+                .rposition(|ix| keys[usize::from(ix.program_id_index)] == program)
+                .unwrap_or_else(|| panic!("{}: no instruction of {program}", f.module))
+        };
+        let mutate = |change: &dyn Fn(
+            &mut Vec<solana_message::compiled_instruction::CompiledInstruction>,
+            usize,
+        )| {
+            let mut m = original.clone();
+            let ixs = match &mut m {
+                VersionedMessage::Legacy(l) => &mut l.instructions,
+                VersionedMessage::V0(v) => &mut v.instructions,
+                other => panic!("a fixture in a message format the signer refuses: {other:?}"),
+            };
+            let at = action(ixs);
+            change(ixs, at);
+            bincode::serialize(&m).unwrap()
+        };
+        let variants: [(&str, Vec<u8>); 4] = [
+            (
+                "the action added twice",
+                mutate(&|ixs, at| {
+                    let again = ixs[at].clone();
+                    ixs.insert(at + 1, again);
+                }),
+            ),
+            (
+                "the action removed",
+                mutate(&|ixs, at| {
+                    ixs.remove(at);
+                }),
+            ),
+            (
+                "the action moved first",
+                mutate(&|ixs, at| {
+                    let action = ixs.remove(at);
+                    ixs.insert(0, action);
+                }),
+            ),
+            (
+                "the action changed (its first data byte)",
+                mutate(&|ixs, at| {
+                    ixs[at].data[0] ^= 0xFF;
+                }),
+            ),
+        ];
+        let inbox_before = kms.inbox().len();
+        for (what, message) in variants {
+            match c.call(&request(f.module, &f.params, message, &f.loaded)) {
+                Err(ClientError::Remote(e)) => assert_eq!(
+                    e.kind,
+                    ErrorKind::ShapeRefused,
+                    "{} with {what}: {}",
+                    f.module,
+                    e.message
+                ),
+                other => panic!("{} with {what} was not refused: {other:?}", f.module),
+            }
+        }
+        // Nothing of the refused requests reached the user.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(kms.inbox().len(), inbox_before, "{}", f.module);
     }
 }
