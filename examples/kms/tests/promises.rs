@@ -576,6 +576,9 @@ fn every_signature_matches_the_intent() {
                 }),
             ),
         ];
+        // The accepted request's challenge reaches the user (the pool writes asynchronously:
+        // wait for it before counting).
+        kms.challenge(&accepted.challenge);
         let inbox_before = kms.inbox().len();
         for (what, message) in variants {
             match c.call(&request(f.module, &f.params, message, &f.loaded)) {
