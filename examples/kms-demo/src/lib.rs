@@ -212,9 +212,9 @@ fn approve(
     totp: &Authenticator,
 ) -> Step<Result<Response, (ErrorKind, String)>> {
     let answer = phone.press(ALICE, challenge, label)?;
-    if answer.contains("Send the code") {
-        let reply = phone.send_code(ALICE, &totp.code())?;
-        if reply.starts_with("Not done") {
+    if answer.contains("authenticator code") {
+        let reply = phone.send_code(ALICE, challenge, &totp.code())?;
+        if reply.contains("not done") || reply.starts_with("Not used") {
             return Err(format!("the signer refused the code: {reply}"));
         }
     } else if answer.starts_with("Not done") {
@@ -390,8 +390,8 @@ impl Demo {
             r.say(indent(&p.description));
             let answer = phone.press(ALICE, &p.challenge, "Approve")?;
             r.say(format!("Alice pressed Approve; the signer bot answered: {answer:?}"));
-            let reply = phone.send_code(ALICE, &totp.code())?;
-            r.say(format!("Alice sent her TOTP code; the signer bot answered: {reply:?}"));
+            let reply = phone.send_code(ALICE, &p.challenge, &totp.code())?;
+            r.say(format!("Alice replied to the request with her TOTP code; the signer bot answered: {reply:?}"));
             let (sig, wire, by) = signed(outcome(&mut c, &p.challenge)?)?;
             r.say(format!("signed ({by}): {sig}"));
             let exec = chain.send(&wire)?;
@@ -528,7 +528,7 @@ impl Demo {
                     "the thief pressed Approve in Alice's chat: {answer:?}"
                 ));
                 for guess in ["123456", "000000", "654321"] {
-                    let reply = phone.send_code(ALICE, guess)?;
+                    let reply = phone.send_code(ALICE, &p.challenge, guess)?;
                     r.say(format!("guessed code {guess}: {reply:?}"));
                     phone.press(ALICE, &p.challenge, "Approve")?;
                 }

@@ -231,10 +231,14 @@ impl Phone {
         self.answer(&id)
     }
 
-    /// Types `code` in the chat; returns the signer bot's reply.
-    pub(crate) fn send_code(&self, user: u64, code: &str) -> Step<String> {
+    /// Types `code` in the chat as a reply to the message of `challenge` (the signer bot takes a
+    /// code only so); returns the signer bot's reply.
+    pub(crate) fn send_code(&self, user: u64, challenge: &str, code: &str) -> Step<String> {
+        let m = self.challenge_message(user, challenge)?;
         let before = self.message_count(user);
-        self.emu.send_text(self.bot, user, code).map_err(err)?;
+        self.emu
+            .send_reply(self.bot, user, m.message_id, code)
+            .map_err(err)?;
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let reply = self
@@ -243,7 +247,7 @@ impl Phone {
                 .skip(before)
                 .filter(|m| m.from.as_ref().is_some_and(|u| u.is_bot))
                 .filter_map(|m| m.text)
-                .find(|t| !t.starts_with("Send the code"));
+                .find(|t| !t.starts_with("To approve request"));
             if let Some(t) = reply {
                 return Ok(t.lines().next().unwrap_or_default().to_owned());
             }

@@ -76,6 +76,9 @@ pub struct Message {
     /// The inline keyboard attached to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_markup: Option<InlineKeyboardMarkup>,
+    /// The message this one replies to (Telegram's "Reply"), as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_message: Option<Box<Message>>,
 }
 
 impl fmt::Debug for Message {
@@ -87,6 +90,10 @@ impl fmt::Debug for Message {
             .field("date", &self.date)
             .field("text_len", &self.text.as_ref().map(String::len))
             .field("reply_markup", &self.reply_markup)
+            .field(
+                "reply_to_message",
+                &self.reply_to_message.as_ref().map(|m| m.message_id),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -328,7 +328,7 @@ impl BotApiEmulator {
             next_message_id: 1,
             chat_instance: random_decimal(),
         });
-        let id = bot.user_message(chat_id, "/start")?;
+        let id = bot.user_message(chat_id, "/start", None)?;
         drop(state);
         self.shared.changed.notify_all();
         Ok(id)
@@ -346,7 +346,32 @@ impl BotApiEmulator {
         }
         let chat_id = user_chat_id(user_id)?;
         let mut state = self.shared.lock();
-        let id = bot_mut(&mut state, bot_id)?.user_message(chat_id, text)?;
+        let id = bot_mut(&mut state, bot_id)?.user_message(chat_id, text, None)?;
+        drop(state);
+        self.shared.changed.notify_all();
+        Ok(id)
+    }
+
+    /// The chat's user answers message `reply_to` with `text` (Telegram's "Reply": the update's
+    /// message carries `reply_to_message`). Returns the new message's id.
+    ///
+    /// # Errors
+    /// As [`Self::send_text`], and [`EmulatorError::MessageNotFound`].
+    pub fn send_reply(
+        &self,
+        bot_id: u64,
+        user_id: u64,
+        reply_to: i64,
+        text: &str,
+    ) -> Result<i64, EmulatorError> {
+        if text.trim().is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+            return Err(EmulatorError::InvalidText);
+        }
+        let chat_id = user_chat_id(user_id)?;
+        let mut state = self.shared.lock();
+        let bot = bot_mut(&mut state, bot_id)?;
+        let original = bot.message(chat_id, reply_to)?;
+        let id = bot.user_message(chat_id, text, Some(original))?;
         drop(state);
         self.shared.changed.notify_all();
         Ok(id)
@@ -607,7 +632,12 @@ impl Bot {
             })
     }
 
-    fn user_message(&mut self, chat_id: i64, text: &str) -> Result<i64, EmulatorError> {
+    fn user_message(
+        &mut self,
+        chat_id: i64,
+        text: &str,
+        reply_to: Option<Message>,
+    ) -> Result<i64, EmulatorError> {
         let chat = self.chat(chat_id)?;
         let message = Message {
             message_id: chat.next_message_id,
@@ -617,6 +647,7 @@ impl Bot {
             edit_date: None,
             text: Some(text.to_owned()),
             reply_markup: None,
+            reply_to_message: reply_to.map(Box::new),
         };
         chat.next_message_id += 1;
         chat.messages.push(message.clone());
@@ -881,6 +912,7 @@ fn carry_out(bot: &mut Bot, method: &str, p: Value) -> Result<Value, Refusal> {
                 edit_date: None,
                 text: Some(req.text),
                 reply_markup: req.reply_markup,
+                reply_to_message: None,
             };
             chat.next_message_id += 1;
             chat.messages.push(message.clone());

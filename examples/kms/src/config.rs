@@ -93,10 +93,10 @@ impl TelegramConfig {
                     "must be https:// (Telegram opens Mini Apps over HTTPS only)",
                 ));
             }
-            if m.init_data_max_age_secs == 0 || m.init_data_max_age_secs > 86_400 {
+            if m.init_data_max_age_secs == 0 || m.init_data_max_age_secs > 3600 {
                 return Err(invalid(
                     "telegram.miniapp.init_data_max_age_secs",
-                    "must be 1 to 86400",
+                    "must be 1 to 3600 (initData is a bearer credential for the user's challenges)",
                 ));
             }
         }
@@ -247,7 +247,7 @@ fn default_poll() -> u32 {
     25
 }
 fn default_init_data_age() -> u64 {
-    3600
+    600
 }
 
 /// Why the configuration is unusable.

@@ -82,7 +82,7 @@ fn mini_app_in_chromium_approves_rejects_and_refuses_forged_init_data() {
     // Approve: valid initData for the user, as Telegram's client would hand it to the page.
     let init = rig.emu.web_app_init_data(rig.bot(), USER).unwrap();
     browser.goto(&page_url(&url, &init));
-    browser.wait_text("status", "Signed by the signer for this request");
+    browser.wait_text("status", "Signed for this request by signer key");
     assert_eq!(browser.text("description"), p.description);
     // The key fingerprint the page checked is the one the chat message shows.
     let fingerprint = browser.text("fingerprint");
@@ -114,7 +114,7 @@ fn mini_app_in_chromium_approves_rejects_and_refuses_forged_init_data() {
         &url2,
         &rig.emu.web_app_init_data(rig.bot(), USER).unwrap(),
     ));
-    browser.wait_text("status", "Signed by the signer");
+    browser.wait_text("status", "Signed for this request by signer key");
     assert_eq!(
         browser.eval("return document.getElementById('button-1').textContent"),
         "Reject"

@@ -319,26 +319,39 @@ fn a_withdrawal_with_totp_takes_the_code_typed_in_the_signer_chat() {
     )));
     assert!(p.factor_required.is_some());
     let m = rig.challenge_message(505, &p.challenge);
-    assert!(m.text.clone().unwrap().contains("send the code"));
-    let press = || {
+    assert!(
+        m.text
+            .clone()
+            .unwrap()
+            .contains("reply to this message with the code")
+    );
+    let press = |message_id: i64| {
         let q = rig
             .emu
-            .press_button(rig.bot(), chat(505), m.message_id, "Approve")
+            .press_button(rig.bot(), chat(505), message_id, "Approve")
             .unwrap();
         let answer = rig.callback_answer(&q);
-        assert!(answer.contains("Send the code"), "{answer}");
+        assert!(
+            answer.contains("Reply to the request's message"),
+            "{answer}"
+        );
+    };
+    let bot_reply = |needle: &str| {
+        rig.emu
+            .wait_for_message(rig.bot(), chat(505), Duration::from_secs(20), |m| {
+                m.from.as_ref().is_some_and(|u| u.is_bot)
+                    && m.text.as_deref().is_some_and(|t| t.contains(needle))
+            })
+            .unwrap_or_else(|| panic!("no reply with {needle:?}"))
+            .text
+            .unwrap()
     };
     // Approve without the code signs nothing; a wrong code is refused.
-    press();
-    let before = rig.messages(505).len();
-    rig.emu.send_text(rig.bot(), 505, "000000").unwrap();
-    let refused = rig
-        .emu
-        .wait_for_message(rig.bot(), chat(505), Duration::from_secs(20), |m| {
-            m.text.as_deref().is_some_and(|t| t.starts_with("Not done"))
-        })
+    press(m.message_id);
+    rig.emu
+        .send_reply(rig.bot(), 505, m.message_id, "000000")
         .unwrap();
-    assert!(rig.messages(505).len() > before, "{refused:?}");
+    bot_reply(&format!("Request {}: not done", p.challenge));
     assert!(matches!(
         c.call(&Request::ChallengeOutcome {
             user: 505,
@@ -346,32 +359,42 @@ fn a_withdrawal_with_totp_takes_the_code_typed_in_the_signer_chat() {
         }),
         Ok(Response::Waiting { .. })
     ));
-    // A code with no request waiting for it is not used.
     let code = totp_code(&secret, &TotpParams::default(), unix_now());
+    // A code that replies to no request, or to one that is not waiting for it, is not used.
     rig.emu.send_text(rig.bot(), 505, &code).unwrap();
+    bot_reply("Not used: reply to the message of the request");
     rig.emu
-        .wait_for_message(rig.bot(), chat(505), Duration::from_secs(20), |m| {
-            m.text
-                .as_deref()
-                .is_some_and(|t| t.starts_with("No request is waiting"))
-        })
+        .send_reply(rig.bot(), 505, m.message_id, &code)
         .unwrap();
-    // Approve, then the right code: signed.
-    press();
-    rig.emu.send_text(rig.bot(), 505, &code).unwrap();
-    let signed = rig
-        .emu
-        .wait_for_message(rig.bot(), chat(505), Duration::from_secs(20), |m| {
-            m.text.as_deref().is_some_and(|t| t.starts_with("Signed: "))
-        })
+    bot_reply(&format!("Not used: request {} is not waiting", p.challenge));
+    // The attack of a stolen chat account: while the user is about to type the code for A, the
+    // attacker has request B pressed too. The code replies to A's message, so it approves A only.
+    let b = pending(c.call(&sign_request(
+        505,
+        transfer_message(b58(&addr), [0x66; 32], 900_000_000),
+        sol_params(b58(&addr), [0x66; 32], 1_000_000_000),
+    )));
+    let mb = rig.challenge_message(505, &b.challenge);
+    press(m.message_id);
+    press(mb.message_id);
+    rig.emu
+        .send_reply(rig.bot(), 505, m.message_id, &code)
         .unwrap();
+    let signed = bot_reply(&format!("Request {}: Signed: ", p.challenge));
     match outcome(&mut c, 505, &p.challenge).unwrap() {
         Response::Signed { signature, .. } => {
             assert!(verifies(&addr, &msg, &signature));
-            assert!(signed.text.unwrap().contains(&signature));
+            assert!(signed.contains(&signature));
         }
         other => panic!("{other:?}"),
     }
+    assert!(matches!(
+        c.call(&Request::ChallengeOutcome {
+            user: 505,
+            challenge: b.challenge.clone()
+        }),
+        Ok(Response::Waiting { .. })
+    ));
     // The code never shows up in the log.
     assert!(!rig.kms.log_text().contains(code.as_str()));
 }

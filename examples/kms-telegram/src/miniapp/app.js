@@ -96,7 +96,7 @@ async function main() {
     if (st.challenge !== challenge) throw new Error('the statement is for another request');
     if (String(st.user) !== userId) throw new Error('the statement is for another user');
     const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', keyBytes));
-    fingerprint = hex(digest.subarray(0, 8)).toUpperCase().match(/.{4}/g).join(' ');
+    fingerprint = hex(digest.subarray(0, 16)).toUpperCase().match(/.{4}/g).join(' ');
   } catch (e) {
     status('Not shown: ' + e.message + '.', 'bad');
     return;
@@ -108,7 +108,7 @@ async function main() {
   const secondsLeft = Number(st.expiresAt) - Math.floor(Date.now() / 1000);
   $('expires').textContent = secondsLeft > 0 ? 'in ' + secondsLeft + ' s' : 'expired';
   if (['totp', 'any'].includes(st.factor.toLowerCase())) $('code-row').hidden = false;
-  status('✓ Signed by the signer for this request.', 'ok');
+  status('✓ Signed for this request by signer key ' + fingerprint + ': check that your chat shows the same key.', 'ok');
   $('request').hidden = false;
 
   const row = $('buttons');

@@ -166,18 +166,28 @@ fn run_telegram(
     let token = BotToken::parse(token_text.trim())
         .map_err(|e| format!("bot token file {}: {e}", tg.bot_token_file.display()))?;
     drop(token_text);
-    let mut builder = BotClient::builder(token.clone())
-        .base_url(tg.api_base_url.clone())
-        .max_in_flight(tg.max_in_flight)
-        .timeout(std::time::Duration::from_secs(30))
-        .retry(DELIVERY_RETRY);
-    if let Some(ca) = &tg.ca_bundle {
-        let pem = std::fs::read(ca).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?;
-        builder = builder.ca_pem(&pem);
-    }
-    let client = builder
-        .build()
-        .map_err(|e| format!("Bot API client: {e}"))?;
+    let ca = match &tg.ca_bundle {
+        Some(ca) => {
+            Some(std::fs::read(ca).map_err(|e| format!("CA bundle {}: {e}", ca.display()))?)
+        }
+        None => None,
+    };
+    let client = |limit: Option<usize>| {
+        let mut b = BotClient::builder(token.clone())
+            .base_url(tg.api_base_url.clone())
+            .timeout(std::time::Duration::from_secs(30))
+            .retry(DELIVERY_RETRY);
+        if let Some(n) = limit {
+            b = b.max_in_flight(n);
+        }
+        if let Some(pem) = &ca {
+            b = b.ca_pem(pem);
+        }
+        b.build().map_err(|e| format!("Bot API client: {e}"))
+    };
+    // The senders share `max_in_flight` request slots; the update poller has a client of its own
+    // so that a long poll never holds one of them.
+    let (client, poller) = (client(Some(tg.max_in_flight))?, client(None)?);
     let miniapp = match &tg.miniapp {
         Some(m) => {
             let cert = std::fs::read(&m.cert)
@@ -203,6 +213,7 @@ fn run_telegram(
 
     let setup = telegram::TelegramSetup {
         client,
+        poller,
         token,
         poll_timeout_secs: tg.poll_timeout_secs,
         senders: tg.max_in_flight,

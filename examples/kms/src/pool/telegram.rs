@@ -50,6 +50,9 @@ const MAX_OPEN: usize = 100_000;
 /// What the pool needs to run against Telegram (read before the sandbox closes).
 pub(crate) struct TelegramSetup {
     pub(crate) client: BotClient,
+    /// The client of the update poller: its own, so a long poll never holds one of the
+    /// senders' request slots.
+    pub(crate) poller: BotClient,
     pub(crate) token: BotToken,
     pub(crate) poll_timeout_secs: u32,
     pub(crate) senders: usize,
@@ -60,6 +63,9 @@ pub(crate) struct TelegramSetup {
 /// One open challenge as the pool knows it.
 struct Open {
     user: u64,
+    /// The first line of the description (at most 80 characters), to name the request in
+    /// prompts and answers.
+    summary: String,
     buttons: Vec<ButtonOut>,
     statement: Vec<u8>,
     statement_signature: Vec<u8>,
@@ -78,15 +84,15 @@ enum Waiter {
         challenge: String,
         token: SecretText,
     },
-    /// A TOTP code typed in chat: reply in the chat.
-    Code { user: u64 },
+    /// A TOTP code typed in chat (as a reply to the request's message): reply in the chat.
+    Code { user: u64, challenge: String },
     /// The Mini App: hand the outcome to the waiting request.
     MiniApp(mpsc::SyncSender<Result<String, RouteError>>),
 }
 
-/// A decision whose approval waits for the user's TOTP code.
+/// A decision whose approval waits for the user's TOTP code, typed as a reply to the message of
+/// exactly this challenge.
 struct AwaitingCode {
-    challenge: String,
     token: SecretText,
     expires_at: u64,
 }
@@ -104,7 +110,8 @@ pub(crate) struct Pool {
     open: Mutex<HashMap<String, Open>>,
     by_message: Mutex<HashMap<(i64, i64), String>>,
     waiting: Mutex<HashMap<u64, Waiter>>,
-    awaiting_code: Mutex<HashMap<u64, AwaitingCode>>,
+    /// (user, challenge) → the approve token waiting for a code.
+    awaiting_code: Mutex<HashMap<(u64, String), AwaitingCode>>,
     next_id: AtomicU64,
     senders: Vec<Mutex<mpsc::Sender<Job>>>,
 }
@@ -141,18 +148,35 @@ pub(crate) fn start(setup: TelegramSetup, signer: UnixStream) -> Result<Arc<Pool
         std::thread::Builder::new()
             .name(format!("kms-pool-send-{i}"))
             .spawn(move || {
-                while let Ok(job) = rx.recv() {
-                    p.run_job(job);
-                }
+                essential("a sender", || {
+                    while let Ok(job) = rx.recv() {
+                        p.run_job(job);
+                    }
+                });
             })
             .map_err(|e| format!("sender thread: {e}"))?;
     }
     let p = Arc::clone(&pool);
     std::thread::Builder::new()
         .name("kms-pool-updates".into())
-        .spawn(move || p.poll_updates())
+        .spawn(move || essential("the update poller", || p.poll_updates()))
         .map_err(|e| format!("update thread: {e}"))?;
     Ok(pool)
+}
+
+/// Runs a thread the pool cannot work without; if it ends (a panic included), the whole process
+/// exits so the supervisor restarts it, instead of a pool that looks alive but delivers nothing.
+fn essential(what: &str, work: impl FnOnce()) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+    eprintln!(
+        "kms pool: {what} thread {}; exiting so the supervisor restarts the pool",
+        if outcome.is_err() {
+            "panicked"
+        } else {
+            "ended"
+        }
+    );
+    std::process::exit(1);
 }
 
 /// Reads the signer's frames until the link closes; returns the exit code.
@@ -177,11 +201,11 @@ pub(crate) fn serve_signer(pool: &Arc<Pool>, signer: UnixStream) -> i32 {
     }
 }
 
-/// The signer key's fingerprint as the chat and the Mini App show it: the first 8 bytes of its
-/// SHA-256, upper-case hex in groups of four.
+/// The signer key's fingerprint as the chat and the Mini App show it: the first 16 bytes (128
+/// bits) of its SHA-256, upper-case hex in groups of four.
 pub(crate) fn key_fingerprint(key: &[u8]) -> String {
     let digest = Sha256::digest(key);
-    let hex = hex::encode_upper(&digest[..8]);
+    let hex = hex::encode_upper(&digest[..16]);
     hex.as_bytes()
         .chunks(4)
         .map(|c| String::from_utf8_lossy(c).into_owned())
@@ -204,7 +228,7 @@ fn challenge_text(
     text.push_str(&format!("Expires in {minutes} min."));
     match factor {
         Some(f) if f.eq_ignore_ascii_case("totp") || f == "any" => text.push_str(
-            "\nApproving needs your second factor: press Approve, then send the code of your authenticator app here.",
+            "\nApproving needs your second factor: press Approve, then reply to this message with the code of your authenticator app (or use the app).",
         ),
         Some(f) => text.push_str(&format!("\nApproving needs a second factor ({f}).")),
         None => {}
@@ -218,6 +242,16 @@ fn truncate(mut text: String) -> String {
         text = format!("{cut}\n… (cut: open the app for all of it)");
     }
     text
+}
+
+/// The first line of a description, at most 80 characters: how prompts name a request.
+fn summary(description: &str) -> String {
+    let line = description.lines().next().unwrap_or("");
+    let mut s: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        s.push('…');
+    }
+    s
 }
 
 impl Pool {
@@ -251,7 +285,7 @@ impl Pool {
         token: SecretText,
         proof: Option<Proof>,
         waiter: Waiter,
-    ) -> Result<(), String> {
+    ) -> Result<u64, String> {
         let id = self.next_id();
         lock(&self.waiting).insert(id, waiter);
         let sent = self.to_signer(&PoolRequest::Decide {
@@ -264,7 +298,7 @@ impl Pool {
         if sent.is_err() {
             lock(&self.waiting).remove(&id);
         }
-        sent
+        sent.map(|()| id)
     }
 
     // ---------------------------------------------------------------- signer → pool
@@ -274,6 +308,7 @@ impl Pool {
             UserMessage::Challenge {
                 user,
                 ref challenge,
+                ref description,
                 ref buttons,
                 expires_at,
                 ref statement,
@@ -284,12 +319,20 @@ impl Pool {
                 let mut open = lock(&self.open);
                 if open.len() >= MAX_OPEN {
                     let now = now();
-                    open.retain(|_, o| o.expires_at > now);
+                    let mut by_message = lock(&self.by_message);
+                    open.retain(|_, o| {
+                        let keep = o.expires_at > now;
+                        if let (false, Some((chat, id, _))) = (keep, &o.message) {
+                            by_message.remove(&(*chat, *id));
+                        }
+                        keep
+                    });
                 }
                 open.insert(
                     challenge.clone(),
                     Open {
                         user,
+                        summary: summary(description),
                         buttons: buttons.clone(),
                         statement: statement.0.clone(),
                         statement_signature: statement_signature.0.clone(),
@@ -323,27 +366,27 @@ impl Pool {
                 token,
             } => {
                 let text = if error == Some(ErrorKind::SecondFactorRequired) {
-                    let expires_at = lock(&self.open)
+                    let (expires_at, what) = lock(&self.open)
                         .get(&challenge)
-                        .map_or(now() + 300, |o| o.expires_at);
-                    lock(&self.awaiting_code).insert(
-                        u,
-                        AwaitingCode {
-                            challenge,
-                            token,
-                            expires_at,
-                        },
-                    );
+                        .map_or((now() + 300, String::new()), |o| {
+                            (o.expires_at, o.summary.clone())
+                        });
+                    {
+                        let mut awaiting = lock(&self.awaiting_code);
+                        let now = now();
+                        awaiting.retain(|_, a| a.expires_at > now);
+                        awaiting.insert((u, challenge.clone()), AwaitingCode { token, expires_at });
+                    }
                     self.queue(
                         u,
                         Job::Text {
                             user: u,
-                            text:
-                                "Send the code of your authenticator app as a message to approve."
-                                    .into(),
+                            text: format!(
+                                "To approve request {challenge} ({what}), reply to its message with the code of your authenticator app. A code that is not a reply to that message is not used."
+                            ),
                         },
                     );
-                    "Send the code of your authenticator app to approve.".to_string()
+                    "Reply to the request's message with your authenticator code.".to_string()
                 } else if error.is_some() {
                     format!("Not done: {text}")
                 } else {
@@ -351,10 +394,10 @@ impl Pool {
                 };
                 self.queue(user, Job::Answer { query, text });
             }
-            Waiter::Code { user: u } => {
+            Waiter::Code { user: u, challenge } => {
                 let text = match error {
-                    None => text,
-                    Some(_) => format!("Not done: {text}"),
+                    None => format!("Request {challenge}: {text}"),
+                    Some(_) => format!("Request {challenge}: not done: {text}"),
                 };
                 self.queue(u, Job::Text { user: u, text });
             }
@@ -436,6 +479,9 @@ impl Pool {
                     expires_at,
                     factor_required.as_deref(),
                 );
+                // A description too long for one chat message is never approvable from a cut
+                // text: its decision buttons are left out (the Mini App shows all of it).
+                let cut = text.ends_with("(cut: open the app for all of it)");
                 let mut rows = vec![
                     buttons
                         .iter()
@@ -447,6 +493,9 @@ impl Pool {
                         })
                         .collect::<Vec<_>>(),
                 ];
+                if cut {
+                    rows.clear();
+                }
                 if let Some(url) = &self.setup.miniapp_url {
                     rows.push(vec![InlineKeyboardButton::web_app(
                         "Review in the app",
@@ -550,11 +599,11 @@ impl Pool {
                 timeout: Some(self.setup.poll_timeout_secs),
                 allowed_updates: Some(vec!["message".into(), "callback_query".into()]),
             };
-            match self.setup.client.get_updates(&req) {
+            match self.setup.poller.get_updates(&req) {
                 Ok(updates) => {
                     failures = 0;
                     for u in updates {
-                        offset = Some(u.update_id + 1);
+                        offset = Some(u.update_id.saturating_add(1));
                         if let Some(q) = u.callback_query {
                             self.pressed(q);
                         } else if let Some(m) = u.message {
@@ -574,6 +623,20 @@ impl Pool {
     /// A button press in chat.
     fn pressed(&self, q: CallbackQuery) {
         let user = q.from.id;
+        // Challenges are only ever sent to the user's private chat with the signer bot.
+        if q.message
+            .as_ref()
+            .is_some_and(|m| m.chat.kind != "private" || u64::try_from(m.chat.id) != Ok(user))
+        {
+            self.queue(
+                user,
+                Job::Answer {
+                    query: q.id,
+                    text: "Decisions are taken in your private chat with this bot.".into(),
+                },
+            );
+            return;
+        }
         let Some(data) = q.data.map(SecretText::new) else {
             self.queue(
                 user,
@@ -622,48 +685,50 @@ impl Pool {
     }
 
     /// A message typed in chat: a TOTP code the pool waits for, or `/start`.
+    /// A message typed in the user's private chat: a TOTP code replying to the message of a
+    /// request that waits for one, or `/start`. A code is bound to the request whose message it
+    /// replies to, so a request pressed by someone else in the meantime cannot take it.
     fn message(&self, m: Message) {
         let Some(from) = m.from.as_ref().map(|u| u.id) else {
             return;
         };
+        if m.chat.kind != "private" || u64::try_from(m.chat.id) != Ok(from) {
+            return;
+        }
         let text = Zeroizing::new(m.text.unwrap_or_default());
         let code = text.trim();
         let is_code = (6..=8).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit());
+        let say = |text: String| self.queue(from, Job::Text { user: from, text });
         if is_code {
-            let awaiting = lock(&self.awaiting_code).remove(&from);
+            let challenge = m.reply_to_message.as_ref().and_then(|r| {
+                lock(&self.by_message)
+                    .get(&(r.chat.id, r.message_id))
+                    .cloned()
+            });
+            let Some(challenge) = challenge else {
+                say("Not used: reply to the message of the request you approve with the code (or use the app).".into());
+                return;
+            };
+            let awaiting = lock(&self.awaiting_code).remove(&(from, challenge.clone()));
             match awaiting {
                 Some(a) if a.expires_at > now() => {
                     let proof = Proof::Totp {
                         code: SecretText::new(code),
                     };
-                    if let Err(e) = self.decide(
-                        from,
-                        &a.challenge,
-                        a.token,
-                        Some(proof),
-                        Waiter::Code { user: from },
-                    ) {
+                    let waiter = Waiter::Code {
+                        user: from,
+                        challenge: challenge.clone(),
+                    };
+                    if let Err(e) = self.decide(from, &challenge, a.token, Some(proof), waiter) {
                         eprintln!("kms pool: {e}");
                     }
                 }
-                _ => self.queue(
-                    from,
-                    Job::Text {
-                        user: from,
-                        text:
-                            "No request is waiting for a code. Press Approve on the request first."
-                                .into(),
-                    },
-                ),
+                _ => say(format!(
+                    "Not used: request {challenge} is not waiting for a code. Press Approve on it first."
+                )),
             }
         } else if code == "/start" || code.starts_with("/start ") {
-            self.queue(
-                from,
-                Job::Text {
-                    user: from,
-                    text: "This is your wallet's signer. Requests to approve arrive here; nothing is signed without your press.".into(),
-                },
-            );
+            say("This is your wallet's signer. Requests to approve arrive here; nothing is signed without your press.".into());
         }
     }
 }
@@ -720,10 +785,12 @@ impl MiniAppBackend for Pool {
         };
         let proof = code.map(|code| Proof::Totp { code });
         let (tx, rx) = mpsc::sync_channel(1);
-        Pool::decide(self, user, challenge, token, proof, Waiter::MiniApp(tx))
+        let id = Pool::decide(self, user, challenge, token, proof, Waiter::MiniApp(tx))
             .map_err(RouteError::Unavailable)?;
-        rx.recv_timeout(DECIDE_WAIT)
-            .map_err(|_| RouteError::Unavailable("the signer did not answer in time".into()))?
+        rx.recv_timeout(DECIDE_WAIT).map_err(|_| {
+            lock(&self.waiting).remove(&id);
+            RouteError::Unavailable("the signer did not answer in time".into())
+        })?
     }
 }
 
@@ -734,8 +801,8 @@ mod tests {
     #[test]
     fn fingerprint_shape() {
         let f = key_fingerprint(&[7u8; 32]);
-        assert_eq!(f.len(), 19);
-        assert_eq!(f.split(' ').count(), 4);
+        assert_eq!(f.len(), 39);
+        assert_eq!(f.split(' ').count(), 8);
         assert_ne!(f, key_fingerprint(&[8u8; 32]));
     }
 

@@ -98,8 +98,15 @@ impl Vault {
     }
 
     /// Signs a description statement with the description key, derived for this call only.
+    /// Refuses bytes that are not a version-1 statement: the key signs nothing else (its domain
+    /// separation is the statement's magic).
     pub(crate) fn sign_statement(&self, statement: &[u8]) -> Result<[u8; 64], SignerError> {
         use ed25519_dalek::Signer as _;
+        if !statement.starts_with(kms_client::statement::STATEMENT_MAGIC) {
+            return Err(SignerError::Internal(
+                "refusing to sign bytes that are not a description statement".into(),
+            ));
+        }
         self.with_master(|m| description_key(m).sign(statement).to_bytes())
     }
 
