@@ -20,8 +20,8 @@
 //!
 //! Errors are `{"error": "..."}` with 400 (malformed body), 401 (initData refused), 404 (no such
 //! challenge for this user), 409 (the signer refused the decision) or 503. Request bodies are
-//! limited to [`MAX_BODY_LEN`] bytes; the server binds whatever listener it is given (loopback in
-//! the reference signer).
+//! limited to [`MAX_BODY_LEN`] bytes, connections to [`MAX_CONNECTIONS`] at once and 60 s each;
+//! the server binds whatever listener it is given (loopback in the reference signer).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +46,10 @@ pub const MAX_BODY_LEN: usize = 16 * 1024;
 
 /// How long a connection may take to send its request headers and body.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+/// The longest a connection is kept, whatever it does (a decision waits up to 30 s).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 const PAGE_HTML: &str = include_str!("miniapp/app.html");
 const PAGE_JS: &str = include_str!("miniapp/app.js");
@@ -311,7 +315,11 @@ async fn accept_loop(
     acceptor: tokio_rustls::TlsAcceptor,
     backend: Arc<dyn MiniAppBackend>,
 ) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
         let Ok((tcp, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -319,6 +327,7 @@ async fn accept_loop(
         let acceptor = acceptor.clone();
         let backend = Arc::clone(&backend);
         tokio::spawn(async move {
+            let _permit = permit;
             let Ok(Ok(tls)) = tokio::time::timeout(REQUEST_TIMEOUT, acceptor.accept(tcp)).await
             else {
                 return;
@@ -327,11 +336,11 @@ async fn accept_loop(
                 let backend = Arc::clone(&backend);
                 async move { Ok::<_, std::convert::Infallible>(route(req, backend).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .header_read_timeout(REQUEST_TIMEOUT)
                 .timer(hyper_util::rt::TokioTimer::new())
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
         });
     }
 }

@@ -113,8 +113,13 @@ pub(crate) struct Pool {
     /// (user, challenge) → the approve token waiting for a code.
     awaiting_code: Mutex<HashMap<(u64, String), AwaitingCode>>,
     next_id: AtomicU64,
+    /// Unix time of the last sweep of expired challenges and code waits.
+    last_sweep: AtomicU64,
     senders: Vec<Mutex<mpsc::Sender<Job>>>,
 }
+
+/// Seconds between sweeps of expired challenges, their message mappings and code waits.
+const SWEEP_SECS: u64 = 60;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -141,6 +146,7 @@ pub(crate) fn start(setup: TelegramSetup, signer: UnixStream) -> Result<Arc<Pool
         waiting: Mutex::new(HashMap::new()),
         awaiting_code: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
+        last_sweep: AtomicU64::new(now()),
         senders,
     });
     for (i, rx) in receivers.into_iter().enumerate() {
@@ -316,18 +322,12 @@ impl Pool {
                 ref signer_key,
                 ..
             } => {
-                let mut open = lock(&self.open);
-                if open.len() >= MAX_OPEN {
-                    let now = now();
-                    let mut by_message = lock(&self.by_message);
-                    open.retain(|_, o| {
-                        let keep = o.expires_at > now;
-                        if let (false, Some((chat, id, _))) = (keep, &o.message) {
-                            by_message.remove(&(*chat, *id));
-                        }
-                        keep
-                    });
+                let now = now();
+                let due = now.saturating_sub(self.last_sweep.load(Ordering::Relaxed)) >= SWEEP_SECS;
+                if due || lock(&self.open).len() >= MAX_OPEN {
+                    self.sweep(now);
                 }
+                let mut open = lock(&self.open);
                 open.insert(
                     challenge.clone(),
                     Open {
@@ -352,6 +352,23 @@ impl Pool {
             } => self.decide_answered(user, id, error, text),
             other => self.queue(other.user(), Job::Deliver(other)),
         }
+    }
+
+    /// Forgets expired challenges (and the message mappings that point at them) and expired code
+    /// waits: what a press on them would get is `expired` from the signer anyway.
+    fn sweep(&self, now: u64) {
+        self.last_sweep.store(now, Ordering::Relaxed);
+        let mut open = lock(&self.open);
+        let mut by_message = lock(&self.by_message);
+        open.retain(|_, o| {
+            let keep = o.expires_at > now;
+            if let (false, Some((chat, id, _))) = (keep, &o.message) {
+                by_message.remove(&(*chat, *id));
+            }
+            keep
+        });
+        drop((open, by_message));
+        lock(&self.awaiting_code).retain(|_, a| a.expires_at > now);
     }
 
     fn decide_answered(&self, user: u64, id: u64, error: Option<ErrorKind>, text: String) {

@@ -261,9 +261,38 @@ fn spawn_pool_writer(
         .map_err(|e| SignerError::Startup(format!("pool thread: {e}")))
 }
 
-/// Reads the pool's requests (decisions the user took in chat) and hands each to the service;
-/// the answers go back through the pool writer.
+/// Threads that carry out the decisions the pool sends (a decision can take long: an export runs
+/// Argon2id; decisions of one user are serialised by the user's state lock anyway).
+const POOL_DECISION_THREADS: usize = 4;
+/// Decisions read from the pool and not yet taken up; the reader waits beyond this.
+const POOL_DECISION_QUEUE: usize = 256;
+
+/// Reads the pool's requests (decisions the user took in chat) and hands each to one of
+/// [`POOL_DECISION_THREADS`] threads, so a slow decision of one user does not hold up the
+/// others; the answers go back through the pool writer.
 fn spawn_pool_reader(pool: UnixStream, service: Arc<Service>) -> Result<(), SignerError> {
+    let (tx, rx) = mpsc::sync_channel::<PoolRequest>(POOL_DECISION_QUEUE);
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..POOL_DECISION_THREADS {
+        let rx = Arc::clone(&rx);
+        let service = Arc::clone(&service);
+        std::thread::Builder::new()
+            .name(format!("kms-pool-decide-{i}"))
+            .stack_size(512 * 1024)
+            .spawn(move || {
+                loop {
+                    let next = rx
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .recv();
+                    match next {
+                        Ok(req) => service.pool_request(req),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|e| SignerError::Startup(format!("pool decision thread: {e}")))?;
+    }
     std::thread::Builder::new()
         .name("kms-pool-events".into())
         .stack_size(512 * 1024)
@@ -282,7 +311,11 @@ fn spawn_pool_reader(pool: UnixStream, service: Arc<Service>) -> Result<(), Sign
                 let req = serde_json::from_slice::<PoolRequest>(&body);
                 zeroize::Zeroize::zeroize(&mut body);
                 match req {
-                    Ok(req) => service.pool_request(req),
+                    Ok(req) => {
+                        if tx.send(req).is_err() {
+                            return;
+                        }
+                    }
                     Err(_) => eprintln!("kms signer: the pool sent a frame that is not a request"),
                 }
             }
