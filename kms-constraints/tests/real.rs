@@ -512,3 +512,214 @@ fn a_real_jupiter_shared_accounts_route_is_accepted_at_its_bounds() {
         "Jupiter program authority id is not the authorized one",
     );
 }
+
+/// A real instruction file of `tests/data/real/`: its accounts (key, signer, writable) and data.
+fn real_instruction(file: &str) -> (Vec<(Address, bool, bool)>, Vec<u8>) {
+    let path = format!("{}/tests/data/real/{file}", env!("CARGO_MANIFEST_DIR"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let accounts = json["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                addr(a[0].as_str().unwrap()),
+                a[1].as_bool().unwrap(),
+                a[2].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    (
+        accounts,
+        hex::decode(json["data_hex"].as_str().unwrap()).unwrap(),
+    )
+}
+
+/// A legacy message of one instruction of `program`, paid by `payer`.
+fn one_instruction_message(
+    program: Address,
+    accounts: &[(Address, bool, bool)],
+    data: &[u8],
+    payer: Address,
+) -> Vec<u8> {
+    use solana_message::{AccountMeta, Hash, Instruction, Message, VersionedMessage};
+    let metas = accounts
+        .iter()
+        .map(|(k, s, w)| AccountMeta {
+            pubkey: solana_message::Address::new_from_array(*k),
+            is_signer: *s,
+            is_writable: *w,
+        })
+        .collect();
+    let ix = Instruction {
+        program_id: solana_message::Address::new_from_array(program),
+        accounts: metas,
+        data: data.to_vec(),
+    };
+    let m = Message::new_with_blockhash(
+        &[ix],
+        Some(&solana_message::Address::new_from_array(payer)),
+        &Hash::new_from_array([0xAB; 32]),
+    );
+    bincode::serialize(&VersionedMessage::Legacy(m)).unwrap()
+}
+
+/// Real PumpSwap `buy` instructions of mainnet (`tests/data/real/README.md`, carbon's
+/// `pump-swap-decoder` fixtures, 23 accounts, the layout of before the fee-recipient upgrade):
+/// the host derives from the trade's own user, mints, pool index and creator exactly the
+/// accounts PumpSwap used; the 23-account layout is refused by name, and the same trade with
+/// the three accounts the upgrade appends is accepted at its own bounds and refused one unit
+/// past them.
+#[test]
+fn real_pumpswap_buys_are_derived_refused_in_their_old_layout_and_accepted_upgraded() {
+    use kms_solana::programs::{PUMP_AMM_PROGRAM, PUMP_FUN_PROGRAM};
+    for (file, base_out, max_quote_in, track_volume) in [
+        (
+            "pumpswap-buy-instruction-track-volume-true.json",
+            104_079_243_172u64,
+            255_000_000u64,
+            Some(1u8),
+        ),
+        (
+            "pumpswap-buy-instruction-track-volume-false.json",
+            778_284_998_307,
+            1_852_791_115,
+            None,
+        ),
+    ] {
+        let (accounts, data) = real_instruction(file);
+        assert_eq!(accounts.len(), 23, "{file}");
+        assert_eq!(
+            (
+                u64::from_le_bytes(data[8..16].try_into().unwrap()),
+                u64::from_le_bytes(data[16..24].try_into().unwrap()),
+                data.get(24).copied(),
+            ),
+            (base_out, max_quote_in, track_volume),
+            "{file}"
+        );
+        let (user, base, quote) = (accounts[1].0, accounts[3].0, accounts[4].0);
+        let (base_program, quote_program) = (accounts[11].0, accounts[12].0);
+        let protocol_fee_recipient = accounts[9].0;
+        assert_eq!(quote, NATIVE_MINT);
+        // A pool migrated from the bonding curve: index 0, created by pump.fun's pool
+        // authority of the mint.
+        let pool_creator =
+            kms_solana::find_program_address(&[b"pool-authority", &base], &PUMP_FUN_PROGRAM)
+                .unwrap()
+                .0;
+        let fee_recipient = addr("5YxQFdt3Tr9zJLvkFccqXVUwhdTWJQc1fFg2YPbxvxeD");
+
+        let r = Registry::with_builtins(HostConfig::default()).unwrap();
+        let h = r.builtin("pumpswap-trade").unwrap();
+        let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
+        // The coin's creator is not in the instruction; only the creator vault depends on it.
+        let values = |creator: Address, max_quote: u64, min_base: u64| {
+            let mut v = vec![
+                V::Pubkey(user),
+                V::U32(0),
+                V::U64(0),
+                V::Pubkey(base),
+                V::Pubkey(base_program),
+                V::Pubkey(quote),
+                V::Pubkey(quote_program),
+                V::U64(max_quote),
+                V::U64(0),
+                V::U64(min_base),
+                V::U64(0),
+                V::U64(0),
+                V::OptPubkey(None),
+                V::U16(0),
+                V::Pubkey(pool_creator),
+                V::Pubkey(creator),
+                V::Pubkey(protocol_fee_recipient),
+                V::Pubkey(fee_recipient),
+            ];
+            v.extend([V::Derived; 14]);
+            v
+        };
+        let creator = [0x5C; 32];
+        let params = schema
+            .encode(&values(creator, max_quote_in, base_out))
+            .unwrap();
+        let derived = schema.decode(&params).unwrap();
+        let field = |name: &str| {
+            let i = schema.fields().iter().position(|f| f.name == name).unwrap();
+            match derived[i] {
+                V::Pubkey(k) => k,
+                _ => panic!("{name}"),
+            }
+        };
+        // The host's derivations are mainnet's.
+        for (name, at) in [
+            ("pool", 0),
+            ("user_base_ata", 5),
+            ("user_quote_ata", 6),
+            ("pool_base_ata", 7),
+            ("pool_quote_ata", 8),
+            ("protocol_fee_ata", 10),
+            ("global_volume_accumulator", 19),
+            ("user_volume_accumulator", 20),
+            ("fee_config", 21),
+        ] {
+            assert_eq!(field(name), accounts[at].0, "{file}: {name}");
+        }
+
+        let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
+            let checked = r.check_params(&h, p).unwrap();
+            r.validate_checked(
+                &checked,
+                &one_instruction_message(PUMP_AMM_PROGRAM, accounts, &data, user),
+                &[],
+            )
+        };
+        refused(
+            run(&accounts, &params),
+            "PumpSwap layout from before the 2026-04-28 fee-recipient upgrade",
+        );
+
+        // Today's layout of the same trade: the creator vault of the intent's creator (the
+        // instruction does not name the creator) and the three accounts the upgrade appends.
+        let mut upgraded = accounts.clone();
+        upgraded[17].0 = field("creator_vault_ata");
+        upgraded[18].0 = field("creator_vault");
+        upgraded.push((field("pool_v2"), false, false));
+        upgraded.push((fee_recipient, false, false));
+        upgraded.push((field("fee_recipient_ata"), false, true));
+        // Mainnet's message marked the global volume accumulator writable (and the second one
+        // also the fee config and fee program), as PumpSwap's IDL had it until 2025-11-16;
+        // the current IDL has them readonly, and the module refuses a writable account it
+        // does not write.
+        refused(
+            run(&upgraded, &params),
+            "an account is writable that this shape never writes",
+        );
+        for at in [19, 21, 22] {
+            upgraded[at].2 = false;
+        }
+        run(&upgraded, &params).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let encode = |v: &[V]| schema.encode(v).unwrap();
+        refused(
+            run(
+                &upgraded,
+                &encode(&values(creator, max_quote_in - 1, base_out)),
+            ),
+            "quote amount in above the authorized maximum",
+        );
+        refused(
+            run(
+                &upgraded,
+                &encode(&values(creator, max_quote_in, base_out + 1)),
+            ),
+            "buys fewer base tokens than the authorized minimum",
+        );
+        // Mainnet's creator vault is another creator's than the intent's: refused.
+        let mut theirs = upgraded.clone();
+        theirs[17].0 = accounts[17].0;
+        refused(
+            run(&theirs, &params),
+            "creator vault account is not the authorized creator's",
+        );
+    }
+}
