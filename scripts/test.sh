@@ -26,3 +26,7 @@ if ! cargo deny --version >/dev/null 2>&1; then
   cargo install --locked cargo-deny
 fi
 cargo deny --offline check licenses bans sources
+# Formatting and lints (the workspace and the demo runtime's own workspace).
+cargo fmt --all -- --check
+(cd examples/kms-demo/svm && cargo fmt -- --check)
+cargo clippy --workspace --all-targets --locked -- -D warnings
