@@ -107,6 +107,24 @@ fn run_file(signer: UnixStream, inbox: &Path, data_dir: &Path) -> Result<i32, St
     // directory, its key store or, in dev mode, the dev sealer's key file.
     confine(data_dir, &[])?;
     eprintln!("kms pool: ready (file notifier {})", inbox.display());
+    read_signer_messages(signer, |msg| match msg {
+        // Decision answers are for a pool that carries decisions; the file notifier does not.
+        UserMessage::DecideAnswer { .. } => {}
+        msg => {
+            if let Err(e) = notifier.deliver(&msg) {
+                eprintln!("kms pool: delivering to user {}: {e}", msg.user());
+            }
+        }
+    })
+}
+
+/// Reads the signer's frames until the link closes and hands each user message to `handle`
+/// (frame buffers wiped after decoding: they carry tokens and seed words). `Ok(0)` when the
+/// signer closed the link.
+fn read_signer_messages(
+    signer: UnixStream,
+    mut handle: impl FnMut(UserMessage),
+) -> Result<i32, String> {
     let mut reader = BufReader::new(signer);
     let mut buf = Vec::new();
     loop {
@@ -118,13 +136,7 @@ fn run_file(signer: UnixStream, inbox: &Path, data_dir: &Path) -> Result<i32, St
         let msg: Result<UserMessage, _> = serde_json::from_slice(&buf);
         zeroize::Zeroize::zeroize(&mut buf);
         match msg {
-            // Decision answers are for a pool that carries decisions; the file notifier does not.
-            Ok(UserMessage::DecideAnswer { .. }) => {}
-            Ok(msg) => {
-                if let Err(e) = notifier.deliver(&msg) {
-                    eprintln!("kms pool: delivering to user {}: {e}", msg.user());
-                }
-            }
+            Ok(msg) => handle(msg),
             Err(_) => eprintln!("kms pool: the signer sent a frame that is not a user message"),
         }
     }
@@ -237,5 +249,5 @@ fn run_telegram(
         None => None,
     };
     eprintln!("kms pool: ready (Telegram Bot API at {})", tg.api_base_url);
-    Ok(telegram::serve_signer(&pool, reader))
+    read_signer_messages(reader, |msg| pool.on_signer_message(msg))
 }

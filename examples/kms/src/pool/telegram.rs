@@ -20,13 +20,13 @@
 //! `kms_telegram::BotClient`. No token, code or seed word is ever written to the log.
 
 use std::collections::HashMap;
-use std::io::{BufReader, Write as _};
+use std::io::Write as _;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
-use kms_client::frame::{encode_frame, read_frame};
+use kms_client::frame::encode_frame;
 use kms_client::pool::{ButtonOut, PoolRequest, UserMessage};
 use kms_client::proto::{ErrorKind, Proof, SecretText};
 use kms_telegram::api::{
@@ -185,28 +185,6 @@ fn essential(what: &str, work: impl FnOnce()) {
     std::process::exit(1);
 }
 
-/// Reads the signer's frames until the link closes; returns the exit code.
-pub(crate) fn serve_signer(pool: &Arc<Pool>, signer: UnixStream) -> i32 {
-    let mut reader = BufReader::new(signer);
-    let mut buf = Vec::new();
-    loop {
-        match read_frame(&mut reader, &mut buf) {
-            Ok(true) => {}
-            Ok(false) => return 0,
-            Err(e) => {
-                eprintln!("kms pool: signer link: {e}");
-                return 1;
-            }
-        }
-        let msg: Result<UserMessage, _> = serde_json::from_slice(&buf);
-        zeroize::Zeroize::zeroize(&mut buf);
-        match msg {
-            Ok(msg) => pool.on_signer_message(msg),
-            Err(_) => eprintln!("kms pool: the signer sent a frame that is not a user message"),
-        }
-    }
-}
-
 /// The signer key's fingerprint as the chat and the Mini App show it: the first 16 bytes (128
 /// bits) of its SHA-256, upper-case hex in groups of four.
 pub(crate) fn key_fingerprint(key: &[u8]) -> String {
@@ -309,7 +287,7 @@ impl Pool {
 
     // ---------------------------------------------------------------- signer → pool
 
-    fn on_signer_message(&self, msg: UserMessage) {
+    pub(crate) fn on_signer_message(&self, msg: UserMessage) {
         match msg {
             UserMessage::Challenge {
                 user,
