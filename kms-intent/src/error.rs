@@ -219,4 +219,9 @@ pub enum IntentError {
     /// The persistence layer passed in failed; the in-memory state was left unchanged.
     #[error("persistence failed: {0}")]
     Persistence(String),
+    /// Another writer (a second instance sharing the store) changed the user's state since it
+    /// was loaded; nothing was written. [`crate::IntentStore::with_user`] reloads and retries
+    /// on its own and returns this only when the state kept changing.
+    #[error("the user's state was changed concurrently by another writer; retry")]
+    Conflict,
 }

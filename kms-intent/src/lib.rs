@@ -36,7 +36,7 @@ pub use state::{
     Authorization, FactorProof, ProofUsed, STATE_MAGIC, STATE_VERSION, TOTP_ENROLLMENT_TTL_SECS,
     USED_PASSKEY_CHALLENGES, UserState,
 };
-pub use store::{IntentStore, Persistence};
+pub use store::{CONFLICT_RETRIES, IntentStore, Persistence};
 pub use totp::{
     MAX_TOTP_NAME_LEN, TotpAlgorithm, TotpEnrollment, TotpParams, TotpSecret, totp_code,
 };

@@ -10,6 +10,12 @@ use crate::state::UserState;
 
 /// Where encoded user states live (for the reference signer: sealed records in its database).
 /// Implementations seal on `store` and unseal on `load`; the bytes contain TOTP secrets.
+///
+/// A backend shared by several writers (instances of a signer replicating through one store)
+/// also implements the revision methods, [`Persistence::load_revision`] and
+/// [`Persistence::store_if`]: a store then succeeds only over the revision the state was loaded
+/// at, so two writers never silently overwrite each other (a challenge decided once, an intent's
+/// cumulative limit held). The defaults suit a single writer.
 pub trait Persistence: Send + Sync {
     /// The last stored state of `user`, if any.
     ///
@@ -23,6 +29,32 @@ pub trait Persistence: Send + Sync {
     /// # Errors
     /// [`IntentError::Persistence`] when the backend fails.
     fn store(&self, user: UserId, state: &[u8]) -> Result<(), IntentError>;
+
+    /// The last stored state of `user` with its revision (`None`: no state yet). The default
+    /// has no revisions (a single writer): every state is at revision 0.
+    ///
+    /// # Errors
+    /// [`IntentError::Persistence`] when the backend fails.
+    fn load_revision(&self, user: UserId) -> Result<Option<(Vec<u8>, u64)>, IntentError> {
+        Ok(self.load(user)?.map(|s| (s, 0)))
+    }
+
+    /// Stores the state of `user` only if the stored one is still at `expected` (`None`: only if
+    /// there is none yet), and returns the new revision. The default ignores `expected` (a
+    /// single writer).
+    ///
+    /// # Errors
+    /// [`IntentError::Conflict`] when the stored state moved on (nothing written);
+    /// [`IntentError::Persistence`] when the backend fails.
+    fn store_if(
+        &self,
+        user: UserId,
+        state: &[u8],
+        expected: Option<u64>,
+    ) -> Result<u64, IntentError> {
+        let _ = expected;
+        self.store(user, state).map(|()| 0)
+    }
 }
 
 /// User states behind one lock per user, written through to a [`Persistence`].
@@ -34,8 +66,17 @@ pub trait Persistence: Send + Sync {
 pub struct IntentStore<P: Persistence> {
     persistence: P,
     rate_policy: RateLimitPolicy,
-    users: Mutex<HashMap<UserId, Arc<Mutex<UserState>>>>,
+    users: Mutex<HashMap<UserId, Arc<Mutex<Slot>>>>,
 }
+
+/// A cached state and the revision it was loaded or stored at (`None`: not stored yet).
+struct Slot {
+    state: UserState,
+    revision: Option<u64>,
+}
+
+/// How often [`IntentStore::with_user`] reloads and re-runs an operation whose store conflicted.
+pub const CONFLICT_RETRIES: usize = 4;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Operations run on a copy, so a panic inside one cannot leave a half-updated state behind
@@ -58,47 +99,92 @@ impl<P: Persistence> IntentStore<P> {
         &self.persistence
     }
 
-    fn slot(&self, user: UserId) -> Result<Arc<Mutex<UserState>>, IntentError> {
+    fn slot(&self, user: UserId) -> Result<Arc<Mutex<Slot>>, IntentError> {
         let mut users = lock(&self.users);
         if let Some(s) = users.get(&user) {
             return Ok(Arc::clone(s));
         }
-        let state = match self.persistence.load(user)? {
-            Some(bytes) => {
+        let slot = Arc::new(Mutex::new(self.load(user)?));
+        users.insert(user, Arc::clone(&slot));
+        Ok(slot)
+    }
+
+    fn load(&self, user: UserId) -> Result<Slot, IntentError> {
+        Ok(match self.persistence.load_revision(user)? {
+            Some((bytes, revision)) => {
                 let s = UserState::decode(&bytes)?;
                 if s.user() != user {
                     return Err(IntentError::Malformed(
                         "stored state belongs to another user",
                     ));
                 }
-                s
+                Slot {
+                    state: s,
+                    revision: Some(revision),
+                }
             }
-            None => UserState::with_rate_limit_policy(user, self.rate_policy)?,
-        };
-        let slot = Arc::new(Mutex::new(state));
-        users.insert(user, Arc::clone(&slot));
-        Ok(slot)
+            None => Slot {
+                state: UserState::with_rate_limit_policy(user, self.rate_policy)?,
+                revision: None,
+            },
+        })
     }
 
     /// Runs `op` on the user's state (loading it first if needed) and persists the result,
     /// whether `op` succeeded or not (failed attempts must be remembered).
     ///
+    /// When the persistence reports [`IntentError::Conflict`] (another writer stored a newer
+    /// state), the cached state is dropped, the newest one loaded, and `op` runs again on it,
+    /// up to [`CONFLICT_RETRIES`] times: `op` must keep no effect of a run whose result it does
+    /// not return.
+    ///
     /// # Errors
-    /// `op`'s error, or a load/decode/persistence error (then nothing changed).
+    /// `op`'s error, or a load/decode/persistence error (then nothing changed);
+    /// [`IntentError::Conflict`] when every retry conflicted.
     pub fn with_user<T>(
         &self,
         user: UserId,
-        op: impl FnOnce(&mut UserState) -> Result<T, IntentError>,
+        mut op: impl FnMut(&mut UserState) -> Result<T, IntentError>,
     ) -> Result<T, IntentError> {
-        let slot = self.slot(user)?;
-        let mut current = lock(&slot);
-        let mut next = current.clone();
-        let out = op(&mut next);
-        if next != *current {
-            self.persistence.store(user, &next.encode())?;
-            *current = next;
+        let mut attempt = 0;
+        loop {
+            let slot = self.slot(user)?;
+            let mut current = lock(&slot);
+            let mut next = current.state.clone();
+            let out = op(&mut next);
+            if next == current.state {
+                return out;
+            }
+            match self
+                .persistence
+                .store_if(user, &next.encode(), current.revision)
+            {
+                Ok(revision) => {
+                    current.state = next;
+                    current.revision = Some(revision);
+                    return out;
+                }
+                Err(IntentError::Conflict) if attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    drop(current);
+                    self.forget_slot(user, &slot);
+                }
+                Err(IntentError::Conflict) => {
+                    drop(current);
+                    self.forget_slot(user, &slot);
+                    return Err(IntentError::Conflict);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        out
+    }
+
+    /// Drops `slot` from the cache unless it was replaced meanwhile.
+    fn forget_slot(&self, user: UserId, slot: &Arc<Mutex<Slot>>) {
+        let mut users = lock(&self.users);
+        if users.get(&user).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            users.remove(&user);
+        }
     }
 
     /// Reads the user's state without changing it.
@@ -112,12 +198,19 @@ impl<P: Persistence> IntentStore<P> {
     ) -> Result<T, IntentError> {
         let slot = self.slot(user)?;
         let current = lock(&slot);
-        Ok(f(&current))
+        Ok(f(&current.state))
     }
 
     /// Drops the cached states, so the next access reloads from persistence (what a restart
     /// does).
     pub fn forget_cache(&self) {
         lock(&self.users).clear();
+    }
+
+    /// Drops the cached state of `user` (another writer stored a newer one), so the next access
+    /// reloads it. An operation running on the old state meanwhile fails its conditional store
+    /// and is re-run on the new one.
+    pub fn forget_user(&self, user: UserId) {
+        lock(&self.users).remove(&user);
     }
 }

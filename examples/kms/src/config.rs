@@ -44,6 +44,134 @@ pub(crate) struct Config {
     /// Deliver through the Telegram signer bot instead of the inbox file.
     #[serde(default)]
     pub(crate) telegram: Option<TelegramConfig>,
+    /// The bus: `"unix"` (the socket only; one instance) or NATS server URLs
+    /// (`"nats://127.0.0.1:4222"`, comma-separated; `tls://` for TLS): then the bridge also
+    /// serves requests from NATS and the instance replicates its sealed records through
+    /// JetStream KV with the other instances on the same bucket (see `[nats]`).
+    #[serde(default = "default_bus")]
+    pub(crate) bus: String,
+    /// `[nats]`: subjects, bucket, TLS and credentials when `bus` is NATS.
+    #[serde(default)]
+    pub(crate) nats: NatsConfig,
+}
+
+/// `[nats]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NatsConfig {
+    /// Subject prefix (versioned): requests arrive on `<prefix>.request`.
+    #[serde(default = "default_prefix")]
+    pub(crate) prefix: String,
+    /// The queue group every instance joins (one instance serves each request).
+    #[serde(default = "default_queue")]
+    pub(crate) queue_group: String,
+    /// The JetStream KV bucket of the sealed records (created when missing).
+    #[serde(default = "default_bucket")]
+    pub(crate) bucket: String,
+    /// JetStream replicas of the bucket when this instance creates it (3 in a NATS cluster).
+    #[serde(default = "default_replicas")]
+    pub(crate) replicas: usize,
+    /// This instance's name in the NATS connection (monitoring) and in logs.
+    #[serde(default)]
+    pub(crate) instance: Option<String>,
+    /// A PEM bundle of the CAs that sign the NATS servers' certificates.
+    #[serde(default)]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) for TLS client authentication, with `client_key`.
+    #[serde(default)]
+    pub(crate) client_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[serde(default)]
+    pub(crate) client_key: Option<PathBuf>,
+    /// Refuse a NATS connection without TLS.
+    #[serde(default)]
+    pub(crate) require_tls: bool,
+    /// User name (with `password_file`).
+    #[serde(default)]
+    pub(crate) user: Option<String>,
+    /// A file holding the user's password.
+    #[serde(default)]
+    pub(crate) password_file: Option<PathBuf>,
+    /// A file holding an authentication token.
+    #[serde(default)]
+    pub(crate) token_file: Option<PathBuf>,
+    /// How long the signer waits for a replicated read or write, in milliseconds.
+    #[serde(default = "default_nats_timeout")]
+    pub(crate) request_timeout_ms: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            prefix: default_prefix(),
+            queue_group: default_queue(),
+            bucket: default_bucket(),
+            replicas: default_replicas(),
+            instance: None,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            require_tls: false,
+            user: None,
+            password_file: None,
+            token_file: None,
+            request_timeout_ms: default_nats_timeout(),
+        }
+    }
+}
+
+impl NatsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| ConfigError::Invalid {
+            field,
+            reason: reason.into(),
+        };
+        let token_ok = |t: &str| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        if self.prefix.split('.').any(|t| !token_ok(t)) || self.prefix.len() > 64 {
+            return Err(invalid(
+                "nats.prefix",
+                "must be dot-separated tokens of letters, digits, '_' and '-' (at most 64 bytes)",
+            ));
+        }
+        if !token_ok(&self.queue_group) || self.queue_group.len() > 64 {
+            return Err(invalid(
+                "nats.queue_group",
+                "must be letters, digits, '_' and '-' (at most 64 bytes)",
+            ));
+        }
+        if !token_ok(&self.bucket) || self.bucket.len() > 64 {
+            return Err(invalid(
+                "nats.bucket",
+                "must be letters, digits, '_' and '-' (at most 64 bytes)",
+            ));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return Err(invalid("nats.replicas", "must be 1 to 5"));
+        }
+        if !(100..=60_000).contains(&self.request_timeout_ms) {
+            return Err(invalid("nats.request_timeout_ms", "must be 100 to 60000"));
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err(invalid(
+                "nats.client_cert",
+                "client_cert and client_key go together",
+            ));
+        }
+        if self.user.is_some() != self.password_file.is_some() {
+            return Err(invalid("nats.user", "user and password_file go together"));
+        }
+        if self.user.is_some() && self.token_file.is_some() {
+            return Err(invalid(
+                "nats.token_file",
+                "use either user/password_file or token_file",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[telegram]`: the pool delivers to users' Telegram chats through the signer bot, reads its
@@ -207,6 +335,24 @@ impl Default for SupervisorConfig {
     }
 }
 
+fn default_bus() -> String {
+    "unix".into()
+}
+fn default_prefix() -> String {
+    "kms.v1".into()
+}
+fn default_queue() -> String {
+    "kms".into()
+}
+fn default_bucket() -> String {
+    "kms_v1_state".into()
+}
+fn default_replicas() -> usize {
+    1
+}
+fn default_nats_timeout() -> u64 {
+    10_000
+}
 fn default_source() -> KeySource {
     KeySource::Tpm
 }
@@ -308,7 +454,20 @@ impl Config {
             },
             supervisor: SupervisorConfig::default(),
             telegram: None,
+            bus: default_bus(),
+            nats: NatsConfig::default(),
         }
+    }
+
+    /// The NATS server URLs when the bus is NATS.
+    pub(crate) fn nats_urls(&self) -> Option<Vec<String>> {
+        (self.bus != "unix").then(|| {
+            self.bus
+                .split(',')
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty())
+                .collect()
+        })
     }
 
     /// Reads a `[telegram]` section on its own (the file `kms dev --telegram` names).
@@ -349,6 +508,20 @@ impl Config {
         }
         if let Some(tg) = &self.telegram {
             tg.validate()?;
+        }
+        if let Some(urls) = self.nats_urls() {
+            let ok = |u: &String| {
+                ["nats://", "tls://"]
+                    .iter()
+                    .any(|p| u.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
+            };
+            if urls.is_empty() || !urls.iter().all(ok) {
+                return Err(ConfigError::Invalid {
+                    field: "bus",
+                    reason: "must be \"unix\" or NATS URLs (nats://host:port or tls://host:port, comma-separated)".into(),
+                });
+            }
+            self.nats.validate()?;
         }
         Ok(())
     }

@@ -17,7 +17,9 @@ mod audit;
 mod bridge;
 mod cli;
 mod config;
+mod nats;
 mod pool;
+mod replica;
 mod sandbox;
 mod signer;
 mod supervisor;
@@ -33,9 +35,11 @@ use config::Config;
 const USAGE: &str = "\
 usage:
   kms up --config <kms.toml>        supervisor + signer + HTTPS pool + bridge (TPM-sealed master key)
-  kms dev [--state-dir <dir>] [--challenge-ttl S] [--telegram <telegram.toml>]
+  kms dev [--state-dir <dir>] [--challenge-ttl S] [--telegram <telegram.toml>] [--nats <url>]
                                     the same on embedded defaults (INSECURE dev sealer; default dir .kms-dev);
-                                    with --telegram, deliver through a Telegram signer bot
+                                    with --telegram, deliver through a Telegram signer bot;
+                                    with --nats nats://127.0.0.1:4222 [--instance NAME], serve on NATS
+                                    and replicate through JetStream KV (several instances)
   kms demo [--svm <kms-svm>]        the whole system on embedded defaults, every signature executed in a Solana runtime
   kms describe <tx|file|->          describe a transaction or message (base58 or base64)
   kms derive --mnemonic \"<words>\" [--passphrase P] [--index I] [--count N]
@@ -65,13 +69,19 @@ fn main() -> ExitCode {
         "backup" => tool(cli::backup(rest)),
         "audit" => tool(cli::audit(rest)),
         "__signer" => child(rest, |cfg, fds| {
-            Ok(signer::run(cfg, fds("--bus-fd")?, fds("--pool-fd")?))
+            Ok(signer::run(
+                cfg,
+                fds("--bus-fd")?,
+                fds("--pool-fd")?,
+                fds("--repl-fd").ok(),
+            ))
         }),
         "__bridge" => child(rest, |cfg, fds| {
             Ok(bridge::run(
                 fds("--listen-fd")?,
                 fds("--signer-fd")?,
-                &cfg.data_dir,
+                fds("--repl-fd").ok(),
+                cfg,
             ))
         }),
         "__pool" => child(rest, |cfg, fds| Ok(pool::run(fds("--signer-fd")?, cfg))),
@@ -125,6 +135,12 @@ fn dev(args: &[String]) -> i32 {
                 ));
             }
         }
+    }
+    if let Some(bus) = flag(args, "--nats") {
+        cfg.bus = bus;
+    }
+    if let Some(name) = flag(args, "--instance") {
+        cfg.nats.instance = Some(name);
     }
     if let Some(file) = flag(args, "--telegram") {
         match Config::load_telegram(&PathBuf::from(file)) {

@@ -53,7 +53,7 @@ fn supervise(cfg: &Config) -> Result<(), String> {
     let mut backoff = base;
     loop {
         let started = Instant::now();
-        let mut trio = start_trio(&config_json, &listener)?;
+        let mut trio = start_trio(&config_json, &listener, cfg.nats_urls().is_some())?;
         eprintln!(
             "kms: started signer (pid {}), pool (pid {}), bridge (pid {}); bus at {}",
             trio.signer.id(),
@@ -118,27 +118,35 @@ fn bind_bus(cfg: &Config) -> Result<UnixListener, String> {
     Ok(listener)
 }
 
-fn start_trio(config_json: &str, listener: &UnixListener) -> Result<Trio, String> {
+fn start_trio(config_json: &str, listener: &UnixListener, nats: bool) -> Result<Trio, String> {
     let (bridge_end, signer_bus) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
     let (signer_pool, pool_end) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
-    let signer = spawn(
-        "__signer",
-        config_json,
-        &[
-            ("--bus-fd", signer_bus.into()),
-            ("--pool-fd", signer_pool.into()),
-        ],
-    )?;
+    // With NATS, a third pair carries the signer's sealed records to the bridge (replication).
+    let (signer_repl, bridge_repl) = if nats {
+        let (a, b) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
+    let mut signer_fds: Vec<(&str, OwnedFd)> = vec![
+        ("--bus-fd", signer_bus.into()),
+        ("--pool-fd", signer_pool.into()),
+    ];
+    if let Some(r) = signer_repl {
+        signer_fds.push(("--repl-fd", r.into()));
+    }
+    let signer = spawn("__signer", config_json, &signer_fds)?;
     let pool = spawn("__pool", config_json, &[("--signer-fd", pool_end.into())])?;
     let listen = listener
         .as_fd()
         .try_clone_to_owned()
         .map_err(|e| format!("bus listener: {e}"))?;
-    let bridge = spawn(
-        "__bridge",
-        config_json,
-        &[("--listen-fd", listen), ("--signer-fd", bridge_end.into())],
-    )?;
+    let mut bridge_fds: Vec<(&str, OwnedFd)> =
+        vec![("--listen-fd", listen), ("--signer-fd", bridge_end.into())];
+    if let Some(r) = bridge_repl {
+        bridge_fds.push(("--repl-fd", r.into()));
+    }
+    let bridge = spawn("__bridge", config_json, &bridge_fds)?;
     Ok(Trio {
         signer,
         pool,

@@ -9,6 +9,7 @@
 //! directory, not dumpable and without core files.
 
 mod db;
+mod keys;
 mod service;
 mod vault;
 
@@ -57,20 +58,26 @@ pub(crate) enum SignerError {
     /// An internal failure.
     #[error("{0}")]
     Internal(String),
+    /// Replication (NATS) did not answer: nothing is known to be stored; retry.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<SignerError> for WireError {
     fn from(e: SignerError) -> Self {
         match e {
             SignerError::Store(m) => WireError::new(ErrorKind::Internal, format!("store: {m}")),
+            SignerError::Unavailable(m) => {
+                WireError::new(ErrorKind::Unavailable, format!("{m}; retry"))
+            }
             other => WireError::new(ErrorKind::Internal, other.to_string()),
         }
     }
 }
 
 /// Runs the signer until the bridge closes its socket. Returns the process exit code.
-pub(crate) fn run(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> i32 {
-    match serve(cfg, bus_fd, pool_fd) {
+pub(crate) fn run(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd, repl_fd: Option<RawFd>) -> i32 {
+    match serve(cfg, bus_fd, pool_fd, repl_fd) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("kms signer: {e}");
@@ -79,9 +86,15 @@ pub(crate) fn run(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> i32 {
     }
 }
 
-fn serve(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> Result<(), SignerError> {
+fn serve(
+    cfg: &Config,
+    bus_fd: RawFd,
+    pool_fd: RawFd,
+    repl_fd: Option<RawFd>,
+) -> Result<(), SignerError> {
     let bus = adopt(bus_fd, "bridge")?;
     let pool = adopt(pool_fd, "pool")?;
+    let repl = repl_fd.map(|fd| adopt(fd, "replication")).transpose()?;
     let dir = &cfg.data_dir;
     create_private_dir(dir)?;
 
@@ -104,10 +117,36 @@ fn serve(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> Result<(), SignerError>
     let audit_sync = Arc::clone(&audit);
     let audit_head = Arc::clone(&audit);
     let audit_sync_timer = Arc::clone(&audit);
+    // Several instances on NATS: records go to JetStream KV through the bridge (this process
+    // has no network), each write after the audit entries written before it are durable.
+    let replica = match repl {
+        Some(stream) => Some(
+            crate::replica::Replica::new(
+                stream,
+                std::time::Duration::from_millis(cfg.nats.request_timeout_ms),
+            )
+            .map_err(SignerError::Startup)?,
+        ),
+        None => None,
+    };
+    let audit_sync_state = Arc::clone(&audit);
+    let audit_sync_keys = Arc::clone(&audit);
+    let keys = keys::SignerKeys::new(
+        keys,
+        replica.as_ref().map(|(r, _)| {
+            let sync: db::PreCommit = Box::new(move || sync_audit(&audit_sync_keys));
+            (Arc::clone(r), sync)
+        }),
+    );
     let state = db::StateDb::open(
         &dir.join(STATE_FILE),
         Box::new(move || sync_audit(&audit_sync)),
+        replica.as_ref().map(|(r, _)| {
+            let sync: db::PreCommit = Box::new(move || sync_audit(&audit_sync_state));
+            (Arc::clone(r), sync)
+        }),
     )?;
+    let since = state.watch_position()?;
 
     // After lock-down: threads spawned from here on inherit every restriction.
     let vault = vault::Vault::new(master, 1, cfg.signer.shield_mutation_secs)?;
@@ -120,6 +159,9 @@ fn serve(cfg: &Config, bus_fd: RawFd, pool_fd: RawFd) -> Result<(), SignerError>
         cfg, vault, keys, state, audit, to_pool, report,
     )?);
     spawn_pool_reader(pool_events, Arc::clone(&service))?;
+    if let Some((replica, reader)) = replica {
+        start_replication(&replica, reader, since, &service)?;
+    }
     service
         .audit(&AuditEvent::SignerStarted {
             instance: format!("pid {}", std::process::id()),
@@ -162,6 +204,46 @@ fn sync_audit(audit: &Mutex<AuditLog>) -> Result<(), String> {
             .map_err(|e| format!("audit log: {e}"))?;
     }
     Ok(())
+}
+
+/// Starts reading the replication link: changes are applied as they come; once the catch-up
+/// after `since` is durable here, the bridge is told it may serve the bus.
+fn start_replication(
+    replica: &Arc<crate::replica::Replica>,
+    reader: UnixStream,
+    since: u64,
+    service: &Arc<Service>,
+) -> Result<(), SignerError> {
+    use crate::replica::ToSigner;
+    let weak = Arc::downgrade(service);
+    let link = Arc::clone(replica);
+    eprintln!("kms signer: replication: catching up after revision {since}");
+    replica
+        .start(
+            reader,
+            since,
+            Box::new(move |msg| {
+                let Some(service) = weak.upgrade() else {
+                    return;
+                };
+                match msg {
+                    ToSigner::Changed { entry, .. } => service.apply_change(entry.clone()),
+                    ToSigner::CaughtUp { revision, .. } => match service.flush_changes() {
+                        Ok(()) => {
+                            eprintln!("kms signer: replication: caught up to revision {revision}");
+                            if let Err(e) = link.ready() {
+                                eprintln!("kms signer: replication: {e}");
+                            }
+                        }
+                        Err(e) => eprintln!(
+                            "kms signer: replication: the catch-up is not durable ({e}); not ready"
+                        ),
+                    },
+                    _ => {}
+                }
+            }),
+        )
+        .map_err(SignerError::Startup)
 }
 
 fn adopt(fd: RawFd, what: &str) -> Result<UnixStream, SignerError> {

@@ -13,7 +13,7 @@ use kms_client::statement::DescriptionStatement;
 use kms_constraints::{CheckedParams, HostConfig, ModuleHash, ParamValue, Registry};
 use kms_core::{
     BackupContents, BackupParams, KeyStore, MasterKey, Mnemonic, OpenedRecord, RecordKind,
-    RecordLocation, RedbStore, SealedRecord, SolanaPathScheme, WalletKey, WordCount,
+    RecordLocation, SealedRecord, SolanaPathScheme, WalletKey, WordCount,
 };
 use kms_intent::{
     Action, Authorization, ChallengeSpec, DecisionKind, DecisionSpec, FactorProof, IntentError,
@@ -26,10 +26,12 @@ use kms_solana::programs::NATIVE_MINT;
 use zeroize::Zeroizing;
 
 use super::SignerError;
-use super::db::{StateDb, Table};
+use super::db::{Applied, Checked, StateDb, Table};
+use super::keys::SignerKeys;
 use super::vault::{StateKind, Vault};
 use crate::audit::{AuditEvent, AuditKey, AuditLog};
 use crate::config::Config;
+use crate::replica::{Entry, ReplicaKey};
 use crate::sandbox::{self, SandboxReport};
 
 pub(crate) use crate::util::{lock, now};
@@ -74,6 +76,8 @@ fn intent_err(e: IntentError) -> WireError {
         | E::QuizWrong
         | E::FactorAlreadyEnabled(_)
         | E::TooManyChallenges { .. } => ErrorKind::PolicyRefused,
+        E::Persistence(m) if m.starts_with(UNAVAILABLE_PREFIX) => ErrorKind::Unavailable,
+        E::Conflict => ErrorKind::Conflict,
         E::Persistence(_) | E::RandomnessUnavailable => ErrorKind::Internal,
         _ => ErrorKind::InvalidInput,
     };
@@ -87,32 +91,79 @@ pub(crate) struct SealedPersistence {
     db: Arc<StateDb>,
 }
 
+impl SealedPersistence {
+    fn open(&self, user: u64, sealed: &[u8]) -> Result<Vec<u8>, IntentError> {
+        self.vault
+            .open(StateKind::Authorization, user, sealed)
+            .map(|pt| pt.to_vec())
+            .map_err(|e| IntentError::Persistence(e.to_string()))
+    }
+}
+
 impl Persistence for SealedPersistence {
     fn load(&self, user: kms_intent::UserId) -> Result<Option<Vec<u8>>, IntentError> {
-        let Some(sealed) = self
-            .db
-            .get(Table::Authorization, user.0)
-            .map_err(|e| IntentError::Persistence(e.to_string()))?
-        else {
-            return Ok(None);
-        };
-        let pt = self
-            .vault
-            .open(StateKind::Authorization, user.0, &sealed)
-            .map_err(|e| IntentError::Persistence(e.to_string()))?;
-        Ok(Some(pt.to_vec()))
+        Ok(self.load_revision(user)?.map(|(s, _)| s))
     }
 
     fn store(&self, user: kms_intent::UserId, state: &[u8]) -> Result<(), IntentError> {
+        self.store_if(user, state, None).map(drop)
+    }
+
+    fn load_revision(
+        &self,
+        user: kms_intent::UserId,
+    ) -> Result<Option<(Vec<u8>, u64)>, IntentError> {
+        let found = self
+            .db
+            .get_checked(Table::Authorization, user.0)
+            .map_err(persistence_err)?;
+        match found {
+            Some((sealed, revision)) => Ok(Some((self.open(user.0, &sealed)?, revision))),
+            None => Ok(None),
+        }
+    }
+
+    fn store_if(
+        &self,
+        user: kms_intent::UserId,
+        state: &[u8],
+        expected: Option<u64>,
+    ) -> Result<u64, IntentError> {
         let sealed = self
             .vault
             .seal(StateKind::Authorization, user.0, state)
             .map_err(|e| IntentError::Persistence(e.to_string()))?;
-        self.db
-            .put(Table::Authorization, user.0, sealed)
-            .map_err(|e| IntentError::Persistence(e.to_string()))
+        match self
+            .db
+            .put_checked(Table::Authorization, user.0, sealed, expected)
+            .map_err(persistence_err)?
+        {
+            Checked::Stored(revision) => Ok(revision),
+            Checked::Conflict => Err(IntentError::Conflict),
+        }
     }
 }
+
+/// Replication that did not answer says "retry" (`Unavailable` on the bus), unlike a failed disk.
+fn persistence_err(e: SignerError) -> IntentError {
+    match e {
+        SignerError::Unavailable(m) => IntentError::Persistence(format!("{UNAVAILABLE_PREFIX}{m}")),
+        other => IntentError::Persistence(other.to_string()),
+    }
+}
+
+/// A key-store failure; replication that did not answer says "retry" (`Unavailable`).
+fn key_store_err(e: kms_core::Error) -> WireError {
+    match &e {
+        kms_core::Error::Store(m) if m.starts_with(super::keys::UNAVAILABLE) => {
+            err(ErrorKind::Unavailable, format!("key store: {m}; retry"))
+        }
+        _ => err(ErrorKind::Internal, format!("key store: {e}")),
+    }
+}
+
+/// Marks a persistence failure that is replication being unreachable.
+const UNAVAILABLE_PREFIX: &str = "replication: ";
 
 /// A resolved module.
 #[derive(Clone)]
@@ -409,7 +460,7 @@ struct QuizRun {
 pub(crate) struct Service {
     ttl: u64,
     vault: Arc<Vault>,
-    keys: RedbStore,
+    keys: SignerKeys,
     db: Arc<StateDb>,
     intents: IntentStore<SealedPersistence>,
     registry: Registry,
@@ -452,7 +503,7 @@ impl Service {
     pub(crate) fn new(
         cfg: &Config,
         vault: Vault,
-        keys: RedbStore,
+        keys: SignerKeys,
         db: StateDb,
         audit: Arc<Mutex<AuditLog>>,
         to_pool: mpsc::Sender<UserMessage>,
@@ -587,7 +638,7 @@ impl Service {
     fn require_user(&self, user: u64) -> Result<SealedRecord, WireError> {
         self.keys
             .get(&Self::seed_at(user)?)
-            .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
+            .map_err(key_store_err)?
             .ok_or_else(|| err(ErrorKind::UnknownUser, format!("no user {user}")))
     }
 
@@ -597,12 +648,7 @@ impl Service {
 
     fn create_user(&self, user: u64) -> Result<Response, WireError> {
         let at = Self::seed_at(user)?;
-        if self
-            .keys
-            .get(&at)
-            .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
-            .is_some()
-        {
+        if self.keys.get(&at).map_err(key_store_err)?.is_some() {
             return Err(err(
                 ErrorKind::UserExists,
                 format!("user {user} already exists"),
@@ -636,15 +682,27 @@ impl Service {
                     format!("user {user} already exists"),
                 ));
             }
-            Err(e) => return Err(err(ErrorKind::Internal, format!("key store: {e}"))),
+            Err(e) => return Err(key_store_err(e)),
         }
-        self.put_profile(
-            user,
-            &[WalletInfo {
-                wallet: WalletRef::Derived(0),
-                address: address.clone(),
-            }],
-        )?;
+        // Stored even though it says only what the key record implies: every instance then
+        // has the user's list from the catch-up, without asking NATS.
+        let stored = {
+            let _guard = lock(&self.profiles);
+            self.put_profile(
+                user,
+                &[WalletInfo {
+                    wallet: WalletRef::Derived(0),
+                    address: address.clone(),
+                }],
+                None,
+            )?
+        };
+        if !stored {
+            return Err(err(
+                ErrorKind::Conflict,
+                format!("user {user} was being created on another instance at the same time"),
+            ));
+        }
         // The phrase goes to the user's chat once; the quiz asks for some of its words there.
         let quiz = self
             .intents
@@ -686,52 +744,105 @@ impl Service {
     }
 
     fn load_profile(&self, user: u64) -> Result<Vec<WalletInfo>, WireError> {
-        let Some(sealed) = self.db.get(Table::Profile, user).map_err(WireError::from)? else {
+        self.load_profile_revision(user).map(|(w, _)| w)
+    }
+
+    /// The wallet list with the revision it was stored at (`None`: never stored).
+    fn load_profile_revision(
+        &self,
+        user: u64,
+    ) -> Result<(Vec<WalletInfo>, Option<u64>), WireError> {
+        let Some((sealed, revision)) = self
+            .db
+            .get_checked(Table::Profile, user)
+            .map_err(WireError::from)?
+        else {
             let Some(record) = self
                 .keys
                 .get(&Self::seed_at(user)?)
-                .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
+                .map_err(key_store_err)?
             else {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), None));
             };
             let at = Self::seed_at(user)?;
             let address = self
                 .with_master(|m| kms_core::address(&record, m, &at, 0))?
                 .map_err(|e| err(ErrorKind::Internal, e.to_string()))?;
-            return Ok(vec![WalletInfo {
-                wallet: WalletRef::Derived(0),
-                address: address.to_string(),
-            }]);
+            return Ok((
+                vec![WalletInfo {
+                    wallet: WalletRef::Derived(0),
+                    address: address.to_string(),
+                }],
+                None,
+            ));
         };
         let pt = self
             .vault
             .open(StateKind::Profile, user, &sealed)
             .map_err(WireError::from)?;
-        serde_json::from_slice(&pt)
-            .map_err(|_| err(ErrorKind::Internal, "a stored profile does not decode"))
+        let wallets = serde_json::from_slice(&pt)
+            .map_err(|_| err(ErrorKind::Internal, "a stored profile does not decode"))?;
+        Ok((wallets, Some(revision)))
     }
 
-    fn put_profile(&self, user: u64, wallets: &[WalletInfo]) -> Result<(), WireError> {
+    /// Stores the wallet list over `expected` (the revision it was read at); `false` when another
+    /// instance stored a newer one first (nothing written; the newer one is applied here).
+    fn put_profile(
+        &self,
+        user: u64,
+        wallets: &[WalletInfo],
+        expected: Option<u64>,
+    ) -> Result<bool, WireError> {
         let pt = serde_json::to_vec(wallets)
             .map_err(|_| err(ErrorKind::Internal, "profile encoding failed"))?;
         let sealed = self.vault.seal(StateKind::Profile, user, &pt)?;
-        self.db
-            .put(Table::Profile, user, sealed)
-            .map_err(WireError::from)?;
+        match self
+            .db
+            .put_checked(Table::Profile, user, sealed, expected)
+            .map_err(WireError::from)?
+        {
+            Checked::Stored(_) => {}
+            Checked::Conflict => {
+                lock(&self.profile_cache).remove(&user);
+                return Ok(false);
+            }
+        }
         // Durable first, then cached: a reader that loaded the old list only ever fills an
         // empty slot, so it cannot overwrite this one.
         lock(&self.profile_cache).insert(user, wallets.to_vec());
-        Ok(())
+        Ok(true)
+    }
+
+    /// Changes the user's wallet list with `change` (which returns what to answer, and whether
+    /// the list changed), re-reading and re-running it when another instance changed the list
+    /// meanwhile.
+    fn update_profile<T>(
+        &self,
+        user: u64,
+        mut change: impl FnMut(&mut Vec<WalletInfo>) -> Result<(T, bool), WireError>,
+    ) -> Result<T, WireError> {
+        let _guard = lock(&self.profiles);
+        for _ in 0..=kms_intent::CONFLICT_RETRIES {
+            let (mut wallets, revision) = self.load_profile_revision(user)?;
+            let (out, changed) = change(&mut wallets)?;
+            if !changed || self.put_profile(user, &wallets, revision)? {
+                return Ok(out);
+            }
+        }
+        Err(err(
+            ErrorKind::Unavailable,
+            "the wallet list kept changing on another instance; retry",
+        ))
     }
 
     fn add_to_profile(&self, user: u64, info: WalletInfo) -> Result<(), WireError> {
-        let _guard = lock(&self.profiles);
-        let mut wallets = self.profile(user)?;
-        if !wallets.iter().any(|w| w.wallet == info.wallet) {
-            wallets.push(info);
-            self.put_profile(user, &wallets)?;
-        }
-        Ok(())
+        self.update_profile(user, |wallets| {
+            if wallets.iter().any(|w| w.wallet == info.wallet) {
+                return Ok(((), false));
+            }
+            wallets.push(info.clone());
+            Ok(((), true))
+        })
     }
 
     fn derive_wallet(&self, user: u64, index: u32) -> Result<Response, WireError> {
@@ -771,7 +882,7 @@ impl Service {
         .map_err(|e| err(ErrorKind::InvalidInput, format!("not a legacy key: {e}")))?;
         let address = wallet.address().to_string();
         let _guard = lock(&self.profiles);
-        let mut wallets = self.profile(user)?;
+        let (mut wallets, revision) = self.load_profile_revision(user)?;
         if let Some(w) = wallets.iter().find(|w| w.address == address) {
             return Ok(Response::Wallet(w.clone()));
         }
@@ -793,15 +904,18 @@ impl Service {
             slot,
             address: address.clone(),
         })?;
-        self.keys
-            .create(&at, &record)
-            .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?;
+        self.keys.create(&at, &record).map_err(key_store_err)?;
         let info = WalletInfo {
             wallet: WalletRef::Imported(slot),
             address,
         };
         wallets.push(info.clone());
-        self.put_profile(user, &wallets)?;
+        if !self.put_profile(user, &wallets, revision)? {
+            return Err(err(
+                ErrorKind::Unavailable,
+                "the wallet list changed on another instance during the import; retry",
+            ));
+        }
         Ok(Response::Wallet(info))
     }
 
@@ -848,16 +962,12 @@ impl Service {
         let record = match cached {
             Some(r) => r,
             None => {
-                let r = self
-                    .keys
-                    .get(at)
-                    .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
-                    .ok_or_else(|| {
-                        err(
-                            ErrorKind::UnknownWallet,
-                            "the wallet's key record is missing",
-                        )
-                    })?;
+                let r = self.keys.get(at).map_err(key_store_err)?.ok_or_else(|| {
+                    err(
+                        ErrorKind::UnknownWallet,
+                        "the wallet's key record is missing",
+                    )
+                })?;
                 let mut cache = lock(&self.record_cache);
                 if cache.len() >= PROFILE_CACHE_MAX {
                     cache.clear();
@@ -1128,8 +1238,14 @@ impl Service {
                     Err(IntentError::NoCoveringIntent) => return Ok(None),
                     Err(e) => return Err(e),
                 };
-                // Reserve further uses in the same durable write (see SPEC: leases).
-                let extra = lease_size(s, id);
+                // Reserve further uses in the same durable write (see SPEC: leases). Not with
+                // replication: a lease held by one instance would let it sign after another
+                // instance recorded a revocation.
+                let extra = if self.db.replicated() {
+                    0
+                } else {
+                    lease_size(s, id)
+                };
                 let mut reserved = 0;
                 while reserved < extra && s.spend(id, &spend, now).is_ok() {
                     reserved += 1;
@@ -1296,9 +1412,34 @@ impl Service {
         );
         let key = u64::from_be_bytes(id.0);
         let sealed = self.vault.seal(StateKind::Pending, key, &json)?;
-        self.db
-            .put(Table::Pending, key, sealed)
-            .map_err(WireError::from)
+        match self
+            .db
+            .put_checked(Table::Pending, key, sealed, None)
+            .map_err(WireError::from)?
+        {
+            Checked::Stored(_) => Ok(()),
+            Checked::Conflict => Err(err(
+                ErrorKind::Internal,
+                "a challenge with this id is stored already",
+            )),
+        }
+    }
+
+    /// The open challenge `id`: held in memory, or stored (by this instance before a restart, or
+    /// by another instance: a challenge created on one instance can be decided on another).
+    fn pending_op(&self, id: [u8; 8]) -> Option<PendingOp> {
+        if let Some(op) = lock(&self.pending).get(&id) {
+            return Some(op.clone());
+        }
+        let key = u64::from_be_bytes(id);
+        let (sealed, _) = self.db.get_checked(Table::Pending, key).ok()??;
+        let op = self
+            .vault
+            .open(StateKind::Pending, key, &sealed)
+            .ok()
+            .and_then(|pt| serde_json::from_slice::<StoredPending>(&pt).ok())
+            .and_then(|p| PendingOp::from_stored(id, p))?;
+        (op.expires_at > now()).then_some(op)
     }
 
     /// Loads the open challenges a previous signer left, and forgets the expired ones.
@@ -1328,6 +1469,54 @@ impl Service {
         drop(pending);
         self.db.delete(Table::Pending, &stale)?;
         Ok(n)
+    }
+
+    // ------------------------------------------------------------------ replication
+
+    /// Keeps what the watch delivered (a record another instance, or this one, stored in
+    /// JetStream KV), and drops what was cached of it. Sealed bytes that do not open stay
+    /// sealed: they are only ever opened when used.
+    pub(crate) fn apply_change(&self, entry: Entry) {
+        let Some(key) = ReplicaKey::from_kv(&entry.key) else {
+            eprintln!(
+                "kms signer: replication: a key this version does not know ({} bytes); ignored",
+                entry.key.len()
+            );
+            return;
+        };
+        let (table, k) = match key {
+            ReplicaKey::Authorization(u) => (Table::Authorization, u),
+            ReplicaKey::Profile(u) => (Table::Profile, u),
+            ReplicaKey::Pending(c) => (Table::Pending, c),
+            ReplicaKey::Record(store_key) => {
+                if let Err(e) = self.keys.apply_remote(&store_key, &entry.value.0) {
+                    eprintln!("kms signer: replication: a key record not kept: {e}");
+                }
+                return;
+            }
+        };
+        if let Err(e) = self
+            .db
+            .apply(table, k, entry.value.0, entry.revision, Applied::Watched)
+        {
+            eprintln!("kms signer: replication: {e}");
+            return;
+        }
+        match table {
+            Table::Authorization => {
+                self.intents.forget_user(kms_intent::UserId(k));
+                lock(&self.leases).retain(|(u, _), _| *u != k);
+            }
+            Table::Profile => {
+                lock(&self.profile_cache).remove(&k);
+            }
+            Table::Pending => {}
+        }
+    }
+
+    /// Waits until everything the watch delivered so far is durable here.
+    pub(crate) fn flush_changes(&self) -> Result<(), SignerError> {
+        self.db.flush()
     }
 
     // ------------------------------------------------------------------ decisions
@@ -1457,7 +1646,7 @@ impl Service {
             }
             return Err(unknown());
         }
-        match lock(&self.pending).get(&id) {
+        match self.pending_op(id) {
             Some(op) if op.user == user => Ok(Response::Waiting {
                 challenge: challenge.to_string(),
                 expires_at: op.expires_at,
@@ -1480,7 +1669,7 @@ impl Service {
         let op = parsed
             .as_ref()
             .ok()
-            .and_then(|(cid, _)| lock(&self.pending).get(&cid.0).cloned())
+            .and_then(|(cid, _)| self.pending_op(cid.0))
             .filter(|op| op.user == user);
         let (Ok((cid, index)), Some(op)) = (parsed, op) else {
             // Unknown here: the user's state says why (and counts a wrong token).
@@ -1501,6 +1690,9 @@ impl Service {
             .is_some_and(|k| k.approves());
         let factor = factor_proof(proof, &self.rp);
         let mut failure = None;
+        // Runs that wrote their decision to the audit log: with replication a run can lose the
+        // race to another instance after that, and is re-run on the newer state.
+        let mut audited = 0u32;
         let decided = self.intents.with_user(uid, |s| {
             let auth = match (approving, op.action) {
                 (true, Some(action)) => Some(s.authorize(action, &op.digest, &factor, now)?),
@@ -1528,10 +1720,22 @@ impl Service {
                 failure = Some(e);
                 return Err(IntentError::Persistence("aborted".into()));
             }
+            audited += 1;
             Ok(outcome)
         });
         if let Some(f) = failure {
             return Err(f);
+        }
+        let lost = audited.saturating_sub(u32::from(decided.is_ok()));
+        if lost > 0 {
+            let _ = self.audit(&AuditEvent::FactorFailed {
+                user: self.tag(user),
+                factor: "decision token".into(),
+                action: format!(
+                    "challenge {cid}: {lost} decision entr{} above did not take effect (another instance changed the user's state first)",
+                    if lost == 1 { "y" } else { "ies" }
+                ),
+            });
         }
         let decided = match decided {
             Ok(d) => d,
@@ -1979,7 +2183,7 @@ impl Service {
                 let rec = self
                     .keys
                     .get(&at)
-                    .map_err(|e| err(ErrorKind::Internal, format!("key store: {e}")))?
+                    .map_err(key_store_err)?
                     .ok_or_else(|| err(ErrorKind::UnknownWallet, "no such imported key"))?;
                 let key = self
                     .with_master(|m| rec.open(m, &at))?

@@ -43,8 +43,13 @@ impl Kms {
 
     /// `kms dev` with its state directory at `root` (created).
     pub fn start_in(root: &Path) -> Self {
+        Self::start_in_with(root, &[])
+    }
+
+    /// `kms dev` with its state directory at `root` (created) and extra arguments.
+    pub fn start_in_with(root: &Path, extra: &[&str]) -> Self {
         std::fs::create_dir_all(root).unwrap();
-        Self::launch(None, root.to_path_buf(), &[])
+        Self::launch(None, root.to_path_buf(), extra)
     }
 
     fn launch(tmp: Option<tempfile::TempDir>, root: PathBuf, extra: &[&str]) -> Self {
