@@ -25,6 +25,8 @@ if ! cargo deny --version >/dev/null 2>&1; then
   echo "test: installing cargo-deny"
   cargo install --locked cargo-deny
 fi
+# cargo-deny reads the metadata of every target's crates (macOS, Windows): fetch them first.
+cargo fetch --locked
 cargo deny --offline check licenses bans sources
 # Formatting and lints (the workspace and the demo runtime's own workspace).
 cargo fmt --all -- --check

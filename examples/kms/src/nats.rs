@@ -35,6 +35,9 @@ use crate::replica::{Entry, LINK_VERSION, ReplicaKey, Sealed, ToBridge, ToSigner
 /// The subject requests arrive on, under the prefix.
 pub(crate) const REQUEST_SUBJECT: &str = "request";
 
+/// The system's CA bundle (Debian), read by a TLS connection without `nats.ca_file`.
+const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 /// What the bridge needs to reach NATS: read before it confines itself.
 pub(crate) struct Setup {
     urls: Vec<String>,
@@ -66,7 +69,7 @@ impl Setup {
 
     /// The files a (re)connection reads: they stay readable in the bridge's sandbox.
     pub(crate) fn files(&self) -> Vec<PathBuf> {
-        [
+        let mut files: Vec<PathBuf> = [
             &self.cfg.ca_file,
             &self.cfg.client_cert,
             &self.cfg.client_key,
@@ -74,7 +77,12 @@ impl Setup {
         .into_iter()
         .flatten()
         .cloned()
-        .collect()
+        .collect();
+        if self.cfg.ca_file.is_none() {
+            // Without a CA file, TLS trusts the system's roots (Debian's bundle).
+            files.push(SYSTEM_ROOTS.into());
+        }
+        files
     }
 
     fn options(&self) -> async_nats::ConnectOptions {

@@ -494,3 +494,117 @@ fn malformed_requests_on_nats_get_typed_errors() {
     }
     assert!(matches!(bus.call(&Request::Ping), Ok(Response::Pong)));
 }
+
+/// A CA and a server certificate for 127.0.0.1 (PEM): (CA, leaf chain, leaf key).
+fn test_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "kms scale-out test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
+}
+
+/// `kms up` with the master key from the dev sealer, on NATS at `url` with `[nats]` `extra`.
+fn up_on_nats(root: &std::path::Path, url: &str, extra: &str) -> std::process::Child {
+    std::fs::create_dir_all(root).unwrap();
+    let cfg = root.join("kms.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\nkey_source = \"dev\"\nsocket = {:?}\nsocket_mode = \"0600\"\nbus = {url:?}\n\n[notifier]\ninbox = {:?}\n\n[nats]\ninstance = \"tls\"\nrequest_timeout_ms = 2000\n{extra}",
+            root.join("signer"),
+            root.join("bus.sock"),
+            root.join("user-inbox.jsonl"),
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(root.join("kms.log")).unwrap();
+    std::process::Command::new(KMS)
+        .arg("up")
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn ping(socket: &std::path::Path, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(mut c) = kms_client::Client::connect(socket) {
+            c.set_timeout(Some(Duration::from_secs(2))).unwrap();
+            if matches!(c.call(&Request::Ping), Ok(Response::Pong)) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// NATS over TLS (the server's certificate checked against the configured CA) with a user and
+/// password: the instance serves and replicates; with a wrong password it never serves, and
+/// its log says why without the password.
+#[test]
+fn nats_with_tls_and_a_password() {
+    let pki = tempfile::tempdir().unwrap();
+    let (ca, chain, key) = test_pki();
+    for (name, pem) in [
+        ("ca.pem", &ca),
+        ("server.pem", &chain),
+        ("server.key", &key),
+    ] {
+        std::fs::write(pki.path().join(name), pem).unwrap();
+    }
+    let password = "correct horse battery staple 7f3a";
+    std::fs::write(pki.path().join("password"), password).unwrap();
+    std::fs::write(pki.path().join("wrong"), "not the password").unwrap();
+    let nats = NatsServer::start_with(Some(&format!(
+        "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}\nauthorization {{\n  user: kms\n  password: {password:?}\n}}\n",
+        pki.path().join("server.pem"),
+        pki.path().join("server.key"),
+    )));
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let nats_section = |password_file: &str| {
+        format!(
+            "ca_file = {:?}\nrequire_tls = true\nuser = \"kms\"\npassword_file = {:?}\n",
+            pki.path().join("ca.pem"),
+            pki.path().join(password_file)
+        )
+    };
+    let root = tempfile::tempdir().unwrap();
+    let good = root.path().join("good");
+    let mut child = up_on_nats(&good, &url, &nats_section("password"));
+    assert!(
+        ping(&good.join("bus.sock"), Duration::from_secs(15)),
+        "{}\n{}",
+        std::fs::read_to_string(good.join("kms.log")).unwrap_or_default(),
+        std::fs::read_to_string(nats.log()).unwrap_or_default()
+    );
+    let mut c = kms_client::Client::connect(good.join("bus.sock")).unwrap();
+    c.set_timeout(Some(Duration::from_secs(30))).unwrap();
+    create_user(&mut c, 501);
+    let bad = root.path().join("bad");
+    let mut refused = up_on_nats(&bad, &url, &nats_section("wrong"));
+    assert!(!ping(&bad.join("bus.sock"), Duration::from_secs(5)));
+    let log = std::fs::read_to_string(bad.join("kms.log")).unwrap();
+    assert!(log.to_lowercase().contains("authoriz"), "{log}");
+    assert!(!log.contains("not the password"), "{log}");
+    for ch in [&mut child, &mut refused] {
+        let pid = rustix::process::Pid::from_child(ch);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let _ = ch.wait();
+    }
+}

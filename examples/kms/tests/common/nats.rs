@@ -26,22 +26,42 @@ pub struct NatsServer {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Extra `nats-server` configuration (TLS, authorization), if any.
+    config: Option<PathBuf>,
 }
 
 impl NatsServer {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Started with `conf` (nats-server configuration text: `tls { … }`, `authorization { … }`)
+    /// besides the port, loopback address and JetStream store given on the command line.
+    pub fn start_with(conf: Option<&str>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
+        let dir = tempfile::tempdir().unwrap();
+        let config = conf.map(|text| {
+            let p = dir.path().join("nats.conf");
+            std::fs::write(&p, text).unwrap();
+            p
+        });
         let mut s = Self {
             port,
-            dir: tempfile::tempdir().unwrap(),
+            dir,
             child: None,
+            config,
         };
         s.spawn();
         s
+    }
+
+    /// The server's directory (for certificate files the configuration names).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn url(&self) -> String {
@@ -58,7 +78,11 @@ impl NatsServer {
             .append(true)
             .open(self.log())
             .unwrap();
-        let child = Command::new("nats-server")
+        let mut cmd = Command::new("nats-server");
+        if let Some(c) = &self.config {
+            cmd.arg("-c").arg(c);
+        }
+        let child = cmd
             .args([
                 "-js",
                 "-a",
