@@ -3,4 +3,5 @@
 pub mod budget;
 pub mod constraints;
 pub mod pagechain;
+pub mod scaleout;
 pub mod signer;

@@ -162,6 +162,15 @@ impl Kms {
     /// When it cannot start, exits, or does not answer; with the end of its log.
     pub fn start(bin: &Path) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+        Self::start_in(bin, dir, &[])
+    }
+
+    /// Starts `bin dev --state-dir <dir> <extra…>` in `dir` (which may already hold a sealed
+    /// master key) and waits until the bus answers a ping.
+    ///
+    /// # Errors
+    /// As [`Kms::start`].
+    pub fn start_in(bin: &Path, dir: tempfile::TempDir, extra: &[&str]) -> Result<Self, String> {
         let log = std::fs::File::create(dir.path().join("kms.log"))
             .map_err(|e| format!("kms.log: {e}"))?;
         let log2 = log.try_clone().map_err(|e| format!("kms.log: {e}"))?;
@@ -169,6 +178,7 @@ impl Kms {
             .arg("dev")
             .arg("--state-dir")
             .arg(dir.path())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -208,6 +218,12 @@ impl Kms {
     #[must_use]
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("bus.sock")
+    }
+
+    /// The state directory.
+    #[must_use]
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     fn log_tail(&self) -> String {
@@ -271,6 +287,32 @@ impl Kms {
         let (message, signature) = covered.sign_message()?;
         verify(&from, &message, &signature)
             .map_err(|e| format!("user {user}'s first covered signature: {e}"))?;
+        Ok(covered)
+    }
+
+    /// The user and intent of `other` (made on another instance sharing this one's master key
+    /// and replicated state), signing through this instance's bus on a connection of its own;
+    /// its transfers start at a lamport count `other` never reaches. The first signature is
+    /// checked against the user's address.
+    ///
+    /// # Errors
+    /// When the connection fails or the first signature is not a covered one.
+    pub fn covered_existing(&self, other: &Covered) -> Result<Covered, String> {
+        let client = Client::connect(self.socket()).map_err(|e| e.to_string())?;
+        client
+            .set_timeout(Some(CALL_TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        let mut covered = Covered {
+            client,
+            user: other.user,
+            from: other.from,
+            params: other.params.clone(),
+            lamports: MAX_LAMPORTS / 2,
+            authorized_by: other.authorized_by.clone(),
+        };
+        let (message, signature) = covered.sign_message()?;
+        verify(&other.from, &message, &signature)
+            .map_err(|e| format!("user {}'s first signature here: {e}", other.user))?;
         Ok(covered)
     }
 
@@ -433,8 +475,8 @@ fn verify(address: &[u8; 32], message: &[u8], signature: &str) -> Result<(), Str
 /// The throughput load: [`CLIENTS`] threads, each signing back to back on its own connection
 /// from the first call on; one call takes one signature from any of them and fails on an error
 /// or a signature seen before. Dropping it stops and joins the threads.
-struct Load {
-    idle: Vec<Covered>,
+pub(crate) struct Load {
+    pub(crate) idle: Vec<Covered>,
     workers: Vec<JoinHandle<()>>,
     done: Option<Receiver<Result<String, String>>>,
     stop: Arc<AtomicBool>,
@@ -443,7 +485,7 @@ struct Load {
 }
 
 impl Load {
-    fn new(kms: Rc<Kms>) -> Self {
+    pub(crate) fn new(kms: Rc<Kms>) -> Self {
         Self {
             idle: Vec::new(),
             workers: Vec::new(),
@@ -454,7 +496,7 @@ impl Load {
         }
     }
 
-    fn next(&mut self) -> Result<(), String> {
+    pub(crate) fn next(&mut self) -> Result<(), String> {
         if self.done.is_none() {
             let (tx, rx) = channel();
             for mut c in self.idle.drain(..) {
