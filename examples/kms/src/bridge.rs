@@ -81,7 +81,9 @@ fn serve(
         .transpose()?;
     // NATS: secrets read now; the TLS files stay readable (a reconnect reads them again).
     let nats = match (cfg.nats_urls(), repl) {
-        (Some(urls), Some(repl)) => Some((crate::nats::Setup::read(&urls, &cfg.nats)?, repl)),
+        (Some(urls), Some(repl)) => {
+            Some((crate::nats::Setup::read(&urls, &cfg.nats, &cfg.join)?, repl))
+        }
         (Some(_), None) => return Err("bus is NATS but no replication socket was given".into()),
         _ => None,
     };

@@ -53,6 +53,82 @@ pub(crate) struct Config {
     /// `[nats]`: subjects, bucket, TLS and credentials when `bus` is NATS.
     #[serde(default)]
     pub(crate) nats: NatsConfig,
+    /// `[join]`: the attested master-key hand-over between instances (TPM, NATS).
+    #[serde(default)]
+    pub(crate) join: JoinConfig,
+}
+
+/// `[join]`: kms-tpm's join protocol between this instance's TPM and another's, carried over
+/// NATS. Both sides check the other: EK trusted (fingerprint or manufacturer chain), a quote of
+/// the allowed PCR values, and the keys bound to the TPM.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JoinConfig {
+    /// Hand the master key to attested joiners (this instance holds it; needs `nats.instance`).
+    #[serde(default)]
+    pub(crate) sponsor: bool,
+    /// With no `master.blob`, get the master key from a sponsor instead of making a new one.
+    #[serde(default)]
+    pub(crate) join: bool,
+    /// PCR values the other side's TPM must report, one string per allowed state:
+    /// `"4=<hex>,7=<hex>,11=<hex>"`, the PCRs of `tpm.pcrs`.
+    #[serde(default)]
+    pub(crate) allowed_pcrs: Vec<String>,
+    /// EK fingerprints (SHA-256 of the EK public area, hex) trusted on the other side.
+    #[serde(default)]
+    pub(crate) trusted_eks: Vec<String>,
+    /// A PEM file of TPM manufacturers' EK root certificates trusted on the other side.
+    #[serde(default)]
+    pub(crate) ek_roots: Option<PathBuf>,
+    /// How long one join step may wait for the other side, in seconds.
+    #[serde(default = "default_join_timeout")]
+    pub(crate) timeout_secs: u64,
+}
+
+impl JoinConfig {
+    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| ConfigError::Invalid {
+            field,
+            reason: reason.into(),
+        };
+        if !self.sponsor && !self.join {
+            return Ok(());
+        }
+        if cfg.nats_urls().is_none() {
+            return Err(invalid(
+                "join",
+                "the hand-over is carried over NATS: set bus",
+            ));
+        }
+        if cfg.key_source != KeySource::Tpm {
+            return Err(invalid(
+                "join",
+                "the hand-over is between TPMs: key_source = \"tpm\"",
+            ));
+        }
+        if self.allowed_pcrs.is_empty() {
+            return Err(invalid(
+                "join.allowed_pcrs",
+                "name at least one allowed PCR state",
+            ));
+        }
+        if self.trusted_eks.is_empty() && self.ek_roots.is_none() {
+            return Err(invalid(
+                "join.trusted_eks",
+                "trust the other side's EK by fingerprint or by ek_roots",
+            ));
+        }
+        if self.sponsor && cfg.nats.instance.is_none() {
+            return Err(invalid(
+                "nats.instance",
+                "a sponsor needs a name unique among the instances (joiners address it)",
+            ));
+        }
+        if !(1..=600).contains(&self.timeout_secs) {
+            return Err(invalid("join.timeout_secs", "must be 1 to 600"));
+        }
+        Ok(())
+    }
 }
 
 /// `[nats]`.
@@ -151,6 +227,14 @@ impl NatsConfig {
         }
         if !(1..=5).contains(&self.replicas) {
             return Err(invalid("nats.replicas", "must be 1 to 5"));
+        }
+        if let Some(name) = &self.instance
+            && (!token_ok(name) || name.len() > 64)
+        {
+            return Err(invalid(
+                "nats.instance",
+                "must be letters, digits, '_' and '-' (at most 64 bytes)",
+            ));
         }
         if !(100..=60_000).contains(&self.request_timeout_ms) {
             return Err(invalid("nats.request_timeout_ms", "must be 100 to 60000"));
@@ -350,6 +434,9 @@ fn default_bucket() -> String {
 fn default_replicas() -> usize {
     1
 }
+fn default_join_timeout() -> u64 {
+    60
+}
 fn default_nats_timeout() -> u64 {
     10_000
 }
@@ -456,6 +543,7 @@ impl Config {
             telegram: None,
             bus: default_bus(),
             nats: NatsConfig::default(),
+            join: JoinConfig::default(),
         }
     }
 
@@ -523,6 +611,7 @@ impl Config {
             }
             self.nats.validate()?;
         }
+        self.join.validate(self)?;
         Ok(())
     }
 

@@ -34,6 +34,32 @@ use crate::replica::{Entry, LINK_VERSION, ReplicaKey, Sealed, ToBridge, ToSigner
 
 /// The subject requests arrive on, under the prefix.
 pub(crate) const REQUEST_SUBJECT: &str = "request";
+/// The subject joiners' hellos go to (any sponsor), under the prefix; a joiner's later message
+/// goes to `<prefix>.join.<sponsor instance>`.
+pub(crate) const JOIN_SUBJECT: &str = "join";
+
+/// A join message on NATS (joiner → sponsor): kms-tpm's wire bytes, base64.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinWire {
+    v: u8,
+    session: Option<String>,
+    body: Sealed,
+}
+
+/// A sponsor's answer on NATS: its next join message, or why the joiner gets nothing.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinWireReply {
+    v: u8,
+    sponsor: String,
+    session: Option<String>,
+    body: Option<Sealed>,
+    error: Option<String>,
+}
+
+type JoinWaiters =
+    Arc<std::sync::Mutex<std::collections::HashMap<u64, tokio::sync::oneshot::Sender<ToBridge>>>>;
 
 /// The system's CA bundle (Debian), read by a TLS connection without `nats.ca_file`.
 const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -42,13 +68,21 @@ const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub(crate) struct Setup {
     urls: Vec<String>,
     cfg: NatsConfig,
+    /// Serve joiners' messages (`[join] sponsor`).
+    sponsor: bool,
+    /// How long one join step may take.
+    join_timeout: Duration,
     password: Option<Zeroizing<String>>,
     token: Option<Zeroizing<String>>,
 }
 
 impl Setup {
     /// Reads the password or token file named in `cfg`.
-    pub(crate) fn read(urls: &[String], cfg: &NatsConfig) -> Result<Self, String> {
+    pub(crate) fn read(
+        urls: &[String],
+        cfg: &NatsConfig,
+        join: &crate::config::JoinConfig,
+    ) -> Result<Self, String> {
         let secret =
             |p: &Option<PathBuf>, what: &str| -> Result<Option<Zeroizing<String>>, String> {
                 p.as_ref()
@@ -62,6 +96,8 @@ impl Setup {
         Ok(Self {
             urls: urls.to_vec(),
             cfg: cfg.clone(),
+            sponsor: join.sponsor,
+            join_timeout: Duration::from_secs(join.timeout_secs.max(1)),
             password: secret(&cfg.password_file, "password_file")?,
             token: secret(&cfg.token_file, "token_file")?,
         })
@@ -240,6 +276,7 @@ async fn serve(
     };
     let timeout = Duration::from_millis(setup.cfg.request_timeout_ms.saturating_sub(50).max(50));
     let mut serving = false;
+    let join_waiters: JoinWaiters = Arc::default();
     while let Some(msg) = from_signer.recv().await {
         match msg {
             ToBridge::Hello { since, .. } => {
@@ -265,6 +302,18 @@ async fn serve(
                                 setup.cfg.queue_group
                             );
                             tokio::spawn(serve_bus(client.clone(), sub, Arc::clone(&bridge)));
+                            if setup.sponsor
+                                && let Err(e) = sponsor_joins(
+                                    &client,
+                                    &setup,
+                                    to_signer.clone(),
+                                    Arc::clone(&join_waiters),
+                                )
+                                .await
+                            {
+                                eprintln!("kms bridge: NATS: join subjects: {e}");
+                                return;
+                            }
                             let _ = ready.send(());
                         }
                         Err(e) => {
@@ -293,6 +342,41 @@ async fn serve(
                         };
                     let _ = out.send(answer);
                 });
+            }
+            ToBridge::JoinCall {
+                id,
+                sponsor,
+                session,
+                body,
+                ..
+            } => {
+                let client = client.clone();
+                let out = to_signer.clone();
+                let prefix = setup.cfg.prefix.clone();
+                let wait = setup.join_timeout;
+                tokio::spawn(async move {
+                    let answer =
+                        join_call(&client, &prefix, id, sponsor, session, body, wait).await;
+                    let _ = out.send(answer);
+                });
+            }
+            ToBridge::JoinAnswer {
+                id,
+                session,
+                body,
+                error,
+                ..
+            } => {
+                let waiter = crate::util::lock(&join_waiters).remove(&id);
+                if let Some(w) = waiter {
+                    let _ = w.send(ToBridge::JoinAnswer {
+                        v: LINK_VERSION,
+                        id,
+                        session,
+                        body,
+                        error,
+                    });
+                }
             }
             ToBridge::Get { id, key, .. } => {
                 let store = store.clone();
@@ -526,4 +610,141 @@ async fn serve_bus(
             Err((id, e)) => bridge.answer(Origin::Nats { reply, id }, Outcome::Err(e)),
         }
     }
+}
+
+/// Joiner: one join message to a sponsor (any, or the named one) and its answer.
+async fn join_call(
+    client: &async_nats::Client,
+    prefix: &str,
+    id: u64,
+    sponsor: Option<String>,
+    session: Option<String>,
+    body: Sealed,
+    wait: Duration,
+) -> ToSigner {
+    let subject = match &sponsor {
+        Some(s) => format!("{prefix}.{JOIN_SUBJECT}.{s}"),
+        None => format!("{prefix}.{JOIN_SUBJECT}"),
+    };
+    let payload = match serde_json::to_vec(&JoinWire {
+        v: LINK_VERSION,
+        session,
+        body,
+    }) {
+        Ok(p) => p,
+        Err(e) => return failed(id, e),
+    };
+    let request = async_nats::Request::new()
+        .payload(payload.into())
+        .timeout(Some(wait));
+    let msg = match client.send_request(subject.clone(), request).await {
+        Ok(m) => m,
+        Err(e) => return failed(id, format!("join message to {subject}: {e}")),
+    };
+    match serde_json::from_slice::<JoinWireReply>(&msg.payload) {
+        Ok(r) => ToSigner::JoinReply {
+            v: LINK_VERSION,
+            id,
+            sponsor: r.sponsor,
+            session: r.session,
+            body: r.body,
+            error: r.error,
+        },
+        Err(e) => failed(id, format!("a sponsor's answer that does not decode: {e}")),
+    }
+}
+
+/// Sponsor: serves `<prefix>.join` (queue group `<queue_group>-join`: one sponsor takes each
+/// hello) and `<prefix>.join.<instance>` (the joiner's later messages), relaying each message to
+/// the signer and its answer back.
+async fn sponsor_joins(
+    client: &async_nats::Client,
+    setup: &Setup,
+    to_signer: std_mpsc::Sender<ToSigner>,
+    waiters: JoinWaiters,
+) -> Result<(), String> {
+    let instance = setup
+        .cfg
+        .instance
+        .clone()
+        .ok_or("a sponsor needs nats.instance")?;
+    let any = format!("{}.{JOIN_SUBJECT}", setup.cfg.prefix);
+    let mine = format!("{any}.{instance}");
+    let subs = [
+        client
+            .queue_subscribe(any.clone(), format!("{}-join", setup.cfg.queue_group))
+            .await
+            .map_err(|e| e.to_string())?,
+        client
+            .subscribe(mine.clone())
+            .await
+            .map_err(|e| e.to_string())?,
+    ];
+    eprintln!("kms bridge: NATS: sponsoring joiners on {any} and {mine}");
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(1));
+    for mut sub in subs {
+        let (client, to_signer, waiters, next, instance) = (
+            client.clone(),
+            to_signer.clone(),
+            Arc::clone(&waiters),
+            Arc::clone(&next),
+            instance.clone(),
+        );
+        let wait = setup.join_timeout;
+        tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                let Some(reply) = msg.reply else { continue };
+                let answer = match serde_json::from_slice::<JoinWire>(&msg.payload) {
+                    Err(e) => JoinWireReply {
+                        v: LINK_VERSION,
+                        sponsor: instance.clone(),
+                        session: None,
+                        body: None,
+                        error: Some(format!("not a join message: {e}")),
+                    },
+                    Ok(m) => {
+                        let id = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        crate::util::lock(&waiters).insert(id, tx);
+                        let _ = to_signer.send(ToSigner::JoinStep {
+                            v: LINK_VERSION,
+                            id,
+                            session: m.session.clone(),
+                            body: m.body,
+                        });
+                        match tokio::time::timeout(wait, rx).await {
+                            Ok(Ok(ToBridge::JoinAnswer {
+                                session,
+                                body,
+                                error,
+                                ..
+                            })) => JoinWireReply {
+                                v: LINK_VERSION,
+                                sponsor: instance.clone(),
+                                session,
+                                body,
+                                error,
+                            },
+                            _ => {
+                                crate::util::lock(&waiters).remove(&id);
+                                JoinWireReply {
+                                    v: LINK_VERSION,
+                                    sponsor: instance.clone(),
+                                    session: m.session,
+                                    body: None,
+                                    error: Some("the sponsor's signer did not answer".into()),
+                                }
+                            }
+                        }
+                    }
+                };
+                if let Ok(bytes) = serde_json::to_vec(&answer)
+                    && let Err(e) = client.publish(reply, bytes.into()).await
+                {
+                    eprintln!("kms bridge: NATS: a join answer not sent: {e}");
+                }
+            }
+        });
+    }
+    Ok(())
 }

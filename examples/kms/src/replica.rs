@@ -122,6 +122,23 @@ pub(crate) enum ToBridge {
     },
     /// The current value of `key`.
     Get { v: u8, id: u64, key: String },
+    /// Joiner: send a join message (kms-tpm wire bytes) to a sponsor: any (`sponsor` absent, the
+    /// hello) or the one that answered the hello, in its session.
+    JoinCall {
+        v: u8,
+        id: u64,
+        sponsor: Option<String>,
+        session: Option<String>,
+        body: Sealed,
+    },
+    /// Sponsor: the answer to a `join_step` (a join message, or why the joiner gets nothing).
+    JoinAnswer {
+        v: u8,
+        id: u64,
+        session: Option<String>,
+        body: Option<Sealed>,
+        error: Option<String>,
+    },
 }
 
 /// Bridge → signer.
@@ -148,6 +165,33 @@ pub(crate) enum ToSigner {
     Changed { v: u8, entry: Entry },
     /// Every change up to `revision` was sent.
     CaughtUp { v: u8, revision: u64 },
+    /// Joiner: the sponsor's answer to a `join_call` (a join message, or why it refused).
+    JoinReply {
+        v: u8,
+        id: u64,
+        sponsor: String,
+        session: Option<String>,
+        body: Option<Sealed>,
+        error: Option<String>,
+    },
+    /// Sponsor: a joiner's join message arrived (answer with `join_answer`, same id).
+    JoinStep {
+        v: u8,
+        id: u64,
+        session: Option<String>,
+        body: Sealed,
+    },
+}
+
+/// The sponsor's answer to one join message: the next message in its session, or why not.
+#[derive(Debug)]
+pub(crate) struct JoinReply {
+    /// The sponsor's instance name (the joiner's next message goes to it).
+    pub(crate) sponsor: String,
+    /// The session the sponsor keeps for this joiner.
+    pub(crate) session: Option<String>,
+    /// The join message, or the sponsor's reason for refusing.
+    pub(crate) body: Result<Vec<u8>, String>,
 }
 
 /// Why a replicated operation did not happen.
@@ -200,19 +244,21 @@ impl Replica {
         ))
     }
 
-    /// Says hello (replay after `since`) and reads the link on a thread of its own: answers go
-    /// to their callers, changes and the catch-up marker to `sink`, in order.
-    pub(crate) fn start(
-        self: &Arc<Self>,
-        reader: UnixStream,
-        since: u64,
-        sink: ChangeSink,
-    ) -> Result<(), String> {
+    /// Asks the bridge for every change after `since` (then `caught_up`).
+    pub(crate) fn hello(&self, since: u64) -> Result<(), ReplicaError> {
         self.send(&ToBridge::Hello {
             v: LINK_VERSION,
             since,
         })
-        .map_err(|e| e.to_string())?;
+    }
+
+    /// Reads the link on a thread of its own: answers go to their callers; changes, the
+    /// catch-up marker and join steps to `sink`, in order.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        reader: UnixStream,
+        sink: ChangeSink,
+    ) -> Result<(), String> {
         let me = Arc::clone(self);
         std::thread::Builder::new()
             .name("kms-replica-link".into())
@@ -232,8 +278,11 @@ impl Replica {
                         ToSigner::Stored { id, .. }
                         | ToSigner::Conflict { id, .. }
                         | ToSigner::Value { id, .. }
+                        | ToSigner::JoinReply { id, .. }
                         | ToSigner::Failed { id, .. } => Some(*id),
-                        ToSigner::Changed { .. } | ToSigner::CaughtUp { .. } => None,
+                        ToSigner::Changed { .. }
+                        | ToSigner::CaughtUp { .. }
+                        | ToSigner::JoinStep { .. } => None,
                     };
                     match id {
                         Some(id) => {
@@ -268,6 +317,14 @@ impl Replica {
     }
 
     fn call(&self, make: impl FnOnce(u64) -> ToBridge) -> Result<ToSigner, ReplicaError> {
+        self.call_within(self.timeout, make)
+    }
+
+    fn call_within(
+        &self,
+        timeout: Duration,
+        make: impl FnOnce(u64) -> ToBridge,
+    ) -> Result<ToSigner, ReplicaError> {
         if !self.link_up.load(Ordering::SeqCst) {
             return Err(ReplicaError::Unavailable(
                 "the replication link is down".into(),
@@ -280,17 +337,75 @@ impl Replica {
             lock(&self.waiters).remove(&id);
             return Err(e);
         }
-        match rx.recv_timeout(self.timeout) {
+        match rx.recv_timeout(timeout) {
             Ok(ToSigner::Failed { error, .. }) => Err(ReplicaError::Unavailable(error)),
             Ok(m) => Ok(m),
             Err(_) => {
                 lock(&self.waiters).remove(&id);
                 Err(ReplicaError::Unavailable(format!(
                     "no answer from NATS within {} ms",
-                    self.timeout.as_millis()
+                    timeout.as_millis()
                 )))
             }
         }
+    }
+
+    /// Joiner: sends one join message to a sponsor (any, or `sponsor` in `session`) and waits
+    /// up to `timeout` for its answer.
+    pub(crate) fn join_call(
+        &self,
+        sponsor: Option<&str>,
+        session: Option<&str>,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<JoinReply, ReplicaError> {
+        let answer = self.call_within(timeout, |id| ToBridge::JoinCall {
+            v: LINK_VERSION,
+            id,
+            sponsor: sponsor.map(str::to_owned),
+            session: session.map(str::to_owned),
+            body: Sealed(body),
+        })?;
+        match answer {
+            ToSigner::JoinReply {
+                sponsor,
+                session,
+                body,
+                error,
+                ..
+            } => Ok(JoinReply {
+                sponsor,
+                session,
+                body: match (body, error) {
+                    (Some(b), None) => Ok(b.0),
+                    (_, Some(e)) => Err(e),
+                    (None, None) => Err("an empty answer".into()),
+                },
+            }),
+            other => Err(ReplicaError::Unavailable(format!(
+                "unexpected answer to a join message: {other:?}"
+            ))),
+        }
+    }
+
+    /// Sponsor: answers the join step `id`.
+    pub(crate) fn join_answer(
+        &self,
+        id: u64,
+        session: Option<String>,
+        body: Result<Vec<u8>, String>,
+    ) -> Result<(), ReplicaError> {
+        let (body, error) = match body {
+            Ok(b) => (Some(Sealed(b)), None),
+            Err(e) => (None, Some(e)),
+        };
+        self.send(&ToBridge::JoinAnswer {
+            v: LINK_VERSION,
+            id,
+            session,
+            body,
+            error,
+        })
     }
 
     /// Stores `value` at `key` if the stored revision is still `expect` (`None`: nothing stored).

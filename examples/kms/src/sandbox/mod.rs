@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, LandlockStatus,
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, LandlockStatus, NetPort,
     PathBeneath, PathFd, PathFdError, RestrictSelfAttr, Ruleset, RulesetAttr, RulesetCreated,
     RulesetCreatedAttr, RulesetError, RulesetStatus, Scope,
 };
@@ -146,6 +146,12 @@ pub(crate) struct SandboxConfig {
     /// Landlock (ABI < 8). Those threads stay outside the file-system rules; seccomp and the
     /// process-wide steps still cover them. The signer must leave this `false`.
     pub(crate) allow_unconfined_threads: bool,
+    /// A TPM reached over TCP by a TCTI that connects for every command (swtpm's), used after
+    /// lock-down (the join hand-over): TCP connects to this one port stay allowed (a Landlock
+    /// rule), and so do `socket(AF_INET, SOCK_STREAM)` and `connect` (seccomp). Needs Landlock's
+    /// network rules fully enforced, or lock-down fails. The device TCTI needs nothing: its
+    /// file descriptor stays open.
+    pub(crate) tpm_tcp_port: Option<u16>,
 }
 
 impl SandboxConfig {
@@ -159,6 +165,7 @@ impl SandboxConfig {
             lock_memory: true,
             require_memory_lock: false,
             allow_unconfined_threads: false,
+            tpm_tcp_port: None,
         }
     }
 }
@@ -377,7 +384,7 @@ pub(crate) fn lock_down(cfg: &SandboxConfig) -> Result<SandboxReport, SandboxErr
     let threads = count_threads().map_err(SandboxError::ThreadCount)?;
     let need_all_threads = threads > 1 && !cfg.allow_unconfined_threads;
     let ruleset = build_ruleset(cfg, need_all_threads, threads)?;
-    let filters = build_filters()?;
+    let filters = build_filters(cfg.tpm_tcp_port.is_some())?;
 
     // 1. No core dumps, no ptrace or /proc/<pid>/mem access by same-user processes.
     let dumpable_error = |e: rustix::io::Errno| SandboxError::Dumpable(e.into());
@@ -426,8 +433,9 @@ pub(crate) fn lock_down(cfg: &SandboxConfig) -> Result<SandboxReport, SandboxErr
         });
     }
 
-    // 4. File system, TCP and scopes.
-    let landlock = restrict_landlock(ruleset, cfg.require_landlock)?;
+    // 4. File system, TCP and scopes. With the TPM's port open, the network rules must hold:
+    //    seccomp no longer denies `connect`.
+    let landlock = restrict_landlock(ruleset, cfg.require_landlock || cfg.tpm_tcp_port.is_some())?;
 
     // 5. Seccomp last: the steps above use system calls it denies (mlockall).
     for program in &filters {
@@ -554,6 +562,11 @@ fn build_ruleset(
     ruleset = ruleset
         .add_rule(PathBeneath::new(data_dir, data_dir_access()))
         .map_err(SandboxError::Landlock)?;
+    if let Some(port) = cfg.tpm_tcp_port {
+        ruleset = ruleset
+            .add_rule(NetPort::new(port, AccessNet::ConnectTcp))
+            .map_err(SandboxError::Landlock)?;
+    }
 
     for path in &cfg.extra_read_paths {
         let fd = PathFd::new(path).map_err(SandboxError::LandlockPath)?;
@@ -614,8 +627,9 @@ fn restrict_landlock(
 }
 
 /// Compiles the seccomp filters: the deny-list (default: allow; listed calls: `EPERM`) and, on
-/// `x86_64`, the x32 guard.
-fn build_filters() -> Result<Vec<BpfProgram>, SandboxError> {
+/// `x86_64`, the x32 guard. With `tpm_over_tcp`, `connect` is allowed (Landlock then allows TCP
+/// connects to the TPM's port only) and `socket` only for `AF_INET` streams.
+fn build_filters(tpm_over_tcp: bool) -> Result<Vec<BpfProgram>, SandboxError> {
     let cond = |arg, len, op, value| {
         SeccompCondition::new(arg, len, op, value).map_err(SandboxError::SeccompBuild)
     };
@@ -633,6 +647,36 @@ fn build_filters() -> Result<Vec<BpfProgram>, SandboxError> {
     ])
     .map_err(SandboxError::SeccompBuild)?;
     rules.insert(libc::SYS_prctl, vec![redump]);
+    if tpm_over_tcp {
+        rules.remove(&libc::SYS_connect);
+        // Denied unless the domain is AF_INET and the type (low four bits) a stream.
+        let mut socket_rules = vec![
+            SeccompRule::new(vec![cond(
+                0,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Ne,
+                libc::AF_INET as u64,
+            )?])
+            .map_err(SandboxError::SeccompBuild)?,
+        ];
+        for other in [
+            libc::SOCK_DGRAM,
+            libc::SOCK_RAW,
+            libc::SOCK_SEQPACKET,
+            libc::SOCK_RDM,
+        ] {
+            socket_rules.push(
+                SeccompRule::new(vec![cond(
+                    1,
+                    SeccompCmpArgLen::Dword,
+                    SeccompCmpOp::MaskedEq(0xf),
+                    other as u64,
+                )?])
+                .map_err(SandboxError::SeccompBuild)?,
+            );
+        }
+        rules.insert(libc::SYS_socket, socket_rules);
+    }
 
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(SandboxError::SeccompBuild)?;
     let deny_list = SeccompFilter::new(

@@ -9,6 +9,7 @@
 //! directory, not dumpable and without core files.
 
 mod db;
+mod join;
 mod keys;
 mod service;
 mod vault;
@@ -98,16 +99,66 @@ fn serve(
     let dir = &cfg.data_dir;
     create_private_dir(dir)?;
 
-    // The TPM (a device or swtpm's TCP socket) is used before lock-down forbids sockets.
-    let master = unseal_master_key(cfg)?;
+    // The TPM (a device or swtpm's TCP socket) is used before lock-down forbids sockets. A
+    // joiner (no master key yet) and a sponsor keep their TPM connection open across it.
+    let joining =
+        cfg.join.join && cfg.key_source == KeySource::Tpm && !dir.join(MASTER_BLOB).exists();
+    let (master, prepared_join, prepared_sponsor) = if joining {
+        (None, Some(join::prepare(cfg)?), None)
+    } else {
+        let (master, sealer) = unseal_master_key(cfg)?;
+        let sponsor = match sealer {
+            Some(sealer) if cfg.join.sponsor => Some(join::prepare_sponsor(cfg, sealer)?),
+            _ => None,
+        };
+        (Some(master), None, sponsor)
+    };
     let mut sandbox_cfg = sandbox::SandboxConfig::new(dir.clone());
     sandbox_cfg.extra_read_paths = vec!["/proc/self".into()];
     sandbox_cfg.require_landlock = cfg.signer.require_landlock;
+    // A joiner or sponsor uses its TPM after lock-down; swtpm's TCTI connects per command.
+    if (prepared_join.is_some() || prepared_sponsor.is_some())
+        && let Some(port) = swtpm_port(&cfg.tpm.tcti)
+    {
+        sandbox_cfg.tpm_tcp_port = Some(port);
+        eprintln!(
+            "kms signer: join: TCP connects to the TPM's port {port} stay allowed after lock-down (swtpm)"
+        );
+    }
     // Landlock (before ABI 8) confines only the calling thread and its later children: lock
     // down while this is the only thread, and open the stores (inside the data directory)
     // afterwards.
     let report = sandbox::lock_down(&sandbox_cfg)
         .map_err(|e| SignerError::Startup(format!("sandbox: {e}")))?;
+
+    // Several instances on NATS: records go to JetStream KV through the bridge (this process
+    // has no network), each write after the audit entries written before it are durable. The
+    // link is read from now on (a joiner's hand-over runs over it before anything else).
+    let targets = Arc::new(LinkTargets::default());
+    let replica = match repl {
+        Some(stream) => {
+            let (replica, reader) = crate::replica::Replica::new(
+                stream,
+                std::time::Duration::from_millis(cfg.nats.request_timeout_ms),
+            )
+            .map_err(SignerError::Startup)?;
+            start_link(&replica, reader, &targets)?;
+            Some(replica)
+        }
+        None => None,
+    };
+    let (master, joined_from) = match (master, prepared_join, &replica) {
+        (Some(m), _, _) => (m, None),
+        (None, Some(p), Some(r)) => {
+            let (m, sponsor) = join::run(p, r, cfg)?;
+            (m, Some(sponsor))
+        }
+        _ => {
+            return Err(SignerError::Startup(
+                "join: the hand-over needs the NATS bus".into(),
+            ));
+        }
+    };
 
     let audit = AuditLog::open(&dir.join(AUDIT_FILE), SyncPolicy::Batched)
         .map_err(|e| SignerError::Startup(format!("audit log: {e}")))?;
@@ -117,23 +168,11 @@ fn serve(
     let audit_sync = Arc::clone(&audit);
     let audit_head = Arc::clone(&audit);
     let audit_sync_timer = Arc::clone(&audit);
-    // Several instances on NATS: records go to JetStream KV through the bridge (this process
-    // has no network), each write after the audit entries written before it are durable.
-    let replica = match repl {
-        Some(stream) => Some(
-            crate::replica::Replica::new(
-                stream,
-                std::time::Duration::from_millis(cfg.nats.request_timeout_ms),
-            )
-            .map_err(SignerError::Startup)?,
-        ),
-        None => None,
-    };
     let audit_sync_state = Arc::clone(&audit);
     let audit_sync_keys = Arc::clone(&audit);
     let keys = keys::SignerKeys::new(
         keys,
-        replica.as_ref().map(|(r, _)| {
+        replica.as_ref().map(|r| {
             let sync: db::PreCommit = Box::new(move || sync_audit(&audit_sync_keys));
             (Arc::clone(r), sync)
         }),
@@ -141,7 +180,7 @@ fn serve(
     let state = db::StateDb::open(
         &dir.join(STATE_FILE),
         Box::new(move || sync_audit(&audit_sync)),
-        replica.as_ref().map(|(r, _)| {
+        replica.as_ref().map(|r| {
             let sync: db::PreCommit = Box::new(move || sync_audit(&audit_sync_state));
             (Arc::clone(r), sync)
         }),
@@ -159,8 +198,31 @@ fn serve(
         cfg, vault, keys, state, audit, to_pool, report,
     )?);
     spawn_pool_reader(pool_events, Arc::clone(&service))?;
-    if let Some((replica, reader)) = replica {
-        start_replication(&replica, reader, since, &service)?;
+    if let Some(replica) = &replica {
+        let _ = targets.service.set(Arc::downgrade(&service));
+        if let Some(prepared) = prepared_sponsor {
+            let instance = cfg.nats.instance.clone().unwrap_or_default();
+            let steps = join::spawn_sponsor(
+                prepared,
+                Arc::clone(replica),
+                Arc::downgrade(&service),
+                instance,
+            )?;
+            let _ = targets.sponsor.set(Mutex::new(steps));
+            eprintln!("kms signer: join: sponsoring attested joiners");
+        }
+        if let Some(peer) = joined_from {
+            service
+                .audit(&AuditEvent::MasterKeyReceived {
+                    instance: cfg.nats.instance.clone().unwrap_or_default(),
+                    peer,
+                })
+                .map_err(|e| SignerError::Startup(format!("audit log: {}", e.message)))?;
+        }
+        eprintln!("kms signer: replication: catching up after revision {since}");
+        replica
+            .hello(since)
+            .map_err(|e| SignerError::Startup(format!("replication: {e}")))?;
     }
     service
         .audit(&AuditEvent::SignerStarted {
@@ -206,29 +268,60 @@ fn sync_audit(audit: &Mutex<AuditLog>) -> Result<(), String> {
     Ok(())
 }
 
-/// Starts reading the replication link: changes are applied as they come; once the catch-up
-/// after `since` is durable here, the bridge is told it may serve the bus.
-fn start_replication(
+/// Where the link's unsolicited messages go, filled in as the parts exist.
+#[derive(Default)]
+struct LinkTargets {
+    service: std::sync::OnceLock<std::sync::Weak<Service>>,
+    sponsor: std::sync::OnceLock<Mutex<mpsc::Sender<join::Step>>>,
+}
+
+/// Starts reading the replication link: changes are applied as they come; once the catch-up is
+/// durable here, the bridge is told it may serve the bus; join steps go to the sponsor thread
+/// (refused when this instance does not sponsor).
+fn start_link(
     replica: &Arc<crate::replica::Replica>,
     reader: UnixStream,
-    since: u64,
-    service: &Arc<Service>,
+    targets: &Arc<LinkTargets>,
 ) -> Result<(), SignerError> {
     use crate::replica::ToSigner;
-    let weak = Arc::downgrade(service);
+    let targets = Arc::clone(targets);
     let link = Arc::clone(replica);
-    eprintln!("kms signer: replication: catching up after revision {since}");
     replica
         .start(
             reader,
-            since,
-            Box::new(move |msg| {
-                let Some(service) = weak.upgrade() else {
-                    return;
-                };
-                match msg {
-                    ToSigner::Changed { entry, .. } => service.apply_change(entry.clone()),
-                    ToSigner::CaughtUp { revision, .. } => match service.flush_changes() {
+            Box::new(move |msg| match msg {
+                ToSigner::JoinStep {
+                    id, session, body, ..
+                } => {
+                    let step = join::Step {
+                        id: *id,
+                        session: session.clone(),
+                        body: body.0.clone(),
+                    };
+                    let sent = targets
+                        .sponsor
+                        .get()
+                        .is_some_and(|tx| service::lock(tx).send(step).is_ok());
+                    if !sent {
+                        let _ = link.join_answer(
+                            *id,
+                            session.clone(),
+                            Err("this instance does not sponsor joiners".into()),
+                        );
+                    }
+                }
+                ToSigner::Changed { entry, .. } => {
+                    if let Some(service) = targets.service.get().and_then(std::sync::Weak::upgrade)
+                    {
+                        service.apply_change(entry.clone());
+                    }
+                }
+                ToSigner::CaughtUp { revision, .. } => {
+                    let Some(service) = targets.service.get().and_then(std::sync::Weak::upgrade)
+                    else {
+                        return;
+                    };
+                    match service.flush_changes() {
                         Ok(()) => {
                             eprintln!("kms signer: replication: caught up to revision {revision}");
                             if let Err(e) = link.ready() {
@@ -238,12 +331,24 @@ fn start_replication(
                         Err(e) => eprintln!(
                             "kms signer: replication: the catch-up is not durable ({e}); not ready"
                         ),
-                    },
-                    _ => {}
+                    }
                 }
+                _ => {}
             }),
         )
         .map_err(SignerError::Startup)
+}
+
+/// The port of a `swtpm:` TCTI (`swtpm:host=…,port=P`; 2321 when not given).
+fn swtpm_port(tcti: &str) -> Option<u16> {
+    let conf = tcti.strip_prefix("swtpm")?;
+    let conf = conf.strip_prefix(':').unwrap_or(conf);
+    Some(
+        conf.split(',')
+            .find_map(|kv| kv.trim().strip_prefix("port="))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(2321),
+    )
 }
 
 fn adopt(fd: RawFd, what: &str) -> Result<UnixStream, SignerError> {
@@ -265,12 +370,17 @@ fn create_private_dir(dir: &Path) -> Result<(), SignerError> {
 
 /// Unseals the master key, creating and sealing one at genesis. The plaintext lives only in the
 /// returned zeroizing buffer, which the shield takes over and wipes.
-fn unseal_master_key(cfg: &Config) -> Result<Zeroizing<Vec<u8>>, SignerError> {
+fn unseal_master_key(
+    cfg: &Config,
+) -> Result<(Zeroizing<Vec<u8>>, Option<kms_tpm::TpmSealer>), SignerError> {
     let blob_path = cfg.data_dir.join(MASTER_BLOB);
-    let mut sealer: Box<dyn kms_tpm::Sealer> = match cfg.key_source {
-        KeySource::Dev => Box::new(
-            kms_tpm::InsecureDevSealer::open(&cfg.data_dir.join(DEV_SEALER_KEY))
-                .map_err(|e| SignerError::Startup(format!("dev sealer: {e}")))?,
+    let (mut dev, mut tpm) = match cfg.key_source {
+        KeySource::Dev => (
+            Some(
+                kms_tpm::InsecureDevSealer::open(&cfg.data_dir.join(DEV_SEALER_KEY))
+                    .map_err(|e| SignerError::Startup(format!("dev sealer: {e}")))?,
+            ),
+            None,
         ),
         KeySource::Tpm => {
             let tpm = kms_tpm::Tpm::open(&cfg.tpm.tcti)
@@ -280,14 +390,19 @@ fn unseal_master_key(cfg: &Config) -> Result<Zeroizing<Vec<u8>>, SignerError> {
                 .pcrs
                 .parse()
                 .map_err(|e| SignerError::Startup(format!("tpm.pcrs: {e}")))?;
-            Box::new(kms_tpm::TpmSealer::new(tpm, pcrs))
+            (None, Some(kms_tpm::TpmSealer::new(tpm, pcrs)))
         }
     };
-    match std::fs::read(&blob_path) {
+    let sealer: &mut dyn kms_tpm::Sealer = match (&mut dev, &mut tpm) {
+        (Some(d), _) => d,
+        (None, Some(t)) => t,
+        (None, None) => return Err(SignerError::Startup("no sealer".into())),
+    };
+    let key = match std::fs::read(&blob_path) {
         Ok(blob) => sealer
             .unseal(&blob)
             .map(kms_tpm::SecretBytes::into_zeroizing)
-            .map_err(|e| SignerError::Startup(format!("unsealing the master key: {e}"))),
+            .map_err(|e| SignerError::Startup(format!("unsealing the master key: {e}")))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // Genesis only in an empty data directory: a missing blob beside existing stores
             // is a lost or moved file, and a new key would open none of their records.
@@ -312,13 +427,16 @@ fn unseal_master_key(cfg: &Config) -> Result<Zeroizing<Vec<u8>>, SignerError> {
                 "kms signer: genesis: a new master key was sealed to {}",
                 blob_path.display()
             );
-            Ok(key.into_zeroizing())
+            key.into_zeroizing()
         }
-        Err(e) => Err(SignerError::Startup(format!(
-            "{}: {e}",
-            blob_path.display()
-        ))),
-    }
+        Err(e) => {
+            return Err(SignerError::Startup(format!(
+                "{}: {e}",
+                blob_path.display()
+            )));
+        }
+    };
+    Ok((key, tpm))
 }
 
 fn spawn_pool_writer(

@@ -1514,6 +1514,12 @@ impl Service {
         }
     }
 
+    /// The master key for the attested hand-over to a joiner (`signer::join`), in kms-tpm's
+    /// zeroizing secret type; dropped right after it is wrapped to the joiner's TPM key.
+    pub(crate) fn master_key_for_handover(&self) -> Result<kms_tpm::SecretBytes, WireError> {
+        self.with_master(|m| super::join::secret_of(m.expose_secret()))
+    }
+
     /// Waits until everything the watch delivered so far is durable here.
     pub(crate) fn flush_changes(&self) -> Result<(), SignerError> {
         self.db.flush()
