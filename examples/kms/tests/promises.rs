@@ -55,19 +55,7 @@ fn no_one_but_the_user_can_use_the_key() {
     kms.stop();
 
     // The user's secrets, known here from the user's side (the phrase shown once in chat).
-    let words: Vec<String> = kms.last_message(61, "seed_phrase")["words"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap().to_string())
-        .collect();
-    let seed = kms_core::Mnemonic::parse(&words.join(" "))
-        .unwrap()
-        .to_seed("");
-    let wallet = seed
-        .solana_wallet(kms_core::SolanaPathScheme::AccountChange, 0)
-        .unwrap();
-    let private = wallet.reveal_keypair_bytes();
+    let (words, seed, private) = phrase_secrets(&kms.last_message(61, "seed_phrase"));
 
     // The attacker's copy of the data directory: everything but the sealed master key and the
     // dev sealer's key file (which a TPM would hold).

@@ -120,19 +120,7 @@ fn a_wallet_created_on_one_instance_signs_on_another_and_nats_sees_only_sealed_b
         else {
             continue;
         };
-        let words: Vec<String> = m["words"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| w.as_str().unwrap().to_string())
-            .collect();
-        let seed = kms_core::Mnemonic::parse(&words.join(" "))
-            .unwrap()
-            .to_seed("");
-        let wallet = seed
-            .solana_wallet(kms_core::SolanaPathScheme::AccountChange, 0)
-            .unwrap();
-        let private = wallet.reveal_keypair_bytes();
+        let (words, seed, private) = phrase_secrets(&m);
         for s in spellings(seed.expose_secret()) {
             secrets.push((format!("seed of {user}"), s));
         }

@@ -225,19 +225,43 @@ impl Kms {
 impl Drop for Kms {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let pid = rustix::process::Pid::from_child(&child);
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            terminate(&mut child, Duration::from_secs(10));
         }
     }
+}
+
+/// SIGTERM to `child`, up to `within` to exit, then SIGKILL; reaped either way.
+pub fn terminate(child: &mut Child, within: Duration) {
+    let pid = rustix::process::Pid::from_child(child);
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The words of a `seed_phrase` message, the seed they make (empty passphrase) and wallet 0's
+/// keypair bytes (secret ‖ public): what the user knows from the phrase shown once in chat.
+pub fn phrase_secrets(message: &serde_json::Value) -> (Vec<String>, kms_core::Seed, [u8; 64]) {
+    let words: Vec<String> = message["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    let seed = kms_core::Mnemonic::parse(&words.join(" "))
+        .unwrap()
+        .to_seed("");
+    let private = seed
+        .solana_wallet(kms_core::SolanaPathScheme::AccountChange, 0)
+        .unwrap()
+        .reveal_keypair_bytes();
+    (words, seed, *private)
 }
 
 /// A challenge as the user's chat shows it.

@@ -110,17 +110,7 @@ impl NatsServer {
     /// SIGTERM and wait (JetStream writes its state out on a clean stop).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let pid = rustix::process::Pid::from_child(&child);
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            super::terminate(&mut child, Duration::from_secs(20));
         }
     }
 
