@@ -23,11 +23,24 @@ bash scripts/fuzz-smoke.sh
 # OpenSSL, crates.io only. The advisory database cannot be fetched here (README).
 if ! cargo deny --version >/dev/null 2>&1; then
   echo "test: installing cargo-deny"
-  cargo install --locked cargo-deny
+  # The version whose advisory-database directory name test.sh builds (see below).
+  cargo install --locked cargo-deny --version 0.20.2
 fi
 # cargo-deny reads the metadata of every target's crates (macOS, Windows): fetch them first.
 cargo fetch --locked
 cargo deny --offline check licenses bans sources
+# Advisories, against the vendored RustSec snapshot (scripts/advisory-db; its SNAPSHOT says which
+# commit), made into the git repository cargo-deny reads (deny.toml: db-path), dated as the
+# snapshot so that its staleness check sees the snapshot's real age.
+advisory_db=target/advisory-db/advisory-db-3157b0e258782691
+snapshot_date=$(sed -n 's/^date: //p' scripts/advisory-db/SNAPSHOT)
+rm -rf "$advisory_db"
+mkdir -p "$advisory_db"
+cp -r scripts/advisory-db/. "$advisory_db"
+(cd "$advisory_db" && git init -q && git add -A \
+  && GIT_AUTHOR_DATE="$snapshot_date" GIT_COMMITTER_DATE="$snapshot_date" \
+    git -c user.name=advisory-snapshot -c user.email=snapshot@localhost commit -qm "RustSec snapshot")
+cargo deny --offline check advisories
 # Formatting and lints (the workspace and the demo runtime's own workspace).
 cargo fmt --all -- --check
 (cd examples/kms-demo/svm && cargo fmt -- --check)
