@@ -277,26 +277,7 @@ fn every_real_vector_used_here_parses() {
 /// in today's 18-account layout is accepted at its own bounds and refused one unit past them.
 #[test]
 fn a_real_pumpfun_buy_is_derived_refused_in_its_old_layout_and_accepted_upgraded() {
-    use solana_message::{AccountMeta, Hash, Instruction, Message, VersionedMessage};
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/real/pumpfun-buy-instruction-5aQNWM.json"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let accounts: Vec<(Address, bool, bool)> = json["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                addr(a[0].as_str().unwrap()),
-                a[1].as_bool().unwrap(),
-                a[2].as_bool().unwrap(),
-            )
-        })
-        .collect();
-    let data = hex::decode(json["data_hex"].as_str().unwrap()).unwrap();
+    let (accounts, data) = real_instruction("pumpfun-buy-instruction-5aQNWM.json");
     let (amount, max_sol_cost) = (
         u64::from_le_bytes(data[8..16].try_into().unwrap()),
         u64::from_le_bytes(data[16..24].try_into().unwrap()),
@@ -339,13 +320,7 @@ fn a_real_pumpfun_buy_is_derived_refused_in_its_old_layout_and_accepted_upgraded
         .encode(&values(creator, max_sol_cost, amount))
         .unwrap();
     let derived = schema.decode(&params).unwrap();
-    let field = |name: &str| {
-        let i = schema.fields().iter().position(|f| f.name == name).unwrap();
-        match derived[i] {
-            V::Pubkey(k) => k,
-            _ => panic!("{name}"),
-        }
-    };
+    let field = |name: &str| pubkey_param(&schema, &derived, name);
     // The host's derivations are mainnet's.
     for (name, at) in [
         ("user_ata", 5),
@@ -358,31 +333,18 @@ fn a_real_pumpfun_buy_is_derived_refused_in_its_old_layout_and_accepted_upgraded
         assert_eq!(field(name), accounts[at].0, "{name}");
     }
 
-    let message = |accounts: &[(Address, bool, bool)]| {
-        let metas = accounts
-            .iter()
-            .map(|(k, s, w)| AccountMeta {
-                pubkey: solana_message::Address::new_from_array(*k),
-                is_signer: *s,
-                is_writable: *w,
-            })
-            .collect();
-        let ix = Instruction {
-            program_id: solana_message::Address::new_from_array(PUMP),
-            accounts: metas,
-            data: data.clone(),
-        };
-        let m = Message::new_with_blockhash(
-            &[ix],
-            Some(&solana_message::Address::new_from_array(user)),
-            &Hash::new_from_array([0xAB; 32]),
-        );
-        bincode::serialize(&VersionedMessage::Legacy(m)).unwrap()
-    };
-    const PUMP: Address = kms_solana::programs::PUMP_FUN_PROGRAM;
     let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
         let checked = r.check_params(&h, p).unwrap();
-        r.validate_checked(&checked, &message(accounts), &[])
+        r.validate_checked(
+            &checked,
+            &one_instruction_message(
+                kms_solana::programs::PUMP_FUN_PROGRAM,
+                accounts,
+                &data,
+                user,
+            ),
+            &[],
+        )
     };
     refused(
         run(&accounts, &params),
@@ -511,6 +473,16 @@ fn a_real_jupiter_shared_accounts_route_is_accepted_at_its_bounds() {
         run(values(25_000_000, 3_221_703, 100, 4)),
         "Jupiter program authority id is not the authorized one",
     );
+}
+
+/// The public key parameter `name` of `values` (a decoded parameter set of `schema`: given, or
+/// derived by the host).
+fn pubkey_param(schema: &kms_constraints::ParamSchema, values: &[V], name: &str) -> Address {
+    let i = schema.fields().iter().position(|f| f.name == name).unwrap();
+    match values[i] {
+        V::Pubkey(k) => k,
+        _ => panic!("{name} is not a public key"),
+    }
 }
 
 /// A real instruction file of `tests/data/real/`: its accounts (key, signer, writable) and data.
@@ -644,13 +616,7 @@ fn real_pumpswap_buys_are_derived_refused_in_their_old_layout_and_accepted_upgra
             .encode(&values(creator, max_quote_in, base_out))
             .unwrap();
         let derived = schema.decode(&params).unwrap();
-        let field = |name: &str| {
-            let i = schema.fields().iter().position(|f| f.name == name).unwrap();
-            match derived[i] {
-                V::Pubkey(k) => k,
-                _ => panic!("{name}"),
-            }
-        };
+        let field = |name: &str| pubkey_param(&schema, &derived, name);
         // The host's derivations are mainnet's.
         for (name, at) in [
             ("pool", 0),
