@@ -331,16 +331,8 @@ async fn serve(
                 ..
             } => {
                 let store = store.clone();
-                let out = to_signer.clone();
-                tokio::spawn(async move {
-                    let answer =
-                        match tokio::time::timeout(timeout, put(&store, id, &key, value, expect))
-                            .await
-                        {
-                            Ok(a) => a,
-                            Err(_) => failed(id, "timed out"),
-                        };
-                    let _ = out.send(answer);
+                answer_within(timeout, id, &to_signer, async move {
+                    put(&store, id, &key, value, expect).await
                 });
             }
             ToBridge::JoinCall {
@@ -380,17 +372,29 @@ async fn serve(
             }
             ToBridge::Get { id, key, .. } => {
                 let store = store.clone();
-                let out = to_signer.clone();
-                tokio::spawn(async move {
-                    let answer = match tokio::time::timeout(timeout, get(&store, id, &key)).await {
-                        Ok(a) => a,
-                        Err(_) => failed(id, "timed out"),
-                    };
-                    let _ = out.send(answer);
+                answer_within(timeout, id, &to_signer, async move {
+                    get(&store, id, &key).await
                 });
             }
         }
     }
+}
+
+/// Runs one KV request of the signer's on its own task and sends its answer, or `failed` when it
+/// takes longer than `timeout`.
+fn answer_within(
+    timeout: Duration,
+    id: u64,
+    to_signer: &std_mpsc::Sender<ToSigner>,
+    request: impl Future<Output = ToSigner> + Send + 'static,
+) {
+    let out = to_signer.clone();
+    tokio::spawn(async move {
+        let answer = tokio::time::timeout(timeout, request)
+            .await
+            .unwrap_or_else(|_| failed(id, "timed out"));
+        let _ = out.send(answer);
+    });
 }
 
 /// The bucket, created (file storage, one value per key) when missing. The stream is made with

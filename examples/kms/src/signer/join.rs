@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use kms_tpm::{
     EkTrustStore, JoinMessage, JoinPolicy, Joiner, PcrAllowlist, PcrSelection, PcrValues,
-    PendingJoin, SecretBytes, Sponsor, Tpm, TpmSealer,
+    PendingJoin, Sponsor, Tpm, TpmSealer,
 };
 use zeroize::Zeroizing;
 
@@ -314,9 +314,4 @@ fn sponsor_step(
         }
         _ => Err("not a joiner's message".into()),
     }
-}
-
-/// The master key as kms-tpm's secret type, for [`PendingJoin::complete`] only.
-pub(crate) fn secret_of(bytes: &[u8]) -> SecretBytes {
-    SecretBytes::from_slice(bytes)
 }

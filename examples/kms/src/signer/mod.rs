@@ -208,7 +208,7 @@ fn serve(
                 Arc::downgrade(&service),
                 instance,
             )?;
-            let _ = targets.sponsor.set(Mutex::new(steps));
+            let _ = targets.sponsor.set(steps);
             eprintln!("kms signer: join: sponsoring attested joiners");
         }
         if let Some(peer) = joined_from {
@@ -272,7 +272,7 @@ fn sync_audit(audit: &Mutex<AuditLog>) -> Result<(), String> {
 #[derive(Default)]
 struct LinkTargets {
     service: std::sync::OnceLock<std::sync::Weak<Service>>,
-    sponsor: std::sync::OnceLock<Mutex<mpsc::Sender<join::Step>>>,
+    sponsor: std::sync::OnceLock<mpsc::Sender<join::Step>>,
 }
 
 /// Starts reading the replication link: changes are applied as they come; once the catch-up is
@@ -301,7 +301,7 @@ fn start_link(
                     let sent = targets
                         .sponsor
                         .get()
-                        .is_some_and(|tx| service::lock(tx).send(step).is_ok());
+                        .is_some_and(|tx| tx.send(step).is_ok());
                     if !sent {
                         let _ = link.join_answer(
                             *id,

@@ -1517,7 +1517,7 @@ impl Service {
     /// The master key for the attested hand-over to a joiner (`signer::join`), in kms-tpm's
     /// zeroizing secret type; dropped right after it is wrapped to the joiner's TPM key.
     pub(crate) fn master_key_for_handover(&self) -> Result<kms_tpm::SecretBytes, WireError> {
-        self.with_master(|m| super::join::secret_of(m.expose_secret()))
+        self.with_master(|m| kms_tpm::SecretBytes::from_slice(m.expose_secret()))
     }
 
     /// Waits until everything the watch delivered so far is durable here.
