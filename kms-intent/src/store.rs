@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::challenge::UserId;
 use crate::error::IntentError;
+use crate::intent::{IntentId, SpendRequest};
 use crate::ratelimit::RateLimitPolicy;
 use crate::state::UserState;
 
@@ -57,16 +58,26 @@ pub trait Persistence: Send + Sync {
     }
 }
 
-/// User states behind one lock per user, written through to a [`Persistence`].
+/// User states behind locks per user, written through to a [`Persistence`].
 ///
 /// [`IntentStore::with_user`] runs an operation on a copy of the user's state, stores the copy,
 /// and only then makes it the current state: a failed store leaves memory unchanged (no partial
 /// write), and concurrent operations on one user run one after the other, so check-and-spend is
-/// atomic across threads.
+/// atomic across threads. Readers ([`IntentStore::read_user`]) wait for it, so nothing reads a
+/// state that is being replaced. [`IntentStore::reserve_uses`] is the one write readers do not
+/// wait for: it only spends.
 pub struct IntentStore<P: Persistence> {
     persistence: P,
     rate_policy: RateLimitPolicy,
-    users: Mutex<HashMap<UserId, Arc<Mutex<Slot>>>>,
+    users: Mutex<HashMap<UserId, Arc<Entry>>>,
+}
+
+/// One user's cache entry. Writers hold `writer` for the whole operation (so they run one after
+/// the other); `slot` guards the current state, held by readers and by every write except
+/// [`IntentStore::reserve_uses`] while it stores.
+struct Entry {
+    writer: Mutex<()>,
+    slot: Mutex<Slot>,
 }
 
 /// A cached state and the revision it was loaded or stored at (`None`: not stored yet).
@@ -99,14 +110,17 @@ impl<P: Persistence> IntentStore<P> {
         &self.persistence
     }
 
-    fn slot(&self, user: UserId) -> Result<Arc<Mutex<Slot>>, IntentError> {
+    fn entry(&self, user: UserId) -> Result<Arc<Entry>, IntentError> {
         let mut users = lock(&self.users);
-        if let Some(s) = users.get(&user) {
-            return Ok(Arc::clone(s));
+        if let Some(e) = users.get(&user) {
+            return Ok(Arc::clone(e));
         }
-        let slot = Arc::new(Mutex::new(self.load(user)?));
-        users.insert(user, Arc::clone(&slot));
-        Ok(slot)
+        let entry = Arc::new(Entry {
+            writer: Mutex::new(()),
+            slot: Mutex::new(self.load(user)?),
+        });
+        users.insert(user, Arc::clone(&entry));
+        Ok(entry)
     }
 
     fn load(&self, user: UserId) -> Result<Slot, IntentError> {
@@ -148,8 +162,9 @@ impl<P: Persistence> IntentStore<P> {
     ) -> Result<T, IntentError> {
         let mut attempt = 0;
         loop {
-            let slot = self.slot(user)?;
-            let mut current = lock(&slot);
+            let entry = self.entry(user)?;
+            let writing = lock(&entry.writer);
+            let mut current = lock(&entry.slot);
             let mut next = current.state.clone();
             let out = op(&mut next);
             if next == current.state {
@@ -164,25 +179,81 @@ impl<P: Persistence> IntentStore<P> {
                     current.revision = Some(revision);
                     return out;
                 }
-                Err(IntentError::Conflict) if attempt < CONFLICT_RETRIES => {
-                    attempt += 1;
-                    drop(current);
-                    self.forget_slot(user, &slot);
-                }
                 Err(IntentError::Conflict) => {
                     drop(current);
-                    self.forget_slot(user, &slot);
-                    return Err(IntentError::Conflict);
+                    drop(writing);
+                    self.forget_entry(user, &entry);
+                    if attempt == CONFLICT_RETRIES {
+                        return Err(IntentError::Conflict);
+                    }
+                    attempt += 1;
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// Drops `slot` from the cache unless it was replaced meanwhile.
-    fn forget_slot(&self, user: UserId, slot: &Arc<Mutex<Slot>>) {
+    /// Spends up to `max` uses of intent `id` for `request` in one durable write, and returns how
+    /// many it spent (0: the intent covers no further use now, or `max` is 0; nothing written).
+    ///
+    /// Meant for reserving uses ahead (the reference signer's leases): unlike
+    /// [`IntentStore::with_user`], readers do not wait while the state is stored. They read the
+    /// state as it was until the store has succeeded; that is sound because this write can only
+    /// narrow what the state allows (counters move up), never widen it. Other writers still run
+    /// one after the other with it. A [`IntentError::Conflict`] from the persistence reloads and
+    /// retries as `with_user` does.
+    ///
+    /// # Errors
+    /// A load, decode or persistence error (then nothing was spent);
+    /// [`IntentError::Conflict`] when every retry conflicted.
+    pub fn reserve_uses(
+        &self,
+        user: UserId,
+        id: IntentId,
+        request: &SpendRequest<'_>,
+        max: u32,
+        now: u64,
+    ) -> Result<u32, IntentError> {
+        let mut attempt = 0;
+        loop {
+            let entry = self.entry(user)?;
+            let writing = lock(&entry.writer);
+            let (mut next, revision) = {
+                let current = lock(&entry.slot);
+                (current.state.clone(), current.revision)
+            };
+            let mut spent = 0;
+            while spent < max && next.spend(id, request, now).is_ok() {
+                spent += 1;
+            }
+            if spent == 0 {
+                return Ok(0);
+            }
+            // Not under the slot's lock: readers go on with the current state meanwhile.
+            match self.persistence.store_if(user, &next.encode(), revision) {
+                Ok(stored) => {
+                    let mut current = lock(&entry.slot);
+                    current.state = next;
+                    current.revision = Some(stored);
+                    return Ok(spent);
+                }
+                Err(IntentError::Conflict) => {
+                    drop(writing);
+                    self.forget_entry(user, &entry);
+                    if attempt == CONFLICT_RETRIES {
+                        return Err(IntentError::Conflict);
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Drops `entry` from the cache unless it was replaced meanwhile.
+    fn forget_entry(&self, user: UserId, entry: &Arc<Entry>) {
         let mut users = lock(&self.users);
-        if users.get(&user).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+        if users.get(&user).is_some_and(|e| Arc::ptr_eq(e, entry)) {
             users.remove(&user);
         }
     }
@@ -196,8 +267,8 @@ impl<P: Persistence> IntentStore<P> {
         user: UserId,
         f: impl FnOnce(&UserState) -> T,
     ) -> Result<T, IntentError> {
-        let slot = self.slot(user)?;
-        let current = lock(&slot);
+        let entry = self.entry(user)?;
+        let current = lock(&entry.slot);
         Ok(f(&current.state))
     }
 

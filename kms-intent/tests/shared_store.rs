@@ -195,3 +195,157 @@ fn endless_conflicts_end_in_a_typed_error() {
     assert_eq!(runs, kms_intent::CONFLICT_RETRIES + 1);
     assert!(shared.records.lock().unwrap().is_empty());
 }
+
+/// A backend whose conditional stores wait until the test opens the gate (a slow disk or a
+/// NATS round trip), and tell the test when one has started.
+struct Gated {
+    inner: Instance,
+    started: Mutex<std::sync::mpsc::Sender<()>>,
+    gate: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Persistence for Gated {
+    fn load(&self, user: UserId) -> Result<Option<Vec<u8>>, IntentError> {
+        self.inner.load(user)
+    }
+    fn store(&self, user: UserId, state: &[u8]) -> Result<(), IntentError> {
+        self.inner.store(user, state)
+    }
+    fn load_revision(&self, user: UserId) -> Result<Option<(Vec<u8>, u64)>, IntentError> {
+        self.inner.load_revision(user)
+    }
+    fn store_if(
+        &self,
+        user: UserId,
+        state: &[u8],
+        expected: Option<u64>,
+    ) -> Result<u64, IntentError> {
+        let _ = self.started.lock().unwrap().send(());
+        let _ = self.gate.lock().unwrap().recv();
+        self.inner.store_if(user, state, expected)
+    }
+}
+
+/// A gated store, the channel that reports a started store, and the sender that opens the gate
+/// once per store.
+fn gated() -> (
+    Arc<IntentStore<Gated>>,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (open, gate) = std::sync::mpsc::channel();
+    let store = IntentStore::new(
+        Gated {
+            inner: Instance(Arc::new(Shared::default())),
+            started: Mutex::new(started_tx),
+            gate: Mutex::new(gate),
+        },
+        RateLimitPolicy::default(),
+    );
+    (Arc::new(store), started, open)
+}
+
+/// `reserve_uses` stores without holding up readers: while its write waits on the backend, a
+/// reader sees the state of before (no use counted yet) and returns; afterwards it sees the uses.
+#[test]
+fn reserving_uses_does_not_hold_up_readers() {
+    let (store, started, open) = gated();
+    let user = UserId(21);
+    open.send(()).unwrap(); // the intent's own store
+    let id = store
+        .with_user(user, |s| Ok(make_intent(s, terms(10, 1000, 100), NOW)))
+        .unwrap();
+    started.recv().unwrap();
+    let writer = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.reserve_uses(user, id, &req(3), 8, NOW))
+    };
+    started.recv().unwrap(); // the reservation is inside the backend, gate closed
+    let uses = store.read_user(user, |s| s.intents()[0].uses()).unwrap();
+    assert_eq!(uses, 0, "a reader saw a reservation that is not stored yet");
+    open.send(()).unwrap();
+    assert_eq!(writer.join().unwrap(), Ok(8));
+    let (uses, spent) = store
+        .read_user(user, |s| (s.intents()[0].uses(), s.intents()[0].spent()))
+        .unwrap();
+    assert_eq!((uses, spent), (8, 24));
+}
+
+/// `with_user` keeps readers out while it stores: a reader started meanwhile returns only after
+/// the store, and sees the new state (a revocation is never overtaken by a reader).
+#[test]
+fn with_user_holds_readers_until_stored() {
+    let (store, started, open) = gated();
+    let user = UserId(22);
+    open.send(()).unwrap();
+    let id = store
+        .with_user(user, |s| Ok(make_intent(s, terms(10, 1000, 100), NOW)))
+        .unwrap();
+    started.recv().unwrap();
+    let writer = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.with_user(user, |s| s.revoke_intent(id, NOW + 1)))
+    };
+    started.recv().unwrap();
+    let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, read) = (Arc::clone(&store), Arc::clone(&read));
+        std::thread::spawn(move || {
+            let revoked = store
+                .read_user(user, |s| s.intents()[0].revoked_at().is_some())
+                .unwrap();
+            read.store(true, Ordering::SeqCst);
+            revoked
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !read.load(Ordering::SeqCst),
+        "a reader got in while the revocation was being stored"
+    );
+    open.send(()).unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(reader.join().unwrap(), "the reader saw the state of before");
+}
+
+/// `reserve_uses` spends only what the intent still allows, stops at its limits, spends
+/// nothing from a revoked intent, and, raced from two instances, never exceeds the limit.
+#[test]
+fn reserved_uses_stay_within_the_intents_limits() {
+    let (_shared, [a, b]) = two_instances();
+    let user = UserId(23);
+    let id = a
+        .with_user(user, |s| Ok(make_intent(s, terms(10, 1000, 50), NOW)))
+        .unwrap();
+    assert_eq!(a.reserve_uses(user, id, &req(11), 4, NOW), Ok(0)); // above per-transaction
+    assert_eq!(a.reserve_uses(user, id, &req(5), 0, NOW), Ok(0));
+    let threads: Vec<_> = [Arc::clone(&a), Arc::clone(&b)]
+        .into_iter()
+        .map(|store| {
+            std::thread::spawn(move || {
+                let mut got = 0;
+                for _ in 0..40 {
+                    match store.reserve_uses(user, id, &req(5), 3, NOW) {
+                        Ok(n) => got += n,
+                        Err(IntentError::Conflict) => {}
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let got: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(got, 50, "every use reserved once, none past max_uses");
+    a.forget_cache();
+    let (uses, spent) = a
+        .read_user(user, |s| (s.intents()[0].uses(), s.intents()[0].spent()))
+        .unwrap();
+    assert_eq!((uses, spent), (50, 250));
+    let id2 = a
+        .with_user(user, |s| Ok(make_intent(s, terms(10, 1000, 50), NOW)))
+        .unwrap();
+    a.with_user(user, |s| s.revoke_intent(id2, NOW)).unwrap();
+    assert_eq!(a.reserve_uses(user, id2, &req(5), 4, NOW), Ok(0));
+}

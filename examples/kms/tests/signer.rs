@@ -202,6 +202,88 @@ fn standing_intent_signs_up_to_its_limit_then_asks() {
     )));
 }
 
+/// A large intent is signed through many lease renewals (reserved off the request path, SPEC §4):
+/// every one of its uses signs without asking, none more, and the count it shows is exact.
+#[test]
+fn a_large_intent_signs_every_use_through_lease_renewals() {
+    let kms = Kms::start();
+    let mut c = kms.client();
+    let addr = create_user(&mut c, 302);
+    // Each use is charged its bound: 1,000,000 lamports keeps the cumulative limit out of reach.
+    let params = sol_params(b58(&addr), DEST, 1_000_000);
+    let id = create_intent(&kms, &mut c, 302, params.clone(), 400);
+    for i in 0..400u64 {
+        match c
+            .call(&sign_request(
+                302,
+                transfer_message(b58(&addr), DEST, 10_000 + i),
+                params.clone(),
+            ))
+            .unwrap()
+        {
+            Response::Signed { authorized_by, .. } => {
+                assert_eq!(authorized_by, format!("intent {id}"), "use {i}");
+            }
+            other => panic!("use {i}: {other:?}\n{}", kms.log_text()),
+        }
+    }
+    pending(c.call(&sign_request(
+        302,
+        transfer_message(b58(&addr), DEST, 1),
+        params,
+    )));
+    match c.call(&Request::ListIntents { user: 302 }).unwrap() {
+        Response::Intents { intents } => {
+            assert_eq!(
+                (intents[0].uses, intents[0].status.as_str()),
+                (400, "exhausted")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !kms.log_text().contains("renewing a lease"),
+        "{}",
+        kms.log_text()
+    );
+}
+
+/// A revocation while a lease is being renewed: nothing signs after it is answered.
+#[test]
+fn a_revocation_during_a_lease_renewal_holds() {
+    let kms = Kms::start();
+    let mut c = kms.client();
+    let addr = create_user(&mut c, 303);
+    // Each use is charged its bound: 1,000,000 lamports keeps the cumulative limit out of reach.
+    let params = sol_params(b58(&addr), DEST, 1_000_000);
+    let id = create_intent(&kms, &mut c, 303, params.clone(), 1_000);
+    let sign = |c: &mut Client, i: u64| {
+        c.call(&sign_request(
+            303,
+            transfer_message(b58(&addr), DEST, 20_000 + i),
+            params.clone(),
+        ))
+    };
+    // The first lease holds 64 uses; the 49th use leaves 16 and starts a renewal.
+    for i in 0..49 {
+        assert!(
+            matches!(sign(&mut c, i).unwrap(), Response::Signed { .. }),
+            "use {i}"
+        );
+    }
+    assert!(matches!(
+        c.call(&Request::RevokeIntent {
+            user: 303,
+            intent: id
+        })
+        .unwrap(),
+        Response::Done { .. }
+    ));
+    for i in 49..60 {
+        pending(sign(&mut c, i));
+    }
+}
+
 #[test]
 fn revoked_intent_no_longer_signs() {
     let kms = Kms::start();

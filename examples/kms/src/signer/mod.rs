@@ -194,10 +194,21 @@ fn serve(
         .try_clone()
         .map_err(|e| SignerError::Startup(format!("pool socket: {e}")))?;
     spawn_pool_writer(pool, pool_rx)?;
-    let service = Arc::new(Service::new(
-        cfg, vault, keys, state, audit, to_pool, report,
-    )?);
+    let (service, renewal_queue) = Service::new(cfg, vault, keys, state, audit, to_pool, report)?;
+    let service = Arc::new(service);
     spawn_pool_reader(pool_events, Arc::clone(&service))?;
+    {
+        let service = Arc::clone(&service);
+        std::thread::Builder::new()
+            .name("kms-lease".into())
+            .stack_size(512 * 1024)
+            .spawn(move || {
+                while let Ok(job) = renewal_queue.recv() {
+                    service.renew_lease(job);
+                }
+            })
+            .map_err(|e| SignerError::Startup(format!("lease thread: {e}")))?;
+    }
     if let Some(replica) = &replica {
         let _ = targets.service.set(Arc::downgrade(&service));
         if let Some(prepared) = prepared_sponsor {

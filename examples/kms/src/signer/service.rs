@@ -424,8 +424,39 @@ impl PendingOp {
 /// yet (lost, never reused, if the signer stops).
 struct Lease {
     uses: u32,
+    /// The amount each use was charged.
+    amount: u64,
+    /// Uses held after the last reservation; at a quarter of it the lease is renewed.
+    size: u32,
+    /// A renewal is queued or running.
+    renewing: bool,
+}
+
+/// A lease that runs low, for the `kms-lease` thread to renew ([`Service::renew_lease`]).
+pub(crate) struct Renewal {
+    user: u64,
+    intent: IntentId,
+    module_hash: [u8; 32],
+    params: Vec<u8>,
     amount: u64,
 }
+
+/// What the fast path of a covered request found.
+enum FastPath {
+    /// A held use was taken (and whether the lease now needs renewing), and the signature made.
+    Used(IntentId, bool, Result<kms_core::Signature, WireError>),
+    /// The covering intent's lease is empty and its renewal is being stored.
+    Renewing(IntentId),
+    /// No covering intent with a lease: the request takes the durable path.
+    Uncovered,
+}
+
+/// How long a covered request waits for a renewal in progress before it reserves itself.
+const RENEWAL_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Renewals waiting for the `kms-lease` thread; when full, a lease runs out and the covered
+/// request that finds it empty reserves again itself.
+const RENEWAL_QUEUE: usize = 256;
 
 /// Most uses one durable spend reserves ahead.
 const LEASE_MAX: u32 = 64;
@@ -477,6 +508,9 @@ pub(crate) struct Service {
     profile_cache: Mutex<HashMap<u64, Vec<WalletInfo>>>,
     record_cache: Mutex<HashMap<RecordLocation, SealedRecord>>,
     leases: Mutex<HashMap<(u64, u64), Lease>>,
+    renewals: mpsc::SyncSender<Renewal>,
+    /// Signalled when a lease renewal is over.
+    renewed: std::sync::Condvar,
     rp: RelyingParty,
     sandbox: SandboxReport,
     data_dir: std::path::PathBuf,
@@ -508,7 +542,8 @@ impl Service {
         audit: Arc<Mutex<AuditLog>>,
         to_pool: mpsc::Sender<UserMessage>,
         sandbox: SandboxReport,
-    ) -> Result<Self, SignerError> {
+    ) -> Result<(Self, mpsc::Receiver<Renewal>), SignerError> {
+        let (renewals, renewal_queue) = mpsc::sync_channel(RENEWAL_QUEUE);
         let vault = Arc::new(vault);
         let db = Arc::new(db);
         let audit_key = vault.audit_key()?;
@@ -543,6 +578,8 @@ impl Service {
             profile_cache: Mutex::new(HashMap::new()),
             record_cache: Mutex::new(HashMap::new()),
             leases: Mutex::new(HashMap::new()),
+            renewals,
+            renewed: std::sync::Condvar::new(),
             rp,
             sandbox,
             data_dir: cfg.data_dir.clone(),
@@ -551,7 +588,7 @@ impl Service {
         if restored > 0 {
             eprintln!("kms signer: {restored} open challenge(s) restored");
         }
-        Ok(service)
+        Ok((service, renewal_queue))
     }
 
     /// Appends an audit entry; the action it records must not happen when this fails.
@@ -980,6 +1017,72 @@ impl Service {
             .map_err(|e| err(ErrorKind::Internal, format!("signing: {e}")))
     }
 
+    /// Hands a lease that runs low to the `kms-lease` thread; when its queue is full the lease
+    /// runs out instead, and the request that finds it empty reserves again itself.
+    fn queue_renewal(&self, job: Renewal) {
+        let key = (job.user, job.intent.0);
+        if self.renewals.try_send(job).is_err() {
+            if let Some(l) = lock(&self.leases).get_mut(&key) {
+                l.renewing = false;
+            }
+            self.renewed.notify_all();
+        }
+    }
+
+    /// Waits (at most [`RENEWAL_WAIT`]) until the renewal of lease `key` is over.
+    fn await_renewal(&self, key: (u64, u64)) {
+        let leases = lock(&self.leases);
+        let _ = self.renewed.wait_timeout_while(leases, RENEWAL_WAIT, |l| {
+            l.get(&key).is_some_and(|l| l.renewing)
+        });
+    }
+
+    /// Reserves further uses for a lease that runs low (on the `kms-lease` thread, off the
+    /// request path): up to what a fresh lease would hold (a quarter of the uses left, at most
+    /// [`LEASE_MAX`]) minus what it still holds, in one durable write that covered requests do
+    /// not wait for ([`kms_intent::IntentStore::reserve_uses`]). Nothing is reserved for an intent
+    /// that no longer covers the request (revoked, expired, exhausted); the uses of a lease that
+    /// was dropped meanwhile (a revocation) are lost, never reused.
+    pub(crate) fn renew_lease(&self, job: Renewal) {
+        let key = (job.user, job.intent.0);
+        let uid = kms_intent::UserId(job.user);
+        let spend = SpendRequest {
+            module_hash: &job.module_hash,
+            parameters: &job.params,
+            amount: job.amount,
+        };
+        let held = lock(&self.leases).get(&key).map_or(0, |l| l.uses);
+        let want = self
+            .intents
+            .read_user(uid, |s| lease_size(s, job.intent))
+            .map(|size| size.saturating_sub(held));
+        let reserved = match want {
+            Ok(0) => Ok(0),
+            Ok(want) => self
+                .intents
+                .reserve_uses(uid, job.intent, &spend, want, now()),
+            Err(e) => Err(e),
+        };
+        let mut leases = lock(&self.leases);
+        if let Some(l) = leases.get_mut(&key) {
+            l.renewing = false;
+            if let Ok(n) = reserved
+                && l.amount == job.amount
+            {
+                l.uses += n;
+                l.size = l.uses;
+            }
+        }
+        drop(leases);
+        self.renewed.notify_all();
+        if let Err(e) = reserved {
+            eprintln!(
+                "kms signer: renewing a lease of standing-intent uses failed ({e}); the next \
+                 covered request that finds it empty reserves again itself"
+            );
+        }
+    }
+
     // ------------------------------------------------------------------ modules
 
     fn module(&self, name_or_hash: &str) -> Result<ModuleRef, WireError> {
@@ -1203,28 +1306,69 @@ impl Service {
         // intent. Under the user's lock, so a revocation is never overtaken; the intent must
         // still cover the request in the current state (not revoked, not expired, same module
         // and parameters, within the per-transaction limit).
-        let fast = self
-            .intents
-            .read_user(uid, |s| {
-                if module.action == Action::SignTrade && s.check_trade_mints(&info.mints).is_err() {
-                    return None;
-                }
-                let id = s
-                    .intents()
-                    .iter()
-                    .find(|i| covers(i, &spend, now))
-                    .map(StandingIntent::id)?;
-                {
+        // A lease that ran empty while its renewal is being stored is waited for (once), so
+        // the uses being reserved are not passed over for a challenge.
+        let mut waited = false;
+        let fast = loop {
+            let step = self
+                .intents
+                .read_user(uid, |s| {
+                    if module.action == Action::SignTrade
+                        && s.check_trade_mints(&info.mints).is_err()
+                    {
+                        return FastPath::Uncovered;
+                    }
+                    let Some(id) = s
+                        .intents()
+                        .iter()
+                        .find(|i| covers(i, &spend, now))
+                        .map(StandingIntent::id)
+                    else {
+                        return FastPath::Uncovered;
+                    };
                     let mut leases = lock(&self.leases);
-                    let lease = leases.get_mut(&(r.user, id.0)).filter(|l| l.uses > 0)?;
+                    // Each held use was charged `amount`: never one for a larger request.
+                    let Some(lease) = leases
+                        .get_mut(&(r.user, id.0))
+                        .filter(|l| spend.amount <= l.amount)
+                    else {
+                        return FastPath::Uncovered;
+                    };
+                    if lease.uses == 0 {
+                        return if lease.renewing {
+                            FastPath::Renewing(id)
+                        } else {
+                            FastPath::Uncovered
+                        };
+                    }
                     lease.uses -= 1;
+                    let renew = !lease.renewing && lease.uses * 4 <= lease.size;
+                    lease.renewing |= renew;
+                    drop(leases);
+                    FastPath::Used(id, renew, signed(id))
+                })
+                .map_err(intent_err)?;
+            match step {
+                FastPath::Renewing(id) if !waited => {
+                    waited = true;
+                    self.await_renewal((r.user, id.0));
                 }
-                Some(signed(id).map(|sig| (id, sig)))
-            })
-            .map_err(intent_err)?;
+                FastPath::Used(id, renew, result) => break Some((id, renew, result)),
+                FastPath::Renewing(_) | FastPath::Uncovered => break None,
+            }
+        };
+        if let Some((id, true, _)) = &fast {
+            self.queue_renewal(Renewal {
+                user: r.user,
+                intent: *id,
+                module_hash: *module.hash.as_bytes(),
+                params: r.params.0.clone(),
+                amount: info.bound,
+            });
+        }
         let mut failure: Option<WireError> = None;
         let covered = match fast {
-            Some(result) => result.map(|(id, sig)| Some((id, sig, None))).map_err(|e| {
+            Some((id, _, result)) => result.map(|sig| Some((id, sig, None))).map_err(|e| {
                 failure = Some(e);
                 IntentError::Persistence("aborted".into())
             }),
@@ -1273,6 +1417,8 @@ impl Service {
                         Lease {
                             uses,
                             amount: info.bound,
+                            size: uses,
+                            renewing: false,
                         },
                     );
                 }
