@@ -826,3 +826,156 @@ fn real_pumpswap_buys_are_derived_refused_in_their_old_layout_and_accepted_upgra
         );
     }
 }
+
+/// Real PumpSwap trades in today's layout, top-level on mainnet in October 2026
+/// (`tests/data/real/README.md`): three `sell` (24 accounts), one `buy` and two
+/// `buy_exact_quote_in` (26), each of a Token-2022 coin paired with wrapped SOL in a pool
+/// migrated from the bonding curve. From each trade's own user, mints, token programs, pool
+/// index 0 and pool creator (pump.fun's pool authority of the mint), protocol fee recipient and
+/// fee recipient, the host derives exactly the accounts mainnet used; with the creator vault of
+/// a stand-in creator (the instruction does not name the coin's creator) each is accepted at its
+/// own bounds and refused one unit past each.
+#[test]
+fn real_pumpswap_trades_in_todays_layout_are_accepted_at_their_bounds() {
+    use kms_solana::programs::{PUMP_AMM_PROGRAM, PUMP_FUN_PROGRAM};
+    const SELL: [u8; 8] = [51, 230, 133, 164, 1, 127, 131, 173];
+    const BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    let h = r.builtin("pumpswap-trade").unwrap();
+    let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
+    for file in [
+        "pumpswap-sell-24-27HoMF.json",
+        "pumpswap-sell-24-5FoZuu.json",
+        "pumpswap-sell-24-3yWpH5.json",
+        "pumpswap-buy-26-TNSxB6.json",
+        "pumpswap-buy-exact-quote-in-26-3KBJWV.json",
+        "pumpswap-buy-exact-quote-in-26-4UrrW5.json",
+    ] {
+        let (mut accounts, data) = real_instruction(file);
+        let sell = data.starts_with(&SELL);
+        assert_eq!(accounts.len(), if sell { 24 } else { 26 }, "{file}");
+        let number = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().unwrap());
+        // [max_quote_in, min_quote_out, min_base_out, max_base_in] at the trade's own numbers:
+        // sell (base in, quote floor), buy (base out, quote cap), buy_exact_quote_in (quote
+        // in, base floor).
+        let bounds = if sell {
+            [0, number(16), 0, number(8)]
+        } else if data.starts_with(&BUY) {
+            [number(16), 0, number(8), 0]
+        } else {
+            [number(8), 0, number(16), 0]
+        };
+        let (user, base, quote) = (accounts[1].0, accounts[3].0, accounts[4].0);
+        assert_eq!(quote, NATIVE_MINT, "{file}");
+        let pool_creator =
+            kms_solana::find_program_address(&[b"pool-authority", &base], &PUMP_FUN_PROGRAM)
+                .unwrap()
+                .0;
+        let fee_recipient = accounts[if sell { 22 } else { 24 }].0;
+        let (base_program, quote_program, protocol_fee_recipient) =
+            (accounts[11].0, accounts[12].0, accounts[9].0);
+        let values = |[max_quote_in, min_quote_out, min_base_out, max_base_in]: [u64; 4]| {
+            let mut v = vec![
+                V::Pubkey(user),
+                V::U32(0),
+                V::U64(0),
+                V::Pubkey(base),
+                V::Pubkey(base_program),
+                V::Pubkey(quote),
+                V::Pubkey(quote_program),
+                V::U64(max_quote_in),
+                V::U64(min_quote_out),
+                V::U64(min_base_out),
+                V::U64(max_base_in),
+                V::U64(0),
+                V::OptPubkey(None),
+                V::U16(0),
+                V::Pubkey(pool_creator),
+                V::Pubkey([0x5C; 32]),
+                V::Pubkey(protocol_fee_recipient),
+                V::Pubkey(fee_recipient),
+            ];
+            v.extend([V::Derived; 14]);
+            schema.encode(&v).unwrap()
+        };
+        let params = values(bounds);
+        let derived = schema.decode(&params).unwrap();
+        let field = |name: &str| pubkey_param(&schema, &derived, name);
+        let mut fixed = vec![
+            ("pool", 0),
+            ("user_base_ata", 5),
+            ("user_quote_ata", 6),
+            ("pool_base_ata", 7),
+            ("pool_quote_ata", 8),
+            ("protocol_fee_ata", 10),
+        ];
+        fixed.extend(if sell {
+            [
+                ("fee_config", 19),
+                ("pool_v2", 21),
+                ("fee_recipient_ata", 23),
+            ]
+            .as_slice()
+        } else {
+            [
+                ("global_volume_accumulator", 19),
+                ("user_volume_accumulator", 20),
+                ("fee_config", 21),
+                ("pool_v2", 23),
+                ("fee_recipient_ata", 25),
+            ]
+            .as_slice()
+        });
+        for (name, at) in fixed {
+            assert_eq!(field(name), accounts[at].0, "{file}: {name}");
+        }
+        accounts[17].0 = field("creator_vault_ata");
+        accounts[18].0 = field("creator_vault");
+        let run = |accounts: &[(Address, bool, bool)], data: &[u8], p: &[u8]| {
+            let checked = r.check_params(&h, p).unwrap();
+            r.validate_checked(
+                &checked,
+                &one_instruction_message(PUMP_AMM_PROGRAM, accounts, data, user),
+                &[],
+            )
+        };
+        let mut data = data.clone();
+        if sell && data.len() > 24 {
+            // Finding: one builder (of a transaction that failed) appended two bytes to `sell`,
+            // whose IDL has two arguments; the program ignores them, the module refuses bytes
+            // its layout does not define.
+            refused(
+                run(&accounts, &data, &params),
+                "unknown PumpSwap sell layout",
+            );
+            data.truncate(24);
+        }
+        // Finding: the buy builders marked readonly accounts writable (one the fee recipient,
+        // others the global volume accumulator); the module holds them to the IDL's flags.
+        let readonly = [19, 21, 22, 24];
+        if !sell && readonly.iter().any(|&at| accounts[at].2) {
+            refused(
+                run(&accounts, &data, &params),
+                "an account is writable that this shape never writes",
+            );
+            for at in readonly {
+                accounts[at].2 = false;
+            }
+        }
+        if let Err(e) = run(&accounts, &data, &params) {
+            panic!("{file}: {e}");
+        }
+        for (i, b) in bounds.iter().enumerate() {
+            if *b == 0 {
+                continue;
+            }
+            let mut past = bounds;
+            // Maxima one unit lower, minima one unit higher.
+            past[i] = if i == 0 || i == 3 { b - 1 } else { b + 1 };
+            assert!(
+                run(&accounts, &data, &values(past)).is_err(),
+                "{file}: bound {i}"
+            );
+        }
+    }
+}
