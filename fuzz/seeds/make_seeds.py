@@ -7,7 +7,8 @@ Sources (each seed file is named after where it came from):
   seeds of solana_parse, solana_describe and constraints_modules.
 - examples/kms-telegram/tests/data/initdata/vectors.json: initData strings (pass and fail sets);
   seeds of telegram_init_data.
-- Hand-written here: valid bus frames (client_bus_frames) and Bot API updates (telegram_update).
+- Hand-written here: valid bus frames (client_bus_frames), Bot API updates (telegram_update) and
+  replication-link frames and KV keys (kms_replica_link).
 
 Run from the repository root: python3 fuzz/seeds/make_seeds.py [path to shared/solana-vectors]
 """
@@ -92,6 +93,24 @@ def main():
     ]
     for u in updates:
         put("telegram_update", f"update-{u['update_id']}", json.dumps(u).encode())
+
+    sealed = base64.b64encode(bytes(range(48))).decode()
+    entry = {"key": "auth.1001", "value": sealed, "revision": 7}
+    link = [
+        ("hello", {"op": "hello", "v": 1, "since": 0}),
+        ("put", {"op": "put", "v": 1, "id": 1, "key": "profile.1001", "value": sealed, "expect": 0}),
+        ("get", {"op": "get", "v": 1, "id": 2, "key": "record.0801020304"}),
+        ("stored", {"op": "stored", "v": 1, "id": 1, "revision": 8}),
+        ("conflict", {"op": "conflict", "v": 1, "id": 1, "current": entry}),
+        ("changed", {"op": "changed", "v": 1, "entry": entry}),
+        ("caught-up", {"op": "caught_up", "v": 1, "revision": 8}),
+        ("join-reply", {"op": "join_reply", "v": 1, "id": 3, "sponsor": "a", "session": "00ff",
+                        "body": sealed, "error": None}),
+        ("key-pending", "pending.dead00000000beef"),
+    ]
+    for name, m in link:
+        body = m.encode() if isinstance(m, str) else json.dumps(m, separators=(",", ":")).encode()
+        put("kms_replica_link", name, body)
 
 
 if __name__ == "__main__":

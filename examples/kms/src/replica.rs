@@ -47,8 +47,13 @@ impl ReplicaKey {
         }
     }
 
-    /// Parses a KV key; `None` for anything this version did not write.
+    /// Parses a KV key; `None` for anything this version did not write, including another
+    /// spelling of a key it writes (`auth.07`, upper-case hex, a `+` sign): one record, one key.
     pub(crate) fn from_kv(s: &str) -> Option<Self> {
+        Self::parse_kv(s).filter(|k| k.to_kv() == s)
+    }
+
+    fn parse_kv(s: &str) -> Option<Self> {
         let (kind, rest) = s.split_once('.')?;
         let decimal = |r: &str| {
             (!r.is_empty() && r.len() <= 20 && r.bytes().all(|b| b.is_ascii_digit()))
@@ -476,6 +481,12 @@ mod tests {
             "record.",
             "record.0g",
             "other.1",
+            // Other spellings of keys this version writes.
+            "auth.07",
+            "profile.00",
+            "pending.+00000000000000f",
+            "pending.DEADBEEF00000001",
+            "record.0A",
         ] {
             assert_eq!(ReplicaKey::from_kv(bad), None, "{bad}");
         }
