@@ -32,6 +32,14 @@ const PREVIOUS: &[(&str, &[u8])] = &[
         "jupiter-v6-route-2.0.0.wasm",
         include_bytes!("../modules/dist/previous/jupiter-v6-route-2.0.0.wasm"),
     ),
+    (
+        "pumpfun-trade-3.0.0.wasm",
+        include_bytes!("../modules/dist/previous/pumpfun-trade-3.0.0.wasm"),
+    ),
+    (
+        "pumpswap-trade-1.0.0.wasm",
+        include_bytes!("../modules/dist/previous/pumpswap-trade-1.0.0.wasm"),
+    ),
 ];
 
 /// Every built-in module file.

@@ -61,6 +61,16 @@ const PREVIOUS: &[(&str, &str, &str)] = &[
         "2.0.0",
         "74263af2823d8627e321d7cd0c05474ca595060476b05cbb300f4ee68316d767",
     ),
+    (
+        "pumpfun-trade",
+        "3.0.0",
+        "9bd36d23653753166a4e5a70fd17d47ae399695a58a31020c5b5630b52718d99",
+    ),
+    (
+        "pumpswap-trade",
+        "1.0.0",
+        "8792e00379c808fd1f581205d50c31c8861f850463ef45bc008da20f291596e0",
+    ),
 ];
 
 #[test]

@@ -451,7 +451,6 @@ fn real_pumpfun_trades_in_todays_layout_are_accepted_at_their_bounds() {
             let checked = r.check_params(&h, &params).unwrap();
             let mut theirs = accounts.clone();
             theirs[2] = (theirs[2].0, false, false);
-            (theirs[12].2, theirs[15].2) = (false, false);
             refused(
                 r.validate_checked(
                     &checked,
@@ -499,16 +498,15 @@ fn real_pumpfun_trades_in_todays_layout_are_accepted_at_their_bounds() {
         // The mint signs and is written only because the same transaction created it.
         accounts[2] = (accounts[2].0, false, false);
         // Two of the three builders marked the global volume accumulator writable (one also
-        // the fee program); the module holds them to the IDL's readonly flags.
-        if accounts[12].2 || accounts[15].2 {
-            refused(
-                run(&accounts, &params),
-                "an account is writable that this shape never writes",
-            );
-            accounts[12].2 = false;
-            accounts[15].2 = false;
-        }
+        // the fee program), as the IDL had it until 2025-11-16: 3.1.0 accepts that.
         run(&accounts, &params).unwrap_or_else(|e| panic!("{file}: {e}"));
+        // Any other account the IDL has readonly stays refused writable (bonding_curve_v2).
+        let mut writable = accounts.clone();
+        writable[16].2 = true;
+        refused(
+            run(&writable, &params),
+            "an account is writable that this shape never writes",
+        );
         let encode = |max_sol, min_tokens| {
             schema
                 .encode(&pumpfun_values(keys, max_sol, min_tokens, fees))
@@ -792,15 +790,8 @@ fn real_pumpswap_buys_are_derived_refused_in_their_old_layout_and_accepted_upgra
         upgraded.push((field("fee_recipient_ata"), false, true));
         // Mainnet's message marked the global volume accumulator writable (and the second one
         // also the fee config and fee program), as PumpSwap's IDL had it until 2025-11-16;
-        // the current IDL has them readonly, and the module refuses a writable account it
-        // does not write.
-        refused(
-            run(&upgraded, &params),
-            "an account is writable that this shape never writes",
-        );
-        for at in [19, 21, 22] {
-            upgraded[at].2 = false;
-        }
+        // the current IDL has them readonly. 1.0.0 refused such a message, 1.1.0 accepts it
+        // (those accounts belong to PumpSwap or its fee program).
         run(&upgraded, &params).unwrap_or_else(|e| panic!("{file}: {e}"));
         let encode = |v: &[V]| schema.encode(v).unwrap();
         refused(
@@ -950,18 +941,15 @@ fn real_pumpswap_trades_in_todays_layout_are_accepted_at_their_bounds() {
             );
             data.truncate(24);
         }
-        // Finding: the buy builders marked readonly accounts writable (one the fee recipient,
-        // others the global volume accumulator); the module holds them to the IDL's flags.
-        let readonly = [19, 21, 22, 24];
-        if !sell && readonly.iter().any(|&at| accounts[at].2) {
-            refused(
-                run(&accounts, &data, &params),
-                "an account is writable that this shape never writes",
-            );
-            for at in readonly {
-                accounts[at].2 = false;
-            }
-        }
+        // The buy builders marked accounts writable that today's IDL has readonly (one the
+        // fee recipient, the others the global volume accumulator): 1.1.0 accepts that. Any
+        // other account the IDL has readonly stays refused writable (pool_v2).
+        let mut writable = accounts.clone();
+        writable[if sell { 21 } else { 23 }].2 = true;
+        refused(
+            run(&writable, &data, &params),
+            "an account is writable that this shape never writes",
+        );
         if let Err(e) = run(&accounts, &data, &params) {
             panic!("{file}: {e}");
         }

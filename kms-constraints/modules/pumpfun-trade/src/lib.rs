@@ -1,4 +1,4 @@
-//! `pumpfun-trade` 3.0.0: one pump.fun bonding-curve trade of `mint` at a price no worse than
+//! `pumpfun-trade` 3.1.0: one pump.fun bonding-curve trade of `mint` at a price no worse than
 //! the user authorized, in the layouts the program accepts since its fee-recipient upgrade of
 //! 2026-04-28 (pump.fun's public docs repository, `idl/pump.json` and
 //! `docs/BREAKING_FEE_RECIPIENT.md` at commit `1b82215`):
@@ -29,6 +29,12 @@
 //! or 8 reserved (mayhem) recipients and the buyback recipient one of the 8 buyback recipients
 //! of `docs/FEE_RECIPIENTS.md`. The classic 12-account layout and the 16/14-account layouts of
 //! before the upgrade are refused by name (the program refuses them too).
+//!
+//! Writable flags (3.1.0): the global volume accumulator, the fee config and the fee program may
+//! be marked writable, as most builders on mainnet mark them (the IDL had the accumulator
+//! writable until 2025-11-16). Each is owned by pump.fun or its fee program, or is a program:
+//! the flag lets nothing move the user's funds. 3.0.0 refused them; every other account keeps
+//! the IDL's flag.
 //! Before the trade: the trading preamble (durable nonce, compute budget, priority fee) and,
 //! before a buy, an idempotent creation of the user's token account. No lookup tables.
 #![no_std]
@@ -37,6 +43,10 @@ use kms_module_sdk::kms_solana::programs::{
     ASSOCIATED_TOKEN_PROGRAM, NATIVE_MINT, PUMP_FUN_PROGRAM, SYSTEM_PROGRAM,
 };
 use kms_module_sdk::kms_solana::{Address, Message};
+
+/// Whether the accounts builders mark writable beyond the IDL (global volume accumulator, fee
+/// config, fee program) may be writable: they may (module doc).
+const BUILDERS_WRITABLE: bool = true;
 use kms_module_sdk::{
     Check, Common, FeePolicy, Ix, Params, Shape, address, create_ata_idempotent, le_u64, reject,
     reject_at,
@@ -378,7 +388,7 @@ fn buy_accounts<'m>(s: &mut Shape<'m>, ix: &Ix<'m>, t: &Intent<'_>) -> Check {
         ix,
         12,
         t.global_volume_accumulator,
-        false,
+        BUILDERS_WRITABLE,
         "wrong global volume accumulator",
     )?;
     s.key(
@@ -388,8 +398,20 @@ fn buy_accounts<'m>(s: &mut Shape<'m>, ix: &Ix<'m>, t: &Intent<'_>) -> Check {
         true,
         "volume accumulator is not the user's",
     )?;
-    s.key(ix, 14, t.fee_config, false, "wrong pump.fun fee config")?;
-    s.key(ix, 15, &FEE_PROGRAM, false, "wrong pump.fun fee program")?;
+    s.key(
+        ix,
+        14,
+        t.fee_config,
+        BUILDERS_WRITABLE,
+        "wrong pump.fun fee config",
+    )?;
+    s.key(
+        ix,
+        15,
+        &FEE_PROGRAM,
+        BUILDERS_WRITABLE,
+        "wrong pump.fun fee program",
+    )?;
     tail(s, ix, t, 16)
 }
 
@@ -411,8 +433,20 @@ fn sell_accounts<'m>(s: &mut Shape<'m>, ix: &Ix<'m>, t: &Intent<'_>, cashback: b
         false,
         "wrong pump.fun program account",
     )?;
-    s.key(ix, 12, t.fee_config, false, "wrong pump.fun fee config")?;
-    s.key(ix, 13, &FEE_PROGRAM, false, "wrong pump.fun fee program")?;
+    s.key(
+        ix,
+        12,
+        t.fee_config,
+        BUILDERS_WRITABLE,
+        "wrong pump.fun fee config",
+    )?;
+    s.key(
+        ix,
+        13,
+        &FEE_PROGRAM,
+        BUILDERS_WRITABLE,
+        "wrong pump.fun fee program",
+    )?;
     if cashback {
         s.key(
             ix,
@@ -566,7 +600,7 @@ fn quote_trade<'m>(
             ix,
             at,
             t.global_volume_accumulator,
-            false,
+            BUILDERS_WRITABLE,
             "wrong global volume accumulator",
         )?;
         at += 1;
@@ -582,8 +616,12 @@ fn quote_trade<'m>(
             true,
             "volume accumulator account is not the user's",
         ),
-        (t.fee_config, false, "wrong pump.fun fee config"),
-        (&FEE_PROGRAM, false, "wrong pump.fun fee program"),
+        (t.fee_config, BUILDERS_WRITABLE, "wrong pump.fun fee config"),
+        (
+            &FEE_PROGRAM,
+            BUILDERS_WRITABLE,
+            "wrong pump.fun fee program",
+        ),
         (&SYSTEM_PROGRAM, false, "wrong system program"),
         (&EVENT_AUTHORITY, false, "wrong pump.fun event authority"),
         (&PUMP_FUN_PROGRAM, false, "wrong pump.fun program account"),

@@ -1,4 +1,4 @@
-//! `pumpswap-trade` 1.0.0: one trade on the PumpSwap AMM (`pAMMBay6…`) in the pool the user
+//! `pumpswap-trade` 1.1.0: one trade on the PumpSwap AMM (`pAMMBay6…`) in the pool the user
 //! authorized, at a price no worse than the user authorized, in the layouts the program accepts
 //! since its fee-recipient upgrade of 2026-04-28 (pump.fun's public docs repository,
 //! `idl/pump_amm.json`, `docs/BREAKING_FEE_RECIPIENT.md` and `docs/PUMP_CASHBACK_README.md` at
@@ -20,10 +20,21 @@
 //! appended fee recipient one of the 8 published ones. Before the trade: the trading preamble, a
 //! wrapped-SOL input or output sequence and an idempotent creation of the output account (the
 //! SDK's swap prelude and epilogue). No lookup tables.
+//!
+//! Writable flags (1.1.0): the global volume accumulator, the fee config, the fee program and
+//! the appended fee recipient may be marked writable, as builders on mainnet mark them (the
+//! IDL had the accumulator writable until 2025-11-16). Each is owned by PumpSwap or its fee
+//! program, is a program, or is one of the published fee recipients, which the trade can only
+//! credit: the flag lets nothing move the user's funds. 1.0.0 refused them; every other account
+//! keeps the IDL's flag.
 #![no_std]
 
 use kms_module_sdk::kms_solana::programs::{ASSOCIATED_TOKEN_PROGRAM, SYSTEM_PROGRAM};
 use kms_module_sdk::kms_solana::{Address, Message};
+
+/// Whether the accounts builders mark writable beyond the IDL (global volume accumulator, fee
+/// config, fee program, fee recipient) may be writable: they may (module doc).
+const BUILDERS_WRITABLE: bool = true;
 use kms_module_sdk::{
     Check, Common, FeePolicy, Ix, Params, Shape, SwapSides, address, le_u64, reject, reject_at,
     swap_epilogue, swap_prelude,
@@ -215,7 +226,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
             &ix,
             19,
             t.global_volume_accumulator,
-            false,
+            BUILDERS_WRITABLE,
             "wrong global volume accumulator",
         )?;
         s.key(
@@ -225,8 +236,20 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
             true,
             "volume accumulator is not the user's",
         )?;
-        s.key(&ix, 21, t.fee_config, false, "wrong PumpSwap fee config")?;
-        s.key(&ix, 22, &FEE_PROGRAM, false, "wrong pump fees program")?;
+        s.key(
+            &ix,
+            21,
+            t.fee_config,
+            BUILDERS_WRITABLE,
+            "wrong PumpSwap fee config",
+        )?;
+        s.key(
+            &ix,
+            22,
+            &FEE_PROGRAM,
+            BUILDERS_WRITABLE,
+            "wrong pump fees program",
+        )?;
         let mut at = 23;
         if n == 27 {
             cashback_ata(&mut s, &ix, 23, &t)?;
@@ -256,8 +279,20 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
             ));
         }
         head(&mut s, &ix, &t)?;
-        s.key(&ix, 19, t.fee_config, false, "wrong PumpSwap fee config")?;
-        s.key(&ix, 20, &FEE_PROGRAM, false, "wrong pump fees program")?;
+        s.key(
+            &ix,
+            19,
+            t.fee_config,
+            BUILDERS_WRITABLE,
+            "wrong PumpSwap fee config",
+        )?;
+        s.key(
+            &ix,
+            20,
+            &FEE_PROGRAM,
+            BUILDERS_WRITABLE,
+            "wrong pump fees program",
+        )?;
         let mut at = 21;
         if n == 26 {
             cashback_ata(&mut s, &ix, 21, &t)?;
@@ -393,7 +428,7 @@ fn tail<'m>(s: &mut Shape<'m>, ix: &Ix<'m>, at: usize, t: &Intent<'_>) -> Check 
         ix,
         at + 1,
         t.fee_recipient,
-        false,
+        BUILDERS_WRITABLE,
         "fee recipient is not the authorized one",
     )?;
     s.key(
