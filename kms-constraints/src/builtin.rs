@@ -40,6 +40,10 @@ const PREVIOUS: &[(&str, &[u8])] = &[
         "pumpswap-trade-1.0.0.wasm",
         include_bytes!("../modules/dist/previous/pumpswap-trade-1.0.0.wasm"),
     ),
+    (
+        "jupiter-v6-route-3.0.0.wasm",
+        include_bytes!("../modules/dist/previous/jupiter-v6-route-3.0.0.wasm"),
+    ),
 ];
 
 /// Every built-in module file.

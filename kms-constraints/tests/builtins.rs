@@ -71,6 +71,11 @@ const PREVIOUS: &[(&str, &str, &str)] = &[
         "1.0.0",
         "8792e00379c808fd1f581205d50c31c8861f850463ef45bc008da20f291596e0",
     ),
+    (
+        "jupiter-v6-route",
+        "3.0.0",
+        "05d6f8b2fd878541573fc2042572f44c715c61672bfb408d867baa5af083af5d",
+    ),
 ];
 
 #[test]

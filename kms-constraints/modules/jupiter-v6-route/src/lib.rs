@@ -1,4 +1,4 @@
-//! `jupiter-v6-route` 3.0.0: one Jupiter v6 `route`, `sharedAccountsRoute` or `exactOutRoute`,
+//! `jupiter-v6-route` 3.1.0: one Jupiter v6 `route`, `sharedAccountsRoute` or `exactOutRoute`,
 //! or one of their v2 forms `route_v2`, `shared_accounts_route_v2`, `exact_out_route_v2`,
 //! `shared_accounts_exact_out_route_v2`, with the user as transfer authority, the user's associated token account of `mint_in` as
 //! source and of `mint_out` as destination, input at most `max_amount_in` (for exact-out: the
@@ -13,7 +13,9 @@
 //! Jupiter's 8 program authorities (`PDA("authority", id)`): the intent names the id, the host
 //! derives the authority and its associated token accounts of both mints, and the module
 //! requires the instruction's id, authority (when static) and those two accounts to be exactly
-//! these.
+//! these, except that the program destination may also be the user's destination account
+//! itself (3.1.0): builders on mainnet send the last leg's output straight to the user that way,
+//! and Jupiter accepts it (a route of `tests/data/real/` that succeeded on chain).
 //!
 //! **Guaranteed output.** Jupiter's own slippage check is relative to the quote in the
 //! instruction, which whoever builds the transaction chooses; a quote of 1 with slippage 0
@@ -523,13 +525,19 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
             true,
             "Jupiter's program source account is not the authority's account of the input mint",
         )?;
-        s.key(
+        // The output may also go straight to the user's destination account.
+        let d = s.static_key(
             &ix,
             pdst,
-            program_destination,
-            true,
             "Jupiter's program destination account is not the authority's account of the output mint",
         )?;
+        if d != program_destination && d != destination {
+            return Err(reject_at(
+                ix.index,
+                "Jupiter's program destination account is not the authority's account of the output mint",
+            ));
+        }
+        s.mark(&ix, pdst, true);
     }
     s.key(
         &ix,
