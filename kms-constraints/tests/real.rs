@@ -1176,3 +1176,93 @@ impl JupiterV2 {
         r.validate(&h, &msg, &loaded, &params)
     }
 }
+
+/// Real pump.fun `buy_v2` trades (the quote-mint form, 27 accounts), top-level on mainnet in
+/// October 2026 (`tests/data/real/README.md`): eleven buys, each by a coin's creator right after
+/// creating it (Token-2022 coins paired with wrapped SOL). From each trade's own user, mint,
+/// token programs, creator (the user), fee and buyback recipients and quote mint, the host
+/// derives every account mainnet used; as a trade on its own (the mint signs and is written
+/// only because the same transaction created it) each is accepted at its own bounds (several
+/// builders set `max_sol_cost` to `u64::MAX`: no price limit, which an intent can say too) and
+/// refused one unit past each.
+#[test]
+fn real_pumpfun_buy_v2_trades_are_accepted_at_their_bounds() {
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    let h = r.builtin("pumpfun-trade").unwrap();
+    let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/real");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("pumpfun-buy-v2-27-"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 11);
+    for file in &files {
+        let (mut accounts, data) = real_instruction(file);
+        assert_eq!(accounts.len(), 27, "{file}");
+        assert_eq!(data.len(), 24, "{file}");
+        let number = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().unwrap());
+        let (min_tokens, max_sol) = (number(8), number(16));
+        let user = accounts[13].0;
+        assert_eq!(accounts[2].0, NATIVE_MINT, "{file}");
+        assert_eq!(accounts[4].0, TOKEN_PROGRAM, "{file}");
+        let keys = [user, accounts[1].0, accounts[3].0, user];
+        let fees = [accounts[6].0, accounts[8].0];
+        let params = schema
+            .encode(&pumpfun_values(keys, max_sol, min_tokens, fees))
+            .unwrap();
+        let derived = schema.decode(&params).unwrap();
+        for (name, at) in [
+            ("fee_recipient_quote_ata", 7),
+            ("buyback_quote_ata", 9),
+            ("bonding_curve", 10),
+            ("bonding_curve_ata", 11),
+            ("bonding_curve_quote_ata", 12),
+            ("user_ata", 14),
+            ("user_quote_ata", 15),
+            ("creator_vault", 16),
+            ("creator_vault_quote_ata", 17),
+            ("sharing_config", 18),
+            ("global_volume_accumulator", 19),
+            ("user_volume_accumulator", 20),
+            ("user_volume_quote_ata", 21),
+            ("fee_config", 22),
+        ] {
+            assert_eq!(
+                pubkey_param(&schema, &derived, name),
+                accounts[at].0,
+                "{file}: {name}"
+            );
+        }
+        let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
+            let checked = r.check_params(&h, p).unwrap();
+            r.validate_checked(
+                &checked,
+                &one_instruction_message(
+                    kms_solana::programs::PUMP_FUN_PROGRAM,
+                    accounts,
+                    &data,
+                    user,
+                ),
+                &[],
+            )
+        };
+        // The mint signs and is written only because the same transaction created it.
+        accounts[1] = (accounts[1].0, false, false);
+        run(&accounts, &params).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let encode = |max_sol, min_tokens| {
+            schema
+                .encode(&pumpfun_values(keys, max_sol, min_tokens, fees))
+                .unwrap()
+        };
+        refused(
+            run(&accounts, &encode(max_sol - 1, min_tokens)),
+            "above the authorized maximum",
+        );
+        refused(
+            run(&accounts, &encode(max_sol, min_tokens + 1)),
+            "than the authorized minimum",
+        );
+    }
+}
