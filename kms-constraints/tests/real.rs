@@ -373,12 +373,25 @@ fn a_real_pumpfun_buy_is_derived_refused_in_its_old_layout_and_accepted_upgraded
     );
 }
 
-/// `pumpfun-trade` parameters for a SOL-paired trade of `[user, mint, token_program, creator]`
+/// `pumpfun-trade` parameters for a SOL-paired buy of `[user, mint, token_program, creator]`
 /// with the fee and buyback recipients `fees`, every account the host derives left to it.
-fn pumpfun_values(
+fn pumpfun_values(keys: [Address; 4], max_sol: u64, min_tokens: u64, fees: [Address; 2]) -> Vec<V> {
+    pumpfun_trade_values(
+        keys,
+        [max_sol, 0, min_tokens, 0],
+        [NATIVE_MINT, TOKEN_PROGRAM],
+        fees,
+    )
+}
+
+/// `pumpfun-trade` parameters: `[user, mint, token_program, creator]`, the bounds
+/// `[max_sol_cost, min_sol_output, min_tokens_out, max_tokens_in]` (in units of the quote mint),
+/// `[quote_mint, quote_token_program]` and the fee and buyback recipients; every account the
+/// host derives left to it.
+fn pumpfun_trade_values(
     [user, mint, token_program, creator]: [Address; 4],
-    max_sol: u64,
-    min_tokens: u64,
+    [max_sol, min_sol_out, min_tokens, max_tokens_in]: [u64; 4],
+    [quote_mint, quote_program]: [Address; 2],
     [fee_recipient, buyback_recipient]: [Address; 2],
 ) -> Vec<V> {
     let mut v = vec![
@@ -388,9 +401,9 @@ fn pumpfun_values(
         V::Pubkey(mint),
         V::Pubkey(token_program),
         V::U64(max_sol),
-        V::U64(0),
+        V::U64(min_sol_out),
         V::U64(min_tokens),
-        V::U64(0),
+        V::U64(max_tokens_in),
         V::Derived,
         V::U64(0),
         V::OptPubkey(None),
@@ -398,8 +411,8 @@ fn pumpfun_values(
     ];
     v.extend([V::Derived; 7]);
     v.extend([
-        V::Pubkey(NATIVE_MINT),
-        V::Pubkey(TOKEN_PROGRAM),
+        V::Pubkey(quote_mint),
+        V::Pubkey(quote_program),
         V::Pubkey(fee_recipient),
         V::Pubkey(buyback_recipient),
     ]);
@@ -1264,5 +1277,193 @@ fn real_pumpfun_buy_v2_trades_are_accepted_at_their_bounds() {
             run(&accounts, &encode(max_sol, min_tokens + 1)),
             "than the authorized minimum",
         );
+    }
+}
+
+/// Real pump.fun trades that bots sent through routers on mainnet in August–October 2026
+/// (`tests/data/real/README.md`): inner instructions, each with the user's own wallet as signer,
+/// so each is also a trade the user could send directly (checked with the IDL's flags: an
+/// inner instruction has none of its own in the message). Five `sell_v2` (26 accounts) and ten
+/// `buy_exact_quote_in_v2` (27), quoted in wrapped SOL or in other quote mints, and eight `buy`
+/// of today's 18-account layout. From each trade's own user, mint, token programs, quote mint
+/// and recipients, the host derives every account mainnet used except the creator vault (the
+/// instruction does not name the coin's creator, so a stand-in creator's vault is used); as a
+/// trade the user sends on its own, each is accepted at its own bounds and refused one unit
+/// past each, except the two legs of a cross-DEX route, whose token accounts are not the
+/// user's associated ones (refused, asserted).
+#[test]
+fn real_pumpfun_trades_routed_by_bots_are_accepted_at_their_bounds() {
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    let h = r.builtin("pumpfun-trade").unwrap();
+    let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/real");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("pumpfun-routed-"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 23);
+    let stand_in = [0x5C; 32];
+    for file in &files {
+        let (mut accounts, data) = real_instruction(file);
+        let number = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().unwrap());
+        let (a, b) = (number(8), number(16));
+        // Positions of the accounts by layout: user, mint, token program, quote mint and
+        // program (v2 forms only), fee and buyback recipients, creator vault and its quote
+        // account, and the host-derived accounts to compare with mainnet's.
+        let v2 = accounts.len() > 18;
+        let (user, mint, program) = if v2 { (13, 1, 3) } else { (6, 2, 8) };
+        let (quote, quote_program) = if v2 {
+            (accounts[2].0, accounts[4].0)
+        } else {
+            (NATIVE_MINT, TOKEN_PROGRAM)
+        };
+        let fees = if v2 {
+            [accounts[6].0, accounts[8].0]
+        } else {
+            [accounts[1].0, accounts[17].0]
+        };
+        // sell_v2: tokens in, quote floor; buy_exact_quote_in_v2: quote in, tokens floor;
+        // buy: tokens out, SOL cap.
+        let bounds = if file.contains("-sell-v2-") {
+            [0, b, 0, a]
+        } else if file.contains("-buy-exact-quote-in-v2-") {
+            [a, 0, b, 0]
+        } else {
+            [b, 0, a, 0]
+        };
+        let user_key = accounts[user].0;
+        let keys = [user_key, accounts[mint].0, accounts[program].0, stand_in];
+        let values = |bounds: [u64; 4]| {
+            schema
+                .encode(&pumpfun_trade_values(
+                    keys,
+                    bounds,
+                    [quote, quote_program],
+                    fees,
+                ))
+                .unwrap()
+        };
+        let params = values(bounds);
+        let derived = schema.decode(&params).unwrap();
+        let field = |name: &str| pubkey_param(&schema, &derived, name);
+        let (fixed, vault): (&[(&str, usize)], [(&str, usize); 2]) = if file.contains("-sell-v2-") {
+            (
+                &[
+                    ("fee_recipient_quote_ata", 7),
+                    ("buyback_quote_ata", 9),
+                    ("bonding_curve", 10),
+                    ("bonding_curve_ata", 11),
+                    ("bonding_curve_quote_ata", 12),
+                    ("user_ata", 14),
+                    ("user_quote_ata", 15),
+                    ("sharing_config", 18),
+                    ("user_volume_accumulator", 19),
+                    ("user_volume_quote_ata", 20),
+                    ("fee_config", 21),
+                ],
+                [("creator_vault", 16), ("creator_vault_quote_ata", 17)],
+            )
+        } else if v2 {
+            (
+                &[
+                    ("fee_recipient_quote_ata", 7),
+                    ("buyback_quote_ata", 9),
+                    ("bonding_curve", 10),
+                    ("bonding_curve_ata", 11),
+                    ("bonding_curve_quote_ata", 12),
+                    ("user_ata", 14),
+                    ("user_quote_ata", 15),
+                    ("sharing_config", 18),
+                    ("global_volume_accumulator", 19),
+                    ("user_volume_accumulator", 20),
+                    ("user_volume_quote_ata", 21),
+                    ("fee_config", 22),
+                ],
+                [("creator_vault", 16), ("creator_vault_quote_ata", 17)],
+            )
+        } else {
+            (
+                &[
+                    ("user_ata", 5),
+                    ("bonding_curve", 3),
+                    ("bonding_curve_ata", 4),
+                    ("global_volume_accumulator", 12),
+                    ("user_volume_accumulator", 13),
+                    ("fee_config", 14),
+                    ("bonding_curve_v2", 16),
+                ],
+                [("creator_vault", 9), ("creator_vault", 9)],
+            )
+        };
+        // Finding: the two trades of a cross-DEX route (a stock token bought with another
+        // coin's proceeds) move tokens through accounts of the user that are not its
+        // associated token accounts; the module allows only those (checked below).
+        let cross_dex = file.ends_with("-26EFfj.json") || file.ends_with("-4svuWV.json");
+        for (name, at) in fixed {
+            let mainnet = accounts[*at].0;
+            if cross_dex && (*name == "user_ata" || *name == "user_quote_ata") {
+                assert_ne!(field(name), mainnet, "{file}: {name}");
+                continue;
+            }
+            assert_eq!(field(name), mainnet, "{file}: {name}");
+        }
+        for (name, at) in vault {
+            accounts[at].0 = field(name);
+        }
+        // An inner instruction has no flags of its own in the message: the transaction's
+        // (what the file holds) are the union over its instructions (a coin created in the same
+        // transaction makes its mint a signer, other calls make programs writable). The trade
+        // the user would send on its own carries the IDL's: only the user signs, and the
+        // accounts the IDL has readonly are readonly.
+        let readonly: &[usize] = if file.contains("-sell-v2-") {
+            &[0, 1, 2, 3, 4, 5, 18, 21, 22, 23, 24, 25]
+        } else if v2 {
+            &[0, 1, 2, 3, 4, 5, 18, 19, 22, 23, 24, 25, 26]
+        } else {
+            &[0, 2, 7, 8, 10, 11, 12, 14, 15, 16]
+        };
+        for (i, a) in accounts.iter_mut().enumerate() {
+            a.1 = i == user;
+            a.2 &= !readonly.contains(&i);
+        }
+        let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
+            let checked = r.check_params(&h, p).unwrap();
+            r.validate_checked(
+                &checked,
+                &one_instruction_message(
+                    kms_solana::programs::PUMP_FUN_PROGRAM,
+                    accounts,
+                    &data,
+                    user_key,
+                ),
+                &[],
+            )
+        };
+        if cross_dex {
+            refused(
+                run(&accounts, &params),
+                "tokens to or from an account other than the user's associated token account",
+            );
+            continue;
+        }
+        run(&accounts, &params).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for (i, bound) in bounds.iter().enumerate() {
+            if *bound == 0 {
+                continue;
+            }
+            let mut past = bounds;
+            // Maxima (max_sol_cost, max_tokens_in) one unit lower, minima one unit higher.
+            past[i] = if i == 0 || i == 3 {
+                bound - 1
+            } else {
+                bound + 1
+            };
+            assert!(
+                run(&accounts, &values(past)).is_err(),
+                "{file}: bound {i} one unit past"
+            );
+        }
     }
 }
