@@ -1348,54 +1348,52 @@ fn real_pumpfun_trades_routed_by_bots_are_accepted_at_their_bounds() {
         let params = values(bounds);
         let derived = schema.decode(&params).unwrap();
         let field = |name: &str| pubkey_param(&schema, &derived, name);
-        let (fixed, vault): (&[(&str, usize)], [(&str, usize); 2]) = if file.contains("-sell-v2-") {
-            (
-                &[
-                    ("fee_recipient_quote_ata", 7),
-                    ("buyback_quote_ata", 9),
-                    ("bonding_curve", 10),
-                    ("bonding_curve_ata", 11),
-                    ("bonding_curve_quote_ata", 12),
-                    ("user_ata", 14),
-                    ("user_quote_ata", 15),
-                    ("sharing_config", 18),
-                    ("user_volume_accumulator", 19),
-                    ("user_volume_quote_ata", 20),
-                    ("fee_config", 21),
-                ],
-                [("creator_vault", 16), ("creator_vault_quote_ata", 17)],
-            )
+        // Where the host-derived accounts are, by layout (sell_v2 has no global volume
+        // accumulator), and the creator vault and its quote account (a stand-in creator's).
+        let fixed: &[(&str, usize)] = if file.contains("-sell-v2-") {
+            &[
+                ("fee_recipient_quote_ata", 7),
+                ("buyback_quote_ata", 9),
+                ("bonding_curve", 10),
+                ("bonding_curve_ata", 11),
+                ("bonding_curve_quote_ata", 12),
+                ("user_ata", 14),
+                ("user_quote_ata", 15),
+                ("sharing_config", 18),
+                ("user_volume_accumulator", 19),
+                ("user_volume_quote_ata", 20),
+                ("fee_config", 21),
+            ]
         } else if v2 {
-            (
-                &[
-                    ("fee_recipient_quote_ata", 7),
-                    ("buyback_quote_ata", 9),
-                    ("bonding_curve", 10),
-                    ("bonding_curve_ata", 11),
-                    ("bonding_curve_quote_ata", 12),
-                    ("user_ata", 14),
-                    ("user_quote_ata", 15),
-                    ("sharing_config", 18),
-                    ("global_volume_accumulator", 19),
-                    ("user_volume_accumulator", 20),
-                    ("user_volume_quote_ata", 21),
-                    ("fee_config", 22),
-                ],
-                [("creator_vault", 16), ("creator_vault_quote_ata", 17)],
-            )
+            &[
+                ("fee_recipient_quote_ata", 7),
+                ("buyback_quote_ata", 9),
+                ("bonding_curve", 10),
+                ("bonding_curve_ata", 11),
+                ("bonding_curve_quote_ata", 12),
+                ("user_ata", 14),
+                ("user_quote_ata", 15),
+                ("sharing_config", 18),
+                ("global_volume_accumulator", 19),
+                ("user_volume_accumulator", 20),
+                ("user_volume_quote_ata", 21),
+                ("fee_config", 22),
+            ]
         } else {
-            (
-                &[
-                    ("user_ata", 5),
-                    ("bonding_curve", 3),
-                    ("bonding_curve_ata", 4),
-                    ("global_volume_accumulator", 12),
-                    ("user_volume_accumulator", 13),
-                    ("fee_config", 14),
-                    ("bonding_curve_v2", 16),
-                ],
-                [("creator_vault", 9), ("creator_vault", 9)],
-            )
+            &[
+                ("user_ata", 5),
+                ("bonding_curve", 3),
+                ("bonding_curve_ata", 4),
+                ("global_volume_accumulator", 12),
+                ("user_volume_accumulator", 13),
+                ("fee_config", 14),
+                ("bonding_curve_v2", 16),
+            ]
+        };
+        let vault: &[(&str, usize)] = if v2 {
+            &[("creator_vault", 16), ("creator_vault_quote_ata", 17)]
+        } else {
+            &[("creator_vault", 9)]
         };
         // Finding: the two trades of a cross-DEX route (a stock token bought with another
         // coin's proceeds) move tokens through accounts of the user that are not its
@@ -1409,7 +1407,7 @@ fn real_pumpfun_trades_routed_by_bots_are_accepted_at_their_bounds() {
             }
             assert_eq!(field(name), mainnet, "{file}: {name}");
         }
-        for (name, at) in vault {
+        for &(name, at) in vault {
             accounts[at].0 = field(name);
         }
         // An inner instruction has no flags of its own in the message: the transaction's
