@@ -151,6 +151,24 @@ fn version_1_prefix_is_rejected_with_its_offset() {
     assert!(solana_decode_message(&bytes).is_err());
 }
 
+/// A real mainnet transaction in the v1 format of SIMD-0385 (October 2026, 1,350 bytes): the
+/// format is live, and this parser refuses it by name, as a transaction and as a message, before
+/// any size check.
+#[test]
+fn a_real_mainnet_v1_transaction_is_refused_by_name() {
+    let (v, bytes) = load("25");
+    assert_eq!(v["version"], 1);
+    assert_eq!((bytes[0], bytes.len()), (0x81, 1350));
+    let refused = Err(Error::UnsupportedVersion {
+        offset: 0,
+        version: 1,
+    });
+    assert_eq!(parse_transaction(&bytes).map(drop), refused);
+    assert_eq!(parse_message(&bytes).map(drop), refused);
+    let text = parse_message(&bytes).unwrap_err().to_string();
+    assert!(text.contains("SIMD-0385"), "{text}");
+}
+
 /// Each real vector's description equals its reviewed golden file (tests/data/expected/NN.txt),
 /// and contains what the peer's own test asserts.
 #[test]
