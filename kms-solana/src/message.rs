@@ -147,17 +147,6 @@ pub fn parse_transaction(bytes: &[u8]) -> Result<Transaction<'_>, Error> {
 /// # Errors
 /// A typed [`Error`] naming the problem and its byte offset in `bytes`.
 pub fn parse_message(bytes: &[u8]) -> Result<Message<'_>, Error> {
-    // A version other than 0 is refused by name before the size check, as in
-    // `parse_transaction`: a v1 message (SIMD-0385) may be up to 4,096 bytes.
-    if let Some(&first) = bytes.first()
-        && first & VERSION_PREFIX != 0
-        && first & !VERSION_PREFIX != 0
-    {
-        return Err(Error::UnsupportedVersion {
-            offset: 0,
-            version: first & !VERSION_PREFIX,
-        });
-    }
     if bytes.len() > PACKET_DATA_SIZE {
         return Err(Error::TooLarge {
             len: bytes.len(),
