@@ -1083,22 +1083,28 @@ fn pumpfun_trade() {
     let mut old_sell = sell.clone();
     old_sell.accounts.truncate(14);
     refused(run(&[old_sell]), "pre-upgrade sell", before);
-    // track_volume: absent or one byte 0/1.
+    // track_volume: absent or one byte 0/1; then partial_fill (IDL of 8cda1fa): absent or 0.
     with(&|i| i.data.push(1)).unwrap();
     refused(
         with(&|i| i.data.push(2)),
         "track_volume 2",
         "unknown pump.fun buy layout",
     );
+    with(&|i| i.data.extend([1, 0])).unwrap();
     refused(
-        with(&|i| i.data.extend([1, 0])),
+        with(&|i| i.data.extend([1, 1])),
+        "partial fill",
+        "a partial fill may buy fewer tokens than the authorized minimum",
+    );
+    refused(
+        with(&|i| i.data.extend([1, 0, 0])),
         "extra data",
         "unknown pump.fun buy layout",
     );
     refused(
         with(&|i| i.data[..8].copy_from_slice(&[24, 30, 200, 40, 5, 28, 7, 119])),
         "another pump.fun instruction",
-        "only buy, buy_exact_sol_in, sell and their quote-mint v2 forms are allowed",
+        "only buy, buy_exact_sol_in, sell and their quote-mint v2 and v3 forms are allowed",
     );
 }
 
@@ -1299,6 +1305,216 @@ fn pumpfun_trade_quote_mint_forms() {
         run(&[buy], &params(&r, &h, &bad)),
         "intent with another fee recipient",
         "fee recipient is not one of pump.fun's",
+    );
+}
+
+/// The v3 forms (`buy_v3`, `buy_exact_quote_in_v3`, `sell_v3`; 17 accounts, IDL of
+/// pump-public-docs `8cda1fa`) and `partial_fill`: accepted at the intent's bounds and refused
+/// one unit past each; every account fixed; a partial fill refused on every buy form.
+#[test]
+fn pumpfun_trade_v3_forms_and_partial_fill() {
+    let r = registry();
+    let h = r.builtin("pumpfun-trade").unwrap();
+    let mint = key(0x3B);
+    let values = pump_values(
+        mint,
+        TOKEN_2022_PROGRAM,
+        PUMP_MIN_TOKENS_OUT,
+        PUMP_MAX_TOKENS_IN,
+    );
+    let p = params(&r, &h, &values);
+    let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &p);
+    let v3 = |kind, a, b, fill| {
+        pump_v3(
+            kind,
+            (a, b, fill),
+            mint,
+            NATIVE_MINT,
+            USER,
+            TOKEN_2022_PROGRAM,
+        )
+    };
+    let (max_cost, min_out) = (PUMP_MAX_SOL_COST, PUMP_MIN_SOL_OUTPUT);
+    let (min_tokens, max_tokens) = (PUMP_MIN_TOKENS_OUT, PUMP_MAX_TOKENS_IN);
+    let buy = v3(PumpV3::Buy, min_tokens, max_cost, None);
+    let v2_buy = |fill: u8| {
+        let mut i = pump_v2(
+            PumpV2::Buy,
+            min_tokens,
+            max_cost,
+            mint,
+            NATIVE_MINT,
+            USER,
+            TOKEN_2022_PROGRAM,
+        );
+        i.data.push(fill);
+        i
+    };
+    run(&[
+        cu_limit(CU_LIMIT),
+        cu_price(CU_PRICE),
+        create_ata(USER, USER, mint, TOKEN_2022_PROGRAM),
+        buy.clone(),
+    ])
+    .unwrap();
+    for ok in [
+        v3(PumpV3::Buy, min_tokens, max_cost, Some(0)),
+        v3(PumpV3::BuyExactQuoteIn, max_cost, min_tokens, None),
+        v3(PumpV3::BuyExactQuoteIn, max_cost, min_tokens, Some(0)),
+        v3(PumpV3::Sell, max_tokens, min_out, None),
+    ] {
+        run(&[ok]).unwrap();
+    }
+    for (ix, because) in [
+        (
+            v3(PumpV3::Buy, min_tokens, max_cost + 1, None),
+            "max SOL cost above the authorized maximum",
+        ),
+        (
+            v3(PumpV3::Buy, min_tokens - 1, max_cost, None),
+            "buys fewer tokens than the authorized minimum",
+        ),
+        (
+            v3(PumpV3::BuyExactQuoteIn, max_cost + 1, min_tokens, None),
+            "max SOL cost above the authorized maximum",
+        ),
+        (
+            v3(PumpV3::BuyExactQuoteIn, max_cost, min_tokens - 1, None),
+            "buys fewer tokens than the authorized minimum",
+        ),
+        (
+            v3(PumpV3::Sell, max_tokens, min_out - 1, None),
+            "min SOL output below the authorized minimum",
+        ),
+        (
+            v3(PumpV3::Sell, max_tokens + 1, min_out, None),
+            "sells more tokens than the authorized maximum",
+        ),
+        // A partial fill may deliver fewer tokens than the minimum.
+        (
+            v3(PumpV3::Buy, min_tokens, max_cost, Some(1)),
+            "a partial fill may buy fewer tokens than the authorized minimum",
+        ),
+        (
+            v3(PumpV3::BuyExactQuoteIn, max_cost, min_tokens, Some(1)),
+            "a partial fill may buy fewer tokens than the authorized minimum",
+        ),
+        (
+            v3(PumpV3::Buy, min_tokens, max_cost, Some(2)),
+            "unknown pump.fun v3 layout",
+        ),
+        (
+            v3(PumpV3::Sell, max_tokens, min_out, Some(0)),
+            "unknown pump.fun v3 layout",
+        ),
+        (
+            v2_buy(1),
+            "a partial fill may buy fewer tokens than the authorized minimum",
+        ),
+    ] {
+        refused(run(&[ix]), because, because);
+    }
+    // A v2 buy with `partial_fill` false is the v2 buy.
+    run(&[v2_buy(0)]).unwrap();
+    // Every account fixed: substitutions refused for their own reasons.
+    let with = |at: usize, to: [u8; 32]| {
+        let mut i = buy.clone();
+        i.accounts[at].pubkey = addr(to);
+        run(&[i])
+    };
+    let other_curve = pump_pda(&[b"bonding-curve", &key(0x34)]);
+    for (what, at, to, because) in [
+        (
+            "another global account",
+            0,
+            ATTACKER,
+            "wrong pump.fun global account",
+        ),
+        (
+            "another mint",
+            1,
+            key(0x34),
+            "trade of another mint than the authorized one",
+        ),
+        ("another quote mint", 2, key(0x3A), "wrong quote mint"),
+        (
+            "swapped token program",
+            3,
+            TOKEN_PROGRAM,
+            "wrong token program",
+        ),
+        (
+            "swapped quote token program",
+            4,
+            TOKEN_2022_PROGRAM,
+            "wrong quote token program",
+        ),
+        (
+            "bonding curve of another mint",
+            5,
+            other_curve,
+            "bonding curve is not the authorized mint's",
+        ),
+        (
+            "curve quote account of another mint",
+            7,
+            ata(other_curve, NATIVE_MINT, TOKEN_PROGRAM),
+            "bonding-curve quote account is not the authorized mint's",
+        ),
+        (
+            "tokens to the attacker",
+            9,
+            ata(ATTACKER, mint, TOKEN_2022_PROGRAM),
+            "tokens to or from an account other than the user's associated token account",
+        ),
+        (
+            "quote from the attacker's account",
+            10,
+            ata(ATTACKER, NATIVE_MINT, TOKEN_PROGRAM),
+            "quote to or from an account other than the user's",
+        ),
+        (
+            "another volume accumulator",
+            11,
+            pump_pda(&[b"user_volume_accumulator", &ATTACKER]),
+            "volume accumulator is not the user's",
+        ),
+        (
+            "another fee config",
+            12,
+            ATTACKER,
+            "wrong pump.fun fee config",
+        ),
+        (
+            "buyback fee to the attacker",
+            13,
+            ATTACKER,
+            "buyback fee recipient is not the authorized one",
+        ),
+        (
+            "another event authority",
+            15,
+            ATTACKER,
+            "wrong pump.fun event authority",
+        ),
+    ] {
+        refused(with(at, to), what, because);
+    }
+    let mut extra = buy.clone();
+    extra
+        .accounts
+        .push(solana_message::AccountMeta::new(addr(key(0x91)), false));
+    refused(
+        run(&[extra]),
+        "an extra account",
+        "unknown pump.fun v3 layout",
+    );
+    let mut global_writable = buy.clone();
+    global_writable.accounts[0].is_writable = true;
+    refused(
+        run(&[global_writable]),
+        "a writable global account",
+        "an account is writable that this shape never writes",
     );
 }
 

@@ -1124,8 +1124,9 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
     }
 
     /// pump.fun's bonding-curve trades (`idl/pump.json` of pump's public docs): `buy`,
-    /// `buy_exact_sol_in`, `sell`, and the quote-mint forms `buy_v2`, `sell_v2`,
-    /// `buy_exact_quote_in_v2`, each with its amounts and its limit.
+    /// `buy_exact_sol_in`, `sell`, the quote-mint forms `buy_v2`, `sell_v2`,
+    /// `buy_exact_quote_in_v2`, and the v3 forms `buy_v3`, `sell_v3`, `buy_exact_quote_in_v3`
+    /// (IDL of `8cda1fa`), each with its amounts and its limit.
     fn pump(&mut self, ins: &Instruction<'a>, dangers: &mut Vec<Danger>) -> String {
         const BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
         const SELL: [u8; 8] = [51, 230, 133, 164, 1, 127, 131, 173];
@@ -1133,6 +1134,9 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
         const BUY_V2: [u8; 8] = [184, 23, 238, 97, 103, 197, 211, 61];
         const SELL_V2: [u8; 8] = [93, 246, 130, 60, 231, 233, 64, 178];
         const BUY_EXACT_QUOTE_IN_V2: [u8; 8] = [194, 171, 28, 70, 104, 77, 91, 47];
+        const BUY_V3: [u8; 8] = [7, 5, 29, 196, 245, 23, 101, 80];
+        const SELL_V3: [u8; 8] = [28, 146, 222, 119, 38, 196, 105, 213];
+        const BUY_EXACT_QUOTE_IN_V3: [u8; 8] = [225, 247, 80, 30, 213, 179, 132, 136];
         let d = ins.data;
         let r = (|| -> Option<String> {
             let disc: [u8; 8] = d.get(..8)?.try_into().ok()?;
@@ -1144,12 +1148,23 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
                 String::new()
             };
             let v2 = disc == BUY_V2 || disc == SELL_V2 || disc == BUY_EXACT_QUOTE_IN_V2;
+            let v3 = disc == BUY_V3 || disc == SELL_V3 || disc == BUY_EXACT_QUOTE_IN_V3;
             // Positions of the mint, the user's token account and the user (IDL order).
-            let (mint, user_tokens, user) = if v2 { (1, 14, 13) } else { (2, 5, 6) };
+            let (mint, user_tokens, user) = if v3 {
+                (1, 9, 8)
+            } else if v2 {
+                (1, 14, 13)
+            } else {
+                (2, 5, 6)
+            };
             if ins.accounts.len() <= user_tokens.max(user) {
                 return None;
             }
-            let quote_mint = if v2 { Some(self.name(ins, 2)) } else { None };
+            let quote_mint = if v2 || v3 {
+                Some(self.name(ins, 2))
+            } else {
+                None
+            };
             let quote = |amount: u64| -> String {
                 match &quote_mint {
                     Some(m) => format!("{} of quote mint {m}", raw(amount)),
@@ -1161,19 +1176,22 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
                 self.name(ins, user_tokens),
                 self.name(ins, user),
             );
-            let t = if disc == BUY || disc == BUY_V2 {
+            let t = if disc == BUY || disc == BUY_V2 || disc == BUY_V3 {
                 format!(
                     "buy {} of mint {mint_name} for at most {}; tokens to {tokens}, paid by {payer}{extra}",
                     raw(a),
                     quote(b),
                 )
-            } else if disc == BUY_EXACT_SOL_IN || disc == BUY_EXACT_QUOTE_IN_V2 {
+            } else if disc == BUY_EXACT_SOL_IN
+                || disc == BUY_EXACT_QUOTE_IN_V2
+                || disc == BUY_EXACT_QUOTE_IN_V3
+            {
                 format!(
                     "buy mint {mint_name} with {} (fees included) for at least {}; tokens to {tokens}, paid by {payer}{extra}",
                     quote(a),
                     raw(b),
                 )
-            } else if disc == SELL || disc == SELL_V2 {
+            } else if disc == SELL || disc == SELL_V2 || disc == SELL_V3 {
                 format!(
                     "sell {} of mint {mint_name} for at least {}; tokens from {tokens}, proceeds to {payer}{extra}",
                     raw(a),

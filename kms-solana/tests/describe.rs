@@ -969,6 +969,66 @@ fn pump_fun_new_trades_and_pumpswap() {
     assert_eq!(d.swaps.len(), 7);
 }
 
+/// pump.fun's v3 forms (IDL of `8cda1fa`, 17 accounts): mint 1, quote mint 2, user 8, the
+/// user's token account 9; amounts in the quote mint.
+#[test]
+fn pump_fun_v3_trades() {
+    let u = pk(&key(1));
+    let (mint, quote, tokens) = (other(131), other(141), other(161));
+    let data = |disc: [u8; 8], a: u64, b: u64| {
+        let mut v = disc.to_vec();
+        v.extend_from_slice(&a.to_le_bytes());
+        v.extend_from_slice(&b.to_le_bytes());
+        v
+    };
+    let v3: Vec<AccountMeta> = (0..17)
+        .map(|i| match i {
+            1 => r(mint, false),
+            2 => r(quote, false),
+            8 => w(u, true),
+            9 => w(tokens, false),
+            _ => w(other(153), false),
+        })
+        .collect();
+    let d = run(
+        &[
+            ix(
+                PUMP_FUN_PROGRAM,
+                v3.clone(),
+                data([7, 5, 29, 196, 245, 23, 101, 80], 7_000, 900),
+            ),
+            ix(
+                PUMP_FUN_PROGRAM,
+                v3.clone(),
+                data([28, 146, 222, 119, 38, 196, 105, 213], 8_000, 800),
+            ),
+            ix(
+                PUMP_FUN_PROGRAM,
+                v3,
+                data([225, 247, 80, 30, 213, 179, 132, 136], 950, 6_000),
+            ),
+        ],
+        &[],
+        &DescribeContext::new(),
+    );
+    let t = text(&d);
+    let (m, q, k) = (b58(&mint), b58(&quote), b58(&tokens));
+    for want in [
+        format!(
+            "buy 7000 raw units of mint {m} for at most 900 raw units of quote mint {q}; tokens to {k}"
+        ),
+        format!(
+            "sell 8000 raw units of mint {m} for at least 800 raw units of quote mint {q}; tokens from {k}"
+        ),
+        format!(
+            "buy mint {m} with 950 raw units of quote mint {q} (fees included) for at least 6000 raw units; tokens to {k}"
+        ),
+    ] {
+        assert!(t.contains(&want), "missing {want:?} in\n{t}");
+    }
+    assert_eq!(d.swaps.len(), 3);
+}
+
 /// Jupiter's v2 forms: amounts, slippage and fees before the plan, the v2 account positions.
 #[test]
 fn jupiter_v2_routes() {

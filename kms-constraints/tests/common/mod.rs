@@ -399,6 +399,58 @@ pub fn pump_v2(
     ix(PUMP_FUN_PROGRAM, accts, d)
 }
 
+/// The v3 forms (`idl/pump.json` of pump-public-docs `8cda1fa`): 17 accounts, no fee
+/// recipient, creator vault, sharing config, global volume accumulator or fee program.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PumpV3 {
+    Buy,
+    Sell,
+    BuyExactQuoteIn,
+}
+
+/// A v3 trade of `mint` (under `token_program`) against `quote` (SPL Token) by `user`, its
+/// arguments `(a, b)`, and for buys the optional `partial_fill` byte.
+pub fn pump_v3(
+    kind: PumpV3,
+    (a, b, partial_fill): (u64, u64, Option<u8>),
+    mint: [u8; 32],
+    quote: [u8; 32],
+    user: [u8; 32],
+    token_program: [u8; 32],
+) -> Instruction {
+    let mut d = match kind {
+        PumpV3::Buy => vec![7, 5, 29, 196, 245, 23, 101, 80],
+        PumpV3::Sell => vec![28, 146, 222, 119, 38, 196, 105, 213],
+        PumpV3::BuyExactQuoteIn => vec![225, 247, 80, 30, 213, 179, 132, 136],
+    };
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    d.extend(partial_fill);
+    let qp = TOKEN_PROGRAM;
+    let curve = pump_pda(&[b"bonding-curve", &mint]);
+    let uva = pump_pda(&[b"user_volume_accumulator", &user]);
+    let accts = vec![
+        r(pump_global()),
+        r(mint),
+        r(quote),
+        r(token_program),
+        r(qp),
+        w(curve),
+        w(ata(curve, mint, token_program)),
+        w(ata(curve, quote, qp)),
+        ws(user),
+        w(ata(user, mint, token_program)),
+        w(ata(user, quote, qp)),
+        w(uva),
+        r(pump_fee_config()),
+        w(pump_buyback_recipient()),
+        r(SYSTEM_PROGRAM),
+        r(pump_event_authority()),
+        r(PUMP_FUN_PROGRAM),
+    ];
+    ix(PUMP_FUN_PROGRAM, accts, d)
+}
+
 /// The classic 12-account layout `pumpfun-trade` 2 accepted.
 pub fn pump_classic(
     buy: bool,

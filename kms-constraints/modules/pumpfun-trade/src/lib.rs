@@ -16,6 +16,17 @@
 //!   (wrapped SOL for SOL-paired coins: lamports), and the fee and buyback recipients are the
 //!   intent's, whose quote token accounts the host derives.
 //!
+//! - the v3 forms (3.1.0; in `idl/pump.json` of pump-public-docs at commit `8cda1fa`, which the
+//!   snapshot this module was written from does not have: read from the copy shipped in the
+//!   crates.io package `sol-parser-sdk` 0.11.0, `idl/pumpfun.json`): `buy_v3` (`amount`,
+//!   `max_sol_cost`), `buy_exact_quote_in_v3` (`spendable_quote_in`, `min_tokens_out`) and
+//!   `sell_v3` (`amount`, `min_sol_output`), 17 accounts (no fee recipient, creator vault,
+//!   sharing config, global volume accumulator or fee program; the intent's buyback fee
+//!   recipient), amounts in the intent's quote mint as in v2.
+//!
+//! `partial_fill` (an optional last flag of every buy in the IDL of `8cda1fa`) may be absent or
+//! false: a partial fill may buy fewer tokens than the authorized minimum, so it is refused.
+//!
 //! The intent's `quote_mint` says what `max_sol_cost` and `min_sol_output` count: the SOL-only
 //! layouts above are accepted only when it is wrapped SOL.
 //!
@@ -69,6 +80,12 @@ pub const BUY_V2: [u8; 8] = [184, 23, 238, 97, 103, 197, 211, 61];
 pub const SELL_V2: [u8; 8] = [93, 246, 130, 60, 231, 233, 64, 178];
 /// Anchor discriminator of `buy_exact_quote_in_v2`.
 pub const BUY_EXACT_QUOTE_IN_V2: [u8; 8] = [194, 171, 28, 70, 104, 77, 91, 47];
+/// Anchor discriminator of `buy_v3`.
+pub const BUY_V3: [u8; 8] = [7, 5, 29, 196, 245, 23, 101, 80];
+/// Anchor discriminator of `sell_v3`.
+pub const SELL_V3: [u8; 8] = [28, 146, 222, 119, 38, 196, 105, 213];
+/// Anchor discriminator of `buy_exact_quote_in_v3`.
+pub const BUY_EXACT_QUOTE_IN_V3: [u8; 8] = [225, 247, 80, 30, 213, 179, 132, 136];
 /// pump.fun's global config account (PDA `global`).
 pub const GLOBAL: Address = address!("4wTV1YmiEkRvAtNtsSGPtUrqRYQMe5SKy2uB4Jjaxnjf");
 /// pump.fun's Anchor event authority (PDA `__event_authority`).
@@ -200,14 +217,20 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
     let (Some(a), Some(b)) = (le_u64(d, 8), le_u64(d, 16)) else {
         return Err(reject_at(ix.index, "unknown pump.fun layout"));
     };
-    if disc == BUY_V2 || disc == SELL_V2 || disc == BUY_EXACT_QUOTE_IN_V2 {
-        if created && disc == SELL_V2 {
+    let v2 = disc == BUY_V2 || disc == SELL_V2 || disc == BUY_EXACT_QUOTE_IN_V2;
+    let v3 = disc == BUY_V3 || disc == SELL_V3 || disc == BUY_EXACT_QUOTE_IN_V3;
+    if v2 || v3 {
+        if created && (disc == SELL_V2 || disc == SELL_V3) {
             return Err(reject_at(
                 ix.index,
                 "a sell does not create a token account",
             ));
         }
-        quote_trade(&mut s, &ix, &t, disc, a, b)?;
+        if v2 {
+            quote_trade(&mut s, &ix, &t, disc, a, b)?;
+        } else {
+            v3_trade(&mut s, &ix, &t, disc, a, b)?;
+        }
         return s.finish();
     }
     if *t.quote_mint != NATIVE_MINT {
@@ -230,8 +253,9 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
         ));
     }
     if buy_like {
-        // `track_volume` (an OptionBool) may be absent or one byte 0/1.
-        if !(d.len() == 24 || (d.len() == 25 && d[24] <= 1)) || n != 18 {
+        // `track_volume` (an OptionBool) may be absent or one byte 0/1, then `partial_fill`
+        // (IDL of 8cda1fa) absent or false.
+        if n != 18 || !options_ok(&ix, 24, 2)? {
             return Err(reject_at(ix.index, "unknown pump.fun buy layout"));
         }
         // buy: (amount, max_sol_cost); buy_exact_sol_in: (spendable_sol_in, min_tokens_out).
@@ -275,7 +299,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
     } else {
         return Err(reject_at(
             ix.index,
-            "only buy, buy_exact_sol_in, sell and their quote-mint v2 forms are allowed",
+            "only buy, buy_exact_sol_in, sell and their quote-mint v2 and v3 forms are allowed",
         ));
     }
     s.finish()
@@ -473,7 +497,13 @@ fn quote_trade<'m>(
 ) -> Check {
     let n = ix.ix.accounts.len();
     let sell = disc == SELL_V2;
-    if ix.ix.data.len() != 24 || n != if sell { 26 } else { 27 } {
+    // A buy's `partial_fill` (IDL of 8cda1fa) may be absent or false.
+    let data_ok = if sell {
+        ix.ix.data.len() == 24
+    } else {
+        partial_fill_ok(ix, 24)?
+    };
+    if !data_ok || n != if sell { 26 } else { 27 } {
         return Err(reject_at(ix.index, "unknown pump.fun quote-mint layout"));
     }
     if sell {
@@ -628,6 +658,143 @@ fn quote_trade<'m>(
     ];
     for (k, (addr, writable, what)) in tail.iter().enumerate() {
         s.key(ix, at + k, addr, *writable, what)?;
+    }
+    Ok(())
+}
+
+/// Whether the OptionBool flags after the fixed arguments (from byte `at`: `track_volume` when
+/// `count` is 2, then `partial_fill`) are each absent or one byte 0/1, with `partial_fill`, when
+/// present, false. A partial fill may buy fewer tokens than the authorized minimum: refused.
+fn options_ok(ix: &Ix<'_>, at: usize, count: usize) -> Check<bool> {
+    let d = ix.ix.data;
+    let extra = d.len().saturating_sub(at);
+    if d.len() < at || extra > count || d[at..].iter().any(|&b| b > 1) {
+        return Ok(false);
+    }
+    // The last flag is `partial_fill` when all `count` are present.
+    if extra == count && d[d.len() - 1] == 1 {
+        return Err(reject_at(
+            ix.index,
+            "a partial fill may buy fewer tokens than the authorized minimum",
+        ));
+    }
+    Ok(true)
+}
+
+/// Whether a buy's only optional flag, `partial_fill` (from byte `at`), is absent or false.
+fn partial_fill_ok(ix: &Ix<'_>, at: usize) -> Check<bool> {
+    options_ok(ix, at, 1)
+}
+
+/// `buy_v3`, `buy_exact_quote_in_v3` or `sell_v3` (IDL of 8cda1fa): 17 accounts, amounts in the
+/// intent's quote mint, no fee recipient, creator vault, sharing config, global volume
+/// accumulator or fee program; the buyback fee recipient is the intent's, one of pump.fun's.
+fn v3_trade<'m>(
+    s: &mut Shape<'m>,
+    ix: &Ix<'m>,
+    t: &Intent<'_>,
+    disc: &[u8],
+    a: u64,
+    b: u64,
+) -> Check {
+    let sell = disc == SELL_V3;
+    let data_ok = if sell {
+        ix.ix.data.len() == 24
+    } else {
+        partial_fill_ok(ix, 24)?
+    };
+    if !data_ok || ix.ix.accounts.len() != 17 {
+        return Err(reject_at(ix.index, "unknown pump.fun v3 layout"));
+    }
+    if sell {
+        if b < t.min_sol_output {
+            return Err(reject_at(
+                ix.index,
+                "min SOL output below the authorized minimum",
+            ));
+        }
+        if a > t.max_tokens_in {
+            return Err(reject_at(
+                ix.index,
+                "sells more tokens than the authorized maximum",
+            ));
+        }
+    } else {
+        // buy_v3: (amount, max_sol_cost); buy_exact_quote_in_v3: (spendable_quote_in,
+        // min_tokens_out).
+        let (tokens, quote) = if disc == BUY_V3 { (a, b) } else { (b, a) };
+        if quote > t.max_sol_cost {
+            return Err(reject_at(
+                ix.index,
+                "max SOL cost above the authorized maximum",
+            ));
+        }
+        if tokens < t.min_tokens_out {
+            return Err(reject_at(
+                ix.index,
+                "buys fewer tokens than the authorized minimum",
+            ));
+        }
+    }
+    if !BUYBACK_FEE_RECIPIENTS.contains(t.buyback_fee_recipient) {
+        return Err(reject_at(
+            ix.index,
+            "buyback fee recipient is not one of pump.fun's",
+        ));
+    }
+    let accounts: [(&Address, bool, &'static str); 17] = [
+        (&GLOBAL, false, "wrong pump.fun global account"),
+        (
+            t.mint,
+            false,
+            "trade of another mint than the authorized one",
+        ),
+        (t.quote_mint, false, "wrong quote mint"),
+        (t.token_program, false, "wrong token program"),
+        (t.quote_token_program, false, "wrong quote token program"),
+        (
+            t.bonding_curve,
+            true,
+            "bonding curve is not the authorized mint's",
+        ),
+        (
+            t.bonding_curve_ata,
+            true,
+            "bonding-curve token account is not the authorized mint's",
+        ),
+        (
+            t.bonding_curve_quote_ata,
+            true,
+            "bonding-curve quote account is not the authorized mint's",
+        ),
+        (t.user, true, "trader is not the user"),
+        (
+            t.user_ata,
+            true,
+            "tokens to or from an account other than the user's associated token account",
+        ),
+        (
+            t.user_quote_ata,
+            true,
+            "quote to or from an account other than the user's",
+        ),
+        (
+            t.user_volume_accumulator,
+            true,
+            "volume accumulator is not the user's",
+        ),
+        (t.fee_config, BUILDERS_WRITABLE, "wrong pump.fun fee config"),
+        (
+            t.buyback_fee_recipient,
+            true,
+            "buyback fee recipient is not the authorized one",
+        ),
+        (&SYSTEM_PROGRAM, false, "wrong system program"),
+        (&EVENT_AUTHORITY, false, "wrong pump.fun event authority"),
+        (&PUMP_FUN_PROGRAM, false, "wrong pump.fun program account"),
+    ];
+    for (k, (addr, writable, what)) in accounts.iter().enumerate() {
+        s.key(ix, k, addr, *writable, what)?;
     }
     Ok(())
 }
