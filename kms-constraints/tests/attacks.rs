@@ -1700,6 +1700,167 @@ fn amm_values(p: &AmmPool) -> Vec<V> {
     v
 }
 
+/// PumpSwap's v2 forms (17 accounts, IDL of pump-public-docs `8cda1fa`): accepted at the
+/// intent's bounds and refused one unit past each; every account fixed (the fee account is the
+/// intent's recipient's); an extra account or writable flag refused.
+#[test]
+fn pumpswap_trade_v2_forms() {
+    let r = registry();
+    let h = r.builtin("pumpswap-trade").unwrap();
+    let coin = key(0x38);
+    let p = AmmPool {
+        base: coin,
+        base_program: TOKEN_2022_PROGRAM,
+        quote: key(0x3C),
+        quote_program: TOKEN_PROGRAM,
+    };
+    let params = params(&r, &h, &amm_values(&p));
+    let run = |ixs: &[Instruction]| check(&r, &h, &legacy(ixs), &[], &params);
+    let (max_in, min_base) = (PUMP_MAX_SOL_COST, PUMP_MIN_TOKENS_OUT);
+    let (max_base, min_quote) = (PUMP_MAX_TOKENS_IN, PUMP_MIN_SOL_OUTPUT);
+    let buy = amm_trade_v2(AmmKind::Buy, min_base, max_in, &p, USER);
+    for ok in [
+        buy.clone(),
+        amm_trade_v2(AmmKind::BuyExactQuoteIn, max_in, min_base, &p, USER),
+        amm_trade_v2(AmmKind::Sell, max_base, min_quote, &p, USER),
+    ] {
+        run(&[cu_limit(CU_LIMIT), cu_price(CU_PRICE), ok]).unwrap();
+    }
+    for (ix, because) in [
+        (
+            amm_trade_v2(AmmKind::Buy, min_base, max_in + 1, &p, USER),
+            "quote amount in above the authorized maximum",
+        ),
+        (
+            amm_trade_v2(AmmKind::Buy, min_base - 1, max_in, &p, USER),
+            "buys fewer base tokens than the authorized minimum",
+        ),
+        (
+            amm_trade_v2(AmmKind::BuyExactQuoteIn, max_in + 1, min_base, &p, USER),
+            "quote amount in above the authorized maximum",
+        ),
+        (
+            amm_trade_v2(AmmKind::BuyExactQuoteIn, max_in, min_base - 1, &p, USER),
+            "buys fewer base tokens than the authorized minimum",
+        ),
+        (
+            amm_trade_v2(AmmKind::Sell, max_base + 1, min_quote, &p, USER),
+            "sells more base tokens than the authorized maximum",
+        ),
+        (
+            amm_trade_v2(AmmKind::Sell, max_base, min_quote - 1, &p, USER),
+            "minimum quote output below the authorized minimum",
+        ),
+    ] {
+        refused(run(&[ix]), because, because);
+    }
+    let with = |at: usize, to: [u8; 32]| {
+        let mut i = buy.clone();
+        i.accounts[at].pubkey = addr(to);
+        run(&[i])
+    };
+    let other_pool = AmmPool {
+        base: key(0x34),
+        ..p
+    }
+    .pool();
+    for (what, at, to, because) in [
+        (
+            "another pool",
+            0,
+            other_pool,
+            "pool is not the authorized pool",
+        ),
+        (
+            "another global config",
+            2,
+            ATTACKER,
+            "wrong PumpSwap global config",
+        ),
+        ("another base mint", 3, key(0x34), "wrong base mint"),
+        ("another quote mint", 4, NATIVE_MINT, "wrong quote mint"),
+        (
+            "base tokens to the attacker",
+            5,
+            ata(ATTACKER, coin, TOKEN_2022_PROGRAM),
+            "base tokens to or from an account other than the user's",
+        ),
+        (
+            "quote from the attacker's account",
+            6,
+            ata(ATTACKER, p.quote, TOKEN_PROGRAM),
+            "quote tokens to or from an account other than the user's",
+        ),
+        (
+            "another pool's base account",
+            7,
+            ata(other_pool, coin, TOKEN_2022_PROGRAM),
+            "pool base account is not the authorized pool's",
+        ),
+        (
+            "swapped base token program",
+            9,
+            TOKEN_PROGRAM,
+            "wrong base token program",
+        ),
+        (
+            "swapped quote token program",
+            10,
+            TOKEN_2022_PROGRAM,
+            "wrong quote token program",
+        ),
+        (
+            "another volume accumulator",
+            12,
+            amm_pda(&[b"user_volume_accumulator", &ATTACKER]),
+            "volume accumulator is not the user's",
+        ),
+        (
+            "another fee config",
+            13,
+            ATTACKER,
+            "wrong PumpSwap fee config",
+        ),
+        (
+            "the fee to the attacker's account",
+            14,
+            ata(ATTACKER, p.quote, TOKEN_PROGRAM),
+            "fee recipient account is not the authorized recipient's",
+        ),
+        (
+            "another event authority",
+            15,
+            ATTACKER,
+            "wrong PumpSwap event authority",
+        ),
+    ] {
+        refused(with(at, to), what, because);
+    }
+    let mut extra = buy.clone();
+    extra
+        .accounts
+        .push(solana_message::AccountMeta::new(addr(key(0x91)), false));
+    refused(
+        run(&[extra]),
+        "an extra account",
+        "unknown PumpSwap v2 layout",
+    );
+    let mut options = buy.clone();
+    options.data.push(0);
+    refused(
+        run(&[options]),
+        "trailing bytes",
+        "unknown PumpSwap v2 layout",
+    );
+    let mut global_writable = buy;
+    global_writable.accounts[2].is_writable = true;
+    refused(
+        run(&[global_writable]),
+        "a writable global config",
+        "an account is writable that this shape never writes",
+    );
+}
+
 #[test]
 fn pumpswap_trade() {
     let r = registry();
@@ -1951,7 +2112,7 @@ fn pumpswap_trade() {
     refused(
         run(&[deposit]),
         "deposit",
-        "only buy, buy_exact_quote_in and sell are allowed",
+        "only buy, buy_exact_quote_in, sell and their v2 forms are allowed",
     );
     // The intent itself must name one of the published fee recipients.
     let mut v = values.clone();

@@ -1465,3 +1465,155 @@ fn real_pumpfun_trades_routed_by_bots_are_accepted_at_their_bounds() {
         }
     }
 }
+
+/// Real PumpSwap v2 trades (17 accounts, IDL of pump-public-docs `8cda1fa`) that bots routed on
+/// mainnet in October 2026 (`tests/data/real/README.md`): inner instructions with the user's
+/// own wallet as signer, checked as the trade the user could send directly (with the IDL's
+/// flags: an inner instruction has none of its own in a message). From each trade's user,
+/// mints, token programs, pool index 0 and pool creator (pump.fun's pool authority of the
+/// mint) and fee recipient, the host derives every account mainnet used, and each is accepted
+/// at its own bounds and refused one unit past each (three of the five). The two legs of a
+/// cross-DEX route: the first is in a pool that pump.fun's migration did not create, whose
+/// creator no instruction names (no intent can be built; asserted), the second takes its quote
+/// from an account of the user that is not its associated token account (refused, asserted).
+#[test]
+fn real_pumpswap_v2_trades_routed_by_bots() {
+    use kms_solana::programs::{PUMP_AMM_PROGRAM, PUMP_FUN_PROGRAM};
+    const SELL_V2: [u8; 8] = [93, 246, 130, 60, 231, 233, 64, 178];
+    const BUY_V2: [u8; 8] = [184, 23, 238, 97, 103, 197, 211, 61];
+    let r = Registry::with_builtins(HostConfig::default()).unwrap();
+    let h = r.builtin("pumpswap-trade").unwrap();
+    let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/real");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("pumpswap-routed-"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5);
+    for file in &files {
+        let (mut accounts, data) = real_instruction(file);
+        assert_eq!((accounts.len(), data.len()), (17, 24), "{file}");
+        let number = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().unwrap());
+        let sell = data.starts_with(&SELL_V2);
+        // [max_quote_in, min_quote_out, min_base_out, max_base_in]
+        let bounds = if sell {
+            [0, number(16), 0, number(8)]
+        } else if data.starts_with(&BUY_V2) {
+            [number(16), 0, number(8), 0]
+        } else {
+            [number(8), 0, number(16), 0]
+        };
+        let (user, base, quote) = (accounts[1].0, accounts[3].0, accounts[4].0);
+        let (base_program, quote_program) = (accounts[9].0, accounts[10].0);
+        let pool_creator =
+            kms_solana::find_program_address(&[b"pool-authority", &base], &PUMP_FUN_PROGRAM)
+                .unwrap()
+                .0;
+        let values = |[max_quote_in, min_quote_out, min_base_out, max_base_in]: [u64; 4],
+                      fee_recipient: Address| {
+            let mut v = vec![
+                V::Pubkey(user),
+                V::U32(0),
+                V::U64(0),
+                V::Pubkey(base),
+                V::Pubkey(base_program),
+                V::Pubkey(quote),
+                V::Pubkey(quote_program),
+                V::U64(max_quote_in),
+                V::U64(min_quote_out),
+                V::U64(min_base_out),
+                V::U64(max_base_in),
+                V::U64(0),
+                V::OptPubkey(None),
+                V::U16(0),
+                V::Pubkey(pool_creator),
+                V::Pubkey([0x5C; 32]),
+                V::Pubkey(addr("62qc2CNXwrYqQScmEdiZFFAnJR262PxWEuNQtxfafNgV")),
+                V::Pubkey(fee_recipient),
+            ];
+            v.extend([V::Derived; 14]);
+            schema.encode(&v).unwrap()
+        };
+        // Account 14 (the IDL's `buyback_fee_recipient`) is a fee recipient's quote token
+        // account: find which of the published recipients owns it.
+        let fee_recipient = [
+            "5YxQFdt3Tr9zJLvkFccqXVUwhdTWJQc1fFg2YPbxvxeD",
+            "A7hAgCzFw14fejgCp387JUJRMNyz4j89JKnhtKU8piqW",
+        ]
+        .iter()
+        .map(|k| addr(k))
+        .find(|o| {
+            kms_solana::associated_token_address(o, &quote, &quote_program)
+                .map(|a| a.0)
+                .ok()
+                == Some(accounts[14].0)
+        })
+        .unwrap_or_else(|| panic!("{file}: account 14 is no known recipient's"));
+        let params = values(bounds, fee_recipient);
+        let derived = schema.decode(&params).unwrap();
+        let field = |name: &str| pubkey_param(&schema, &derived, name);
+        if field("pool") != accounts[0].0 {
+            // Not a pool of pump.fun's migration (index 0, pool authority of the mint): its
+            // creator and index are not in the instruction, so no intent can be built from it.
+            assert!(file.ends_with("-Acuhf8.json"), "{file}: pool not derived");
+            continue;
+        }
+        // The second leg of a cross-DEX route takes its quote from an account of the user that
+        // is not its associated token account (as in the pump.fun case): refused, below.
+        let cross_dex = file.ends_with("-Acuhf8-2.json");
+        for (name, at) in [
+            ("user_base_ata", 5),
+            ("user_quote_ata", 6),
+            ("pool_base_ata", 7),
+            ("pool_quote_ata", 8),
+            ("user_volume_accumulator", 12),
+            ("fee_config", 13),
+            ("fee_recipient_ata", 14),
+        ] {
+            if cross_dex && name == "user_quote_ata" {
+                assert_ne!(field(name), accounts[at].0, "{file}: {name}");
+                continue;
+            }
+            assert_eq!(field(name), accounts[at].0, "{file}: {name}");
+        }
+        // The IDL's flags: only the user signs; global config, mints, programs, fee config,
+        // event authority and program readonly.
+        for (i, a) in accounts.iter_mut().enumerate() {
+            a.1 = i == 1;
+            a.2 &= ![2, 3, 4, 9, 10, 11, 13, 15, 16].contains(&i);
+        }
+        let run = |p: &[u8]| {
+            let checked = r.check_params(&h, p).unwrap();
+            r.validate_checked(
+                &checked,
+                &one_instruction_message(PUMP_AMM_PROGRAM, &accounts, &data, user),
+                &[],
+            )
+        };
+        if cross_dex {
+            refused(
+                run(&params),
+                "quote tokens to or from an account other than the user's",
+            );
+            continue;
+        }
+        run(&params).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for (i, bound) in bounds.iter().enumerate() {
+            if *bound == 0 {
+                continue;
+            }
+            let mut past = bounds;
+            past[i] = if i == 0 || i == 3 {
+                bound - 1
+            } else {
+                bound + 1
+            };
+            assert!(
+                run(&values(past, fee_recipient)).is_err(),
+                "{file}: bound {i} one unit past"
+            );
+        }
+    }
+}

@@ -1214,11 +1214,16 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
         }
     }
 
-    /// PumpSwap's trades (`idl/pump_amm.json`): `buy`, `buy_exact_quote_in`, `sell`.
+    /// PumpSwap's trades (`idl/pump_amm.json`): `buy`, `buy_exact_quote_in`, `sell`, and their
+    /// v2 forms (IDL of `8cda1fa`).
     fn pump_amm(&mut self, ins: &Instruction<'a>, dangers: &mut Vec<Danger>) -> String {
         const BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
         const SELL: [u8; 8] = [51, 230, 133, 164, 1, 127, 131, 173];
         const BUY_EXACT_QUOTE_IN: [u8; 8] = [198, 46, 21, 82, 180, 217, 232, 112];
+        // The v2 forms (IDL of `8cda1fa`, 17 accounts): the same first seven accounts.
+        const BUY_V2: [u8; 8] = [184, 23, 238, 97, 103, 197, 211, 61];
+        const SELL_V2: [u8; 8] = [93, 246, 130, 60, 231, 233, 64, 178];
+        const BUY_EXACT_QUOTE_IN_V2: [u8; 8] = [194, 171, 28, 70, 104, 77, 91, 47];
         let d = ins.data;
         let r = (|| -> Option<String> {
             let disc: [u8; 8] = d.get(..8)?.try_into().ok()?;
@@ -1230,19 +1235,19 @@ impl<'m, 'a: 'm, 'c> Describer<'m, 'a, 'c> {
             let (base, quote) = (self.name(ins, 3), self.name(ins, 4));
             let (user_base, user_quote) = (self.name(ins, 5), self.name(ins, 6));
             let (pool, user) = (self.name(ins, 0), self.name(ins, 1));
-            let t = if disc == BUY {
+            let t = if disc == BUY || disc == BUY_V2 {
                 format!(
                     "buy {} of {base} for at most {} of {quote} in pool {pool}; base to {user_base}, quote from {user_quote} (user {user})",
                     raw(a),
                     raw(b)
                 )
-            } else if disc == BUY_EXACT_QUOTE_IN {
+            } else if disc == BUY_EXACT_QUOTE_IN || disc == BUY_EXACT_QUOTE_IN_V2 {
                 format!(
                     "buy {base} with {} of {quote} (fees included) for at least {} in pool {pool}; base to {user_base}, quote from {user_quote} (user {user})",
                     raw(a),
                     raw(b)
                 )
-            } else if disc == SELL {
+            } else if disc == SELL || disc == SELL_V2 {
                 format!(
                     "sell {} of {base} for at least {} of {quote} in pool {pool}; base from {user_base}, quote to {user_quote} (user {user})",
                     raw(a),

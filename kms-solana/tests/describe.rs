@@ -970,7 +970,7 @@ fn pump_fun_new_trades_and_pumpswap() {
 }
 
 /// pump.fun's v3 forms (IDL of `8cda1fa`, 17 accounts): mint 1, quote mint 2, user 8, the
-/// user's token account 9; amounts in the quote mint.
+/// user's token account 9; amounts in the quote mint. PumpSwap's v2 forms likewise.
 #[test]
 fn pump_fun_v3_trades() {
     let u = pk(&key(1));
@@ -1027,6 +1027,44 @@ fn pump_fun_v3_trades() {
         assert!(t.contains(&want), "missing {want:?} in\n{t}");
     }
     assert_eq!(d.swaps.len(), 3);
+    // PumpSwap's v2 forms: the same first seven accounts as its other trades.
+    let amm: Vec<AccountMeta> = (0..17)
+        .map(|i| match i {
+            1 => w(u, true),
+            3 => r(mint, false),
+            4 => r(quote, false),
+            _ => w(other(154), false),
+        })
+        .collect();
+    let d = run(
+        &[
+            ix(
+                PUMP_AMM_PROGRAM,
+                amm.clone(),
+                data([184, 23, 238, 97, 103, 197, 211, 61], 11, 22),
+            ),
+            ix(
+                PUMP_AMM_PROGRAM,
+                amm.clone(),
+                data([194, 171, 28, 70, 104, 77, 91, 47], 33, 44),
+            ),
+            ix(
+                PUMP_AMM_PROGRAM,
+                amm,
+                data([93, 246, 130, 60, 231, 233, 64, 178], 55, 66),
+            ),
+        ],
+        &[],
+        &DescribeContext::new(),
+    );
+    let t = text(&d);
+    for want in [
+        format!("buy 11 raw units of {m} for at most 22 raw units of {q} in pool"),
+        format!("buy {m} with 33 raw units of {q} (fees included) for at least 44 raw units"),
+        format!("sell 55 raw units of {m} for at least 66 raw units of {q} in pool"),
+    ] {
+        assert!(t.contains(&want), "missing {want:?} in\n{t}");
+    }
 }
 
 /// Jupiter's v2 forms: amounts, slippage and fees before the plan, the v2 account positions.

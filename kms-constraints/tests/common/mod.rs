@@ -531,6 +531,44 @@ pub enum AmmKind {
     Sell,
 }
 
+/// A PumpSwap v2 trade (`buy_v2`, `buy_exact_quote_in_v2`, `sell_v2`; 17 accounts, IDL of
+/// pump-public-docs `8cda1fa`) of `user` in `p`; account 14 is the quote token account of the
+/// intent's fee recipient ([`pump_buyback_recipient`]).
+pub fn amm_trade_v2(kind: AmmKind, a: u64, b: u64, p: &AmmPool, user: [u8; 32]) -> Instruction {
+    let mut d = match kind {
+        AmmKind::Buy => vec![184, 23, 238, 97, 103, 197, 211, 61],
+        AmmKind::BuyExactQuoteIn => vec![194, 171, 28, 70, 104, 77, 91, 47],
+        AmmKind::Sell => vec![93, 246, 130, 60, 231, 233, 64, 178],
+    };
+    d.extend_from_slice(&a.to_le_bytes());
+    d.extend_from_slice(&b.to_le_bytes());
+    let pool = p.pool();
+    let fee_config =
+        kms_solana::find_program_address(&[b"fee_config", &pump_amm()], &pump_fee_program())
+            .unwrap()
+            .0;
+    let accts = vec![
+        w(pool),
+        ws(user),
+        r(amm_pda(&[b"global_config"])),
+        r(p.base),
+        r(p.quote),
+        w(ata(user, p.base, p.base_program)),
+        w(ata(user, p.quote, p.quote_program)),
+        w(ata(pool, p.base, p.base_program)),
+        w(ata(pool, p.quote, p.quote_program)),
+        r(p.base_program),
+        r(p.quote_program),
+        r(SYSTEM_PROGRAM),
+        w(amm_pda(&[b"user_volume_accumulator", &user])),
+        r(fee_config),
+        w(ata(pump_buyback_recipient(), p.quote, p.quote_program)),
+        r(amm_pda(&[b"__event_authority"])),
+        r(pump_amm()),
+    ];
+    ix(pump_amm(), accts, d)
+}
+
 /// A PumpSwap trade of `user` in `p`, in the layout of after the fee-recipient upgrade
 /// (`cashback`: with the volume accumulator's accounts).
 pub fn amm_trade(

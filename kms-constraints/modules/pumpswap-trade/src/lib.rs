@@ -21,6 +21,16 @@
 //! wrapped-SOL input or output sequence and an idempotent creation of the output account (the
 //! SDK's swap prelude and epilogue). No lookup tables.
 //!
+//! - the v2 forms (1.1.0; `idl/pump_amm.json` of pump-public-docs at `8cda1fa`, read from the
+//!   copy the crates.io package `sol-parser-sdk` 0.11.0 ships, since the snapshot this module was
+//!   written from stops at `1b82215`): `buy_v2` (`base_amount_out`, `max_quote_amount_in`),
+//!   `buy_exact_quote_in_v2` (`spendable_quote_in`, `min_base_amount_out`) and `sell_v2`
+//!   (`base_amount_in`, `min_quote_amount_out`) with 17 accounts: pool, user, global config,
+//!   both mints, the user's and the pool's token accounts, both token programs, system program,
+//!   the user's volume accumulator, the fee config, the fee recipient's quote token account
+//!   (the IDL's `buyback_fee_recipient`; mainnet's trades carry a recipient's quote account
+//!   there), event authority and program.
+//!
 //! Writable flags (1.1.0): the global volume accumulator, the fee config, the fee program and
 //! the appended fee recipient may be marked writable, as builders on mainnet mark them (the
 //! IDL had the accumulator writable until 2025-11-16). Each is owned by PumpSwap or its fee
@@ -59,6 +69,12 @@ pub const BUY: [u8; 8] = [102, 6, 61, 18, 1, 218, 235, 234];
 pub const BUY_EXACT_QUOTE_IN: [u8; 8] = [198, 46, 21, 82, 180, 217, 232, 112];
 /// Anchor discriminator of `sell`.
 pub const SELL: [u8; 8] = [51, 230, 133, 164, 1, 127, 131, 173];
+/// Anchor discriminator of `buy_v2` (IDL of `8cda1fa`).
+pub const BUY_V2: [u8; 8] = [184, 23, 238, 97, 103, 197, 211, 61];
+/// Anchor discriminator of `sell_v2` (IDL of `8cda1fa`).
+pub const SELL_V2: [u8; 8] = [93, 246, 130, 60, 231, 233, 64, 178];
+/// Anchor discriminator of `buy_exact_quote_in_v2` (IDL of `8cda1fa`).
+pub const BUY_EXACT_QUOTE_IN_V2: [u8; 8] = [194, 171, 28, 70, 104, 77, 91, 47];
 
 /// The 8 fee recipients the upgrade appends (`docs/BREAKING_FEE_RECIPIENT.md`).
 pub const FEE_RECIPIENTS: [Address; 8] = [
@@ -159,7 +175,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
     let sell = msg
         .instructions()
         .find(|i| *i.program_id(msg) == PUMP_AMM_PROGRAM)
-        .is_some_and(|i| i.data.starts_with(&SELL));
+        .is_some_and(|i| i.data.starts_with(&SELL) || i.data.starts_with(&SELL_V2));
     let w = if sell {
         SwapSides {
             user: c.user,
@@ -306,10 +322,45 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
             at = 23;
         }
         tail(&mut s, &ix, at, &t)?;
+    } else if disc == BUY_V2 || disc == BUY_EXACT_QUOTE_IN_V2 || disc == SELL_V2 {
+        if d.len() != 24 || n != 17 {
+            return Err(reject_at(ix.index, "unknown PumpSwap v2 layout"));
+        }
+        if disc == SELL_V2 {
+            if a > t.max_base_in {
+                return Err(reject_at(
+                    ix.index,
+                    "sells more base tokens than the authorized maximum",
+                ));
+            }
+            if b < t.min_quote_out {
+                return Err(reject_at(
+                    ix.index,
+                    "minimum quote output below the authorized minimum",
+                ));
+            }
+        } else {
+            // buy_v2: (base_amount_out, max_quote_amount_in);
+            // buy_exact_quote_in_v2: (spendable_quote_in, min_base_amount_out).
+            let (base, quote) = if disc == BUY_V2 { (a, b) } else { (b, a) };
+            if quote > t.max_quote_in {
+                return Err(reject_at(
+                    ix.index,
+                    "quote amount in above the authorized maximum",
+                ));
+            }
+            if base < t.min_base_out {
+                return Err(reject_at(
+                    ix.index,
+                    "buys fewer base tokens than the authorized minimum",
+                ));
+            }
+        }
+        v2_accounts(&mut s, &ix, &t)?;
     } else {
         return Err(reject_at(
             ix.index,
-            "only buy, buy_exact_quote_in and sell are allowed",
+            "only buy, buy_exact_quote_in, sell and their v2 forms are allowed",
         ));
     }
     swap_epilogue(&mut s, &w)?;
@@ -438,4 +489,58 @@ fn tail<'m>(s: &mut Shape<'m>, ix: &Ix<'m>, at: usize, t: &Intent<'_>) -> Check 
         true,
         "fee recipient account is not the authorized recipient's",
     )
+}
+
+/// The 17 accounts of `buy_v2`, `sell_v2` and `buy_exact_quote_in_v2` (IDL of `8cda1fa`): no
+/// protocol fee accounts, creator vault, global volume accumulator, fee program or `pool_v2`;
+/// account 14 (`buyback_fee_recipient` in the IDL) is the quote token account of the intent's fee
+/// recipient, as mainnet's trades carry it.
+fn v2_accounts<'m>(s: &mut Shape<'m>, ix: &Ix<'m>, t: &Intent<'_>) -> Check {
+    let accounts: [(&Address, bool, &'static str); 17] = [
+        (t.pool, true, "pool is not the authorized pool"),
+        (t.user, true, "trader is not the user"),
+        (&GLOBAL_CONFIG, false, "wrong PumpSwap global config"),
+        (t.base_mint, false, "wrong base mint"),
+        (t.quote_mint, false, "wrong quote mint"),
+        (
+            t.user_base_ata,
+            true,
+            "base tokens to or from an account other than the user's",
+        ),
+        (
+            t.user_quote_ata,
+            true,
+            "quote tokens to or from an account other than the user's",
+        ),
+        (
+            t.pool_base_ata,
+            true,
+            "pool base account is not the authorized pool's",
+        ),
+        (
+            t.pool_quote_ata,
+            true,
+            "pool quote account is not the authorized pool's",
+        ),
+        (t.base_program, false, "wrong base token program"),
+        (t.quote_program, false, "wrong quote token program"),
+        (&SYSTEM_PROGRAM, false, "wrong system program"),
+        (
+            t.user_volume_accumulator,
+            true,
+            "volume accumulator is not the user's",
+        ),
+        (t.fee_config, BUILDERS_WRITABLE, "wrong PumpSwap fee config"),
+        (
+            t.fee_recipient_ata,
+            true,
+            "fee recipient account is not the authorized recipient's",
+        ),
+        (&EVENT_AUTHORITY, false, "wrong PumpSwap event authority"),
+        (&PUMP_AMM_PROGRAM, false, "wrong PumpSwap program account"),
+    ];
+    for (k, (addr, writable, what)) in accounts.iter().enumerate() {
+        s.key(ix, k, addr, *writable, what)?;
+    }
+    Ok(())
 }
