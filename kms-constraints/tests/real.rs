@@ -966,13 +966,7 @@ fn real_pumpswap_trades_in_todays_layout_are_accepted_at_their_bounds() {
         if let Err(e) = run(&accounts, &data, &params) {
             panic!("{file}: {e}");
         }
-        for (i, b) in bounds.iter().enumerate() {
-            if *b == 0 {
-                continue;
-            }
-            let mut past = bounds;
-            // Maxima one unit lower, minima one unit higher.
-            past[i] = if i == 0 || i == 3 { b - 1 } else { b + 1 };
+        for (i, past) in one_unit_past(bounds) {
             assert!(
                 run(&accounts, &data, &values(past)).is_err(),
                 "{file}: bound {i}"
@@ -1203,13 +1197,7 @@ fn real_pumpfun_buy_v2_trades_are_accepted_at_their_bounds() {
     let r = Registry::with_builtins(HostConfig::default()).unwrap();
     let h = r.builtin("pumpfun-trade").unwrap();
     let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/real");
-    let mut files: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("pumpfun-buy-v2-27-"))
-        .collect();
-    files.sort();
+    let files = real_files("pumpfun-buy-v2-27-");
     assert_eq!(files.len(), 11);
     for file in &files {
         let (mut accounts, data) = real_instruction(file);
@@ -1296,13 +1284,7 @@ fn real_pumpfun_trades_routed_by_bots_are_accepted_at_their_bounds() {
     let r = Registry::with_builtins(HostConfig::default()).unwrap();
     let h = r.builtin("pumpfun-trade").unwrap();
     let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/real");
-    let mut files: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("pumpfun-routed-"))
-        .collect();
-    files.sort();
+    let files = real_files("pumpfun-routed-");
     assert_eq!(files.len(), 23);
     let stand_in = [0x5C; 32];
     for file in &files {
@@ -1447,17 +1429,8 @@ fn real_pumpfun_trades_routed_by_bots_are_accepted_at_their_bounds() {
             continue;
         }
         run(&accounts, &params).unwrap_or_else(|e| panic!("{file}: {e}"));
-        for (i, bound) in bounds.iter().enumerate() {
-            if *bound == 0 {
-                continue;
-            }
-            let mut past = bounds;
-            // Maxima (max_sol_cost, max_tokens_in) one unit lower, minima one unit higher.
-            past[i] = if i == 0 || i == 3 {
-                bound - 1
-            } else {
-                bound + 1
-            };
+        // Maxima (the first and last bound) one unit lower, minima one unit higher.
+        for (i, past) in one_unit_past(bounds) {
             assert!(
                 run(&accounts, &values(past)).is_err(),
                 "{file}: bound {i} one unit past"
@@ -1484,13 +1457,7 @@ fn real_pumpswap_v2_trades_routed_by_bots() {
     let r = Registry::with_builtins(HostConfig::default()).unwrap();
     let h = r.builtin("pumpswap-trade").unwrap();
     let schema = r.get(&h).unwrap().compiled().schema().unwrap().clone();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/real");
-    let mut files: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("pumpswap-routed-"))
-        .collect();
-    files.sort();
+    let files = real_files("pumpswap-routed-");
     assert_eq!(files.len(), 5);
     for file in &files {
         let (mut accounts, data) = real_instruction(file);
@@ -1600,20 +1567,39 @@ fn real_pumpswap_v2_trades_routed_by_bots() {
             continue;
         }
         run(&params).unwrap_or_else(|e| panic!("{file}: {e}"));
-        for (i, bound) in bounds.iter().enumerate() {
-            if *bound == 0 {
-                continue;
-            }
-            let mut past = bounds;
-            past[i] = if i == 0 || i == 3 {
-                bound - 1
-            } else {
-                bound + 1
-            };
+        // Maxima (the first and last bound) one unit lower, minima one unit higher.
+        for (i, past) in one_unit_past(bounds) {
             assert!(
                 run(&values(past, fee_recipient)).is_err(),
                 "{file}: bound {i} one unit past"
             );
         }
     }
+}
+
+/// The real instruction files of `tests/data/real/` whose names start with `prefix`, sorted.
+fn real_files(prefix: &str) -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/real");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    files.sort();
+    files
+}
+
+/// For each non-zero bound of `[maximum, minimum, minimum, maximum]` (the order the trading
+/// tests use), its index and the bounds with that one moved one unit past: a maximum one unit
+/// lower, a minimum one unit higher.
+fn one_unit_past(bounds: [u64; 4]) -> impl Iterator<Item = (usize, [u64; 4])> {
+    (0..4).filter(move |&i| bounds[i] != 0).map(move |i| {
+        let mut past = bounds;
+        past[i] = if i == 0 || i == 3 {
+            bounds[i] - 1
+        } else {
+            bounds[i] + 1
+        };
+        (i, past)
+    })
 }

@@ -182,11 +182,7 @@ impl<P: Persistence> IntentStore<P> {
                 Err(IntentError::Conflict) => {
                     drop(current);
                     drop(writing);
-                    self.forget_entry(user, &entry);
-                    if attempt == CONFLICT_RETRIES {
-                        return Err(IntentError::Conflict);
-                    }
-                    attempt += 1;
+                    self.retry_after_conflict(user, &entry, &mut attempt)?;
                 }
                 Err(e) => return Err(e),
             }
@@ -239,15 +235,27 @@ impl<P: Persistence> IntentStore<P> {
                 }
                 Err(IntentError::Conflict) => {
                     drop(writing);
-                    self.forget_entry(user, &entry);
-                    if attempt == CONFLICT_RETRIES {
-                        return Err(IntentError::Conflict);
-                    }
-                    attempt += 1;
+                    self.retry_after_conflict(user, &entry, &mut attempt)?;
                 }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// After a store that conflicted: drops the stale cached state and counts the attempt;
+    /// [`IntentError::Conflict`] once the retries are used up.
+    fn retry_after_conflict(
+        &self,
+        user: UserId,
+        entry: &Arc<Entry>,
+        attempt: &mut usize,
+    ) -> Result<(), IntentError> {
+        self.forget_entry(user, entry);
+        if *attempt == CONFLICT_RETRIES {
+            return Err(IntentError::Conflict);
+        }
+        *attempt += 1;
+        Ok(())
     }
 
     /// Drops `entry` from the cache unless it was replaced meanwhile.

@@ -259,19 +259,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
             return Err(reject_at(ix.index, "unknown pump.fun buy layout"));
         }
         // buy: (amount, max_sol_cost); buy_exact_sol_in: (spendable_sol_in, min_tokens_out).
-        let (tokens, sol) = if disc == BUY { (a, b) } else { (b, a) };
-        if sol > t.max_sol_cost {
-            return Err(reject_at(
-                ix.index,
-                "max SOL cost above the authorized maximum",
-            ));
-        }
-        if tokens < t.min_tokens_out {
-            return Err(reject_at(
-                ix.index,
-                "buys fewer tokens than the authorized minimum",
-            ));
-        }
+        limit_price(&ix, &t, false, disc == BUY, a, b)?;
         buy_accounts(&mut s, &ix, &t)?;
     } else if disc == SELL {
         if created {
@@ -283,18 +271,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
         if d.len() != 24 || !(n == 16 || n == 17) {
             return Err(reject_at(ix.index, "unknown pump.fun sell layout"));
         }
-        if b < t.min_sol_output {
-            return Err(reject_at(
-                ix.index,
-                "min SOL output below the authorized minimum",
-            ));
-        }
-        if a > t.max_tokens_in {
-            return Err(reject_at(
-                ix.index,
-                "sells more tokens than the authorized maximum",
-            ));
-        }
+        limit_price(&ix, &t, true, true, a, b)?;
         sell_accounts(&mut s, &ix, &t, n == 17)?;
     } else {
         return Err(reject_at(
@@ -506,36 +483,9 @@ fn quote_trade<'m>(
     if !data_ok || n != if sell { 26 } else { 27 } {
         return Err(reject_at(ix.index, "unknown pump.fun quote-mint layout"));
     }
-    if sell {
-        if b < t.min_sol_output {
-            return Err(reject_at(
-                ix.index,
-                "min SOL output below the authorized minimum",
-            ));
-        }
-        if a > t.max_tokens_in {
-            return Err(reject_at(
-                ix.index,
-                "sells more tokens than the authorized maximum",
-            ));
-        }
-    } else {
-        // buy_v2: (amount, max_sol_cost); buy_exact_quote_in_v2: (spendable_quote_in,
-        // min_tokens_out).
-        let (tokens, quote) = if disc == BUY_V2 { (a, b) } else { (b, a) };
-        if quote > t.max_sol_cost {
-            return Err(reject_at(
-                ix.index,
-                "max SOL cost above the authorized maximum",
-            ));
-        }
-        if tokens < t.min_tokens_out {
-            return Err(reject_at(
-                ix.index,
-                "buys fewer tokens than the authorized minimum",
-            ));
-        }
-    }
+    // buy_v2: (amount, max_sol_cost); buy_exact_quote_in_v2: (spendable_quote_in,
+    // min_tokens_out); sell_v2: (amount, min_sol_output).
+    limit_price(ix, t, sell, disc == BUY_V2, a, b)?;
     if !FEE_RECIPIENTS.contains(t.fee_recipient) {
         return Err(reject_at(
             ix.index,
@@ -706,36 +656,8 @@ fn v3_trade<'m>(
     if !data_ok || ix.ix.accounts.len() != 17 {
         return Err(reject_at(ix.index, "unknown pump.fun v3 layout"));
     }
-    if sell {
-        if b < t.min_sol_output {
-            return Err(reject_at(
-                ix.index,
-                "min SOL output below the authorized minimum",
-            ));
-        }
-        if a > t.max_tokens_in {
-            return Err(reject_at(
-                ix.index,
-                "sells more tokens than the authorized maximum",
-            ));
-        }
-    } else {
-        // buy_v3: (amount, max_sol_cost); buy_exact_quote_in_v3: (spendable_quote_in,
-        // min_tokens_out).
-        let (tokens, quote) = if disc == BUY_V3 { (a, b) } else { (b, a) };
-        if quote > t.max_sol_cost {
-            return Err(reject_at(
-                ix.index,
-                "max SOL cost above the authorized maximum",
-            ));
-        }
-        if tokens < t.min_tokens_out {
-            return Err(reject_at(
-                ix.index,
-                "buys fewer tokens than the authorized minimum",
-            ));
-        }
-    }
+    // As the v2 forms.
+    limit_price(ix, t, sell, disc == BUY_V3, a, b)?;
     if !BUYBACK_FEE_RECIPIENTS.contains(t.buyback_fee_recipient) {
         return Err(reject_at(
             ix.index,
@@ -795,6 +717,48 @@ fn v3_trade<'m>(
     ];
     for (k, (addr, writable, what)) in accounts.iter().enumerate() {
         s.key(ix, k, addr, *writable, what)?;
+    }
+    Ok(())
+}
+
+/// The limit price (SPEC §5) of a trade whose two amounts are `a`, `b`: a sell `(amount,
+/// min_sol_output)`; a buy `(amount, max cost)` when `amount_first`, else `(spendable, min
+/// tokens)`. Costs and outputs count the intent's quote mint.
+fn limit_price(
+    ix: &Ix<'_>,
+    t: &Intent<'_>,
+    sell: bool,
+    amount_first: bool,
+    a: u64,
+    b: u64,
+) -> Check {
+    if sell {
+        if b < t.min_sol_output {
+            return Err(reject_at(
+                ix.index,
+                "min SOL output below the authorized minimum",
+            ));
+        }
+        if a > t.max_tokens_in {
+            return Err(reject_at(
+                ix.index,
+                "sells more tokens than the authorized maximum",
+            ));
+        }
+        return Ok(());
+    }
+    let (tokens, cost) = if amount_first { (a, b) } else { (b, a) };
+    if cost > t.max_sol_cost {
+        return Err(reject_at(
+            ix.index,
+            "max SOL cost above the authorized maximum",
+        ));
+    }
+    if tokens < t.min_tokens_out {
+        return Err(reject_at(
+            ix.index,
+            "buys fewer tokens than the authorized minimum",
+        ));
     }
     Ok(())
 }

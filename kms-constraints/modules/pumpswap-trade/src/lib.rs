@@ -224,19 +224,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
         }
         // buy: (base_amount_out, max_quote_amount_in);
         // buy_exact_quote_in: (spendable_quote_in, min_base_amount_out).
-        let (base, quote) = if disc == BUY { (a, b) } else { (b, a) };
-        if quote > t.max_quote_in {
-            return Err(reject_at(
-                ix.index,
-                "quote amount in above the authorized maximum",
-            ));
-        }
-        if base < t.min_base_out {
-            return Err(reject_at(
-                ix.index,
-                "buys fewer base tokens than the authorized minimum",
-            ));
-        }
+        limit_price(&ix, &t, false, disc == BUY, a, b)?;
         head(&mut s, &ix, &t)?;
         s.key(
             &ix,
@@ -282,18 +270,7 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
         if d.len() != 24 || !(n == 24 || n == 26) {
             return Err(reject_at(ix.index, "unknown PumpSwap sell layout"));
         }
-        if a > t.max_base_in {
-            return Err(reject_at(
-                ix.index,
-                "sells more base tokens than the authorized maximum",
-            ));
-        }
-        if b < t.min_quote_out {
-            return Err(reject_at(
-                ix.index,
-                "minimum quote output below the authorized minimum",
-            ));
-        }
+        limit_price(&ix, &t, true, true, a, b)?;
         head(&mut s, &ix, &t)?;
         s.key(
             &ix,
@@ -326,36 +303,8 @@ pub fn validate(msg: &Message<'_>, _loaded: &[Address], p: &mut Params<'_>) -> C
         if d.len() != 24 || n != 17 {
             return Err(reject_at(ix.index, "unknown PumpSwap v2 layout"));
         }
-        if disc == SELL_V2 {
-            if a > t.max_base_in {
-                return Err(reject_at(
-                    ix.index,
-                    "sells more base tokens than the authorized maximum",
-                ));
-            }
-            if b < t.min_quote_out {
-                return Err(reject_at(
-                    ix.index,
-                    "minimum quote output below the authorized minimum",
-                ));
-            }
-        } else {
-            // buy_v2: (base_amount_out, max_quote_amount_in);
-            // buy_exact_quote_in_v2: (spendable_quote_in, min_base_amount_out).
-            let (base, quote) = if disc == BUY_V2 { (a, b) } else { (b, a) };
-            if quote > t.max_quote_in {
-                return Err(reject_at(
-                    ix.index,
-                    "quote amount in above the authorized maximum",
-                ));
-            }
-            if base < t.min_base_out {
-                return Err(reject_at(
-                    ix.index,
-                    "buys fewer base tokens than the authorized minimum",
-                ));
-            }
-        }
+        // The same arguments as the forms above.
+        limit_price(&ix, &t, disc == SELL_V2, disc == BUY_V2, a, b)?;
         v2_accounts(&mut s, &ix, &t)?;
     } else {
         return Err(reject_at(
@@ -541,6 +490,41 @@ fn v2_accounts<'m>(s: &mut Shape<'m>, ix: &Ix<'m>, t: &Intent<'_>) -> Check {
     ];
     for (k, (addr, writable, what)) in accounts.iter().enumerate() {
         s.key(ix, k, addr, *writable, what)?;
+    }
+    Ok(())
+}
+
+/// The limit price of a trade whose two amounts are `a`, `b`: a sell `(base_amount_in,
+/// min_quote_amount_out)`; a buy `(base_amount_out, max_quote_amount_in)` when `base_first`,
+/// else `(spendable_quote_in, min_base_amount_out)`.
+fn limit_price(ix: &Ix<'_>, t: &Intent<'_>, sell: bool, base_first: bool, a: u64, b: u64) -> Check {
+    if sell {
+        if a > t.max_base_in {
+            return Err(reject_at(
+                ix.index,
+                "sells more base tokens than the authorized maximum",
+            ));
+        }
+        if b < t.min_quote_out {
+            return Err(reject_at(
+                ix.index,
+                "minimum quote output below the authorized minimum",
+            ));
+        }
+        return Ok(());
+    }
+    let (base, quote) = if base_first { (a, b) } else { (b, a) };
+    if quote > t.max_quote_in {
+        return Err(reject_at(
+            ix.index,
+            "quote amount in above the authorized maximum",
+        ));
+    }
+    if base < t.min_base_out {
+        return Err(reject_at(
+            ix.index,
+            "buys fewer base tokens than the authorized minimum",
+        ));
     }
     Ok(())
 }
