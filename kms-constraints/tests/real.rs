@@ -319,16 +319,14 @@ fn a_real_pumpfun_buy_is_derived_refused_in_its_old_layout_and_accepted_upgraded
     }
 
     let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
-        let checked = r.check_params(&h, p).unwrap();
-        r.validate_checked(
-            &checked,
-            &one_instruction_message(
-                kms_solana::programs::PUMP_FUN_PROGRAM,
-                accounts,
-                &data,
-                user,
-            ),
-            &[],
+        validate_one(
+            &r,
+            &h,
+            kms_solana::programs::PUMP_FUN_PROGRAM,
+            accounts,
+            &data,
+            user,
+            p,
         )
     };
     refused(
@@ -496,16 +494,14 @@ fn real_pumpfun_trades_in_todays_layout_are_accepted_at_their_bounds() {
             );
         }
         let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
-            let checked = r.check_params(&h, p).unwrap();
-            r.validate_checked(
-                &checked,
-                &one_instruction_message(
-                    kms_solana::programs::PUMP_FUN_PROGRAM,
-                    accounts,
-                    &data,
-                    user,
-                ),
-                &[],
+            validate_one(
+                &r,
+                &h,
+                kms_solana::programs::PUMP_FUN_PROGRAM,
+                accounts,
+                &data,
+                user,
+                p,
             )
         };
         // The mint signs and is written only because the same transaction created it.
@@ -781,12 +777,7 @@ fn real_pumpswap_buys_are_derived_refused_in_their_old_layout_and_accepted_upgra
         }
 
         let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
-            let checked = r.check_params(&h, p).unwrap();
-            r.validate_checked(
-                &checked,
-                &one_instruction_message(PUMP_AMM_PROGRAM, accounts, &data, user),
-                &[],
-            )
+            validate_one(&r, &h, PUMP_AMM_PROGRAM, accounts, &data, user, p)
         };
         refused(
             run(&accounts, &params),
@@ -936,12 +927,7 @@ fn real_pumpswap_trades_in_todays_layout_are_accepted_at_their_bounds() {
         accounts[17].0 = field("creator_vault_ata");
         accounts[18].0 = field("creator_vault");
         let run = |accounts: &[(Address, bool, bool)], data: &[u8], p: &[u8]| {
-            let checked = r.check_params(&h, p).unwrap();
-            r.validate_checked(
-                &checked,
-                &one_instruction_message(PUMP_AMM_PROGRAM, accounts, data, user),
-                &[],
-            )
+            validate_one(&r, &h, PUMP_AMM_PROGRAM, accounts, data, user, p)
         };
         let mut data = data.clone();
         if sell && data.len() > 24 {
@@ -1237,16 +1223,14 @@ fn real_pumpfun_buy_v2_trades_are_accepted_at_their_bounds() {
             );
         }
         let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
-            let checked = r.check_params(&h, p).unwrap();
-            r.validate_checked(
-                &checked,
-                &one_instruction_message(
-                    kms_solana::programs::PUMP_FUN_PROGRAM,
-                    accounts,
-                    &data,
-                    user,
-                ),
-                &[],
+            validate_one(
+                &r,
+                &h,
+                kms_solana::programs::PUMP_FUN_PROGRAM,
+                accounts,
+                &data,
+                user,
+                p,
             )
         };
         // The mint signs and is written only because the same transaction created it.
@@ -1409,16 +1393,14 @@ fn real_pumpfun_trades_routed_by_bots_are_accepted_at_their_bounds() {
             a.2 &= !readonly.contains(&i);
         }
         let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
-            let checked = r.check_params(&h, p).unwrap();
-            r.validate_checked(
-                &checked,
-                &one_instruction_message(
-                    kms_solana::programs::PUMP_FUN_PROGRAM,
-                    accounts,
-                    &data,
-                    user_key,
-                ),
-                &[],
+            validate_one(
+                &r,
+                &h,
+                kms_solana::programs::PUMP_FUN_PROGRAM,
+                accounts,
+                &data,
+                user_key,
+                p,
             )
         };
         if cross_dex {
@@ -1602,4 +1584,23 @@ fn one_unit_past(bounds: [u64; 4]) -> impl Iterator<Item = (usize, [u64; 4])> {
         };
         (i, past)
     })
+}
+
+/// Validates one instruction of `program` (`accounts` as (key, signer, writable), `data`) in a
+/// legacy message paid by `payer`, under the parameters `params` of module `h`.
+fn validate_one(
+    r: &Registry,
+    h: &kms_constraints::ModuleHash,
+    program: Address,
+    accounts: &[(Address, bool, bool)],
+    data: &[u8],
+    payer: Address,
+    params: &[u8],
+) -> Result<(), Error> {
+    let checked = r.check_params(h, params).unwrap();
+    r.validate_checked(
+        &checked,
+        &one_instruction_message(program, accounts, data, payer),
+        &[],
+    )
 }
