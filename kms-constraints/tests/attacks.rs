@@ -1500,20 +1500,27 @@ fn pumpfun_trade_v3_forms_and_partial_fill() {
     ] {
         refused(with(at, to), what, because);
     }
-    let mut extra = buy.clone();
+    extra_account_and_writable_flag_refused(&run, &buy, 0, "unknown pump.fun v3 layout");
+}
+
+/// `ix` with one more account is another layout (`unknown`), and with its account `readonly_at`
+/// (which the shape only reads) writable it is refused.
+fn extra_account_and_writable_flag_refused(
+    run: &dyn Fn(&[Instruction]) -> Result<(), Error>,
+    ix: &Instruction,
+    readonly_at: usize,
+    unknown: &str,
+) {
+    let mut extra = ix.clone();
     extra
         .accounts
         .push(solana_message::AccountMeta::new(addr(key(0x91)), false));
+    refused(run(&[extra]), "an extra account", unknown);
+    let mut writable = ix.clone();
+    writable.accounts[readonly_at].is_writable = true;
     refused(
-        run(&[extra]),
-        "an extra account",
-        "unknown pump.fun v3 layout",
-    );
-    let mut global_writable = buy.clone();
-    global_writable.accounts[0].is_writable = true;
-    refused(
-        run(&[global_writable]),
-        "a writable global account",
+        run(&[writable]),
+        "a writable account the shape only reads",
         "an account is writable that this shape never writes",
     );
 }
@@ -1836,28 +1843,13 @@ fn pumpswap_trade_v2_forms() {
     ] {
         refused(with(at, to), what, because);
     }
-    let mut extra = buy.clone();
-    extra
-        .accounts
-        .push(solana_message::AccountMeta::new(addr(key(0x91)), false));
-    refused(
-        run(&[extra]),
-        "an extra account",
-        "unknown PumpSwap v2 layout",
-    );
-    let mut options = buy.clone();
+    extra_account_and_writable_flag_refused(&run, &buy, 2, "unknown PumpSwap v2 layout");
+    let mut options = buy;
     options.data.push(0);
     refused(
         run(&[options]),
         "trailing bytes",
         "unknown PumpSwap v2 layout",
-    );
-    let mut global_writable = buy;
-    global_writable.accounts[2].is_writable = true;
-    refused(
-        run(&[global_writable]),
-        "a writable global config",
-        "an account is writable that this shape never writes",
     );
 }
 
