@@ -101,6 +101,10 @@ pub enum Error {
     /// The storage backend failed.
     #[error("key store error: {0}")]
     Store(String),
+    /// The storage backend could not be reached (a replicated store that did not answer):
+    /// nothing was stored, and the same operation may succeed when retried.
+    #[error("key store unavailable: {0}; retry")]
+    Unavailable(String),
     /// A backup file is shorter than its header says.
     #[error("backup file is truncated: {0}")]
     BackupTruncated(&'static str),

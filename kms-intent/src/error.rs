@@ -219,6 +219,11 @@ pub enum IntentError {
     /// The persistence layer passed in failed; the in-memory state was left unchanged.
     #[error("persistence failed: {0}")]
     Persistence(String),
+    /// The persistence layer could not be reached (a shared store that did not answer):
+    /// nothing was written, and the same operation may succeed when retried. Distinct from
+    /// [`IntentError::Persistence`], a failure retrying will not mend.
+    #[error("persistence unavailable: {0}; retry")]
+    Unavailable(String),
     /// Another writer (a second instance sharing the store) changed the user's state since it
     /// was loaded; nothing was written. [`crate::IntentStore::with_user`] reloads and retries
     /// on its own and returns this only when the state kept changing.

@@ -33,13 +33,11 @@ impl SignerKeys {
     }
 }
 
-/// How a key-store error that is replication not answering starts.
-pub(crate) const UNAVAILABLE: &str = "replication unavailable";
-
+/// Replication that did not answer: kms-core's retryable error.
 fn unavailable(e: crate::replica::ReplicaError) -> kms_core::Error {
     match e {
         crate::replica::ReplicaError::Unavailable(m) => {
-            kms_core::Error::Store(format!("{UNAVAILABLE}: {m}"))
+            kms_core::Error::Unavailable(format!("replication: {m}"))
         }
     }
 }

@@ -76,7 +76,7 @@ fn intent_err(e: IntentError) -> WireError {
         | E::QuizWrong
         | E::FactorAlreadyEnabled(_)
         | E::TooManyChallenges { .. } => ErrorKind::PolicyRefused,
-        E::Persistence(m) if m.starts_with(UNAVAILABLE_PREFIX) => ErrorKind::Unavailable,
+        E::Unavailable(_) => ErrorKind::Unavailable,
         E::Conflict => ErrorKind::Conflict,
         E::Persistence(_) | E::RandomnessUnavailable => ErrorKind::Internal,
         _ => ErrorKind::InvalidInput,
@@ -147,7 +147,7 @@ impl Persistence for SealedPersistence {
 /// Replication that did not answer says "retry" (`Unavailable` on the bus), unlike a failed disk.
 fn persistence_err(e: SignerError) -> IntentError {
     match e {
-        SignerError::Unavailable(m) => IntentError::Persistence(format!("{UNAVAILABLE_PREFIX}{m}")),
+        SignerError::Unavailable(m) => IntentError::Unavailable(format!("replication: {m}")),
         other => IntentError::Persistence(other.to_string()),
     }
 }
@@ -155,15 +155,10 @@ fn persistence_err(e: SignerError) -> IntentError {
 /// A key-store failure; replication that did not answer says "retry" (`Unavailable`).
 fn key_store_err(e: kms_core::Error) -> WireError {
     match &e {
-        kms_core::Error::Store(m) if m.starts_with(super::keys::UNAVAILABLE) => {
-            err(ErrorKind::Unavailable, format!("key store: {m}; retry"))
-        }
+        kms_core::Error::Unavailable(_) => err(ErrorKind::Unavailable, e.to_string()),
         _ => err(ErrorKind::Internal, format!("key store: {e}")),
     }
 }
-
-/// Marks a persistence failure that is replication being unreachable.
-const UNAVAILABLE_PREFIX: &str = "replication: ";
 
 /// A resolved module.
 #[derive(Clone)]
