@@ -253,10 +253,12 @@ fn keys_live_in_memory_only_while_signing() {
 fn nothing_acknowledged_is_lost() {
     let kms = Kms::start();
     let stop = Arc::new(AtomicBool::new(false));
+    let acks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..6u64)
         .map(|w| {
             let socket = kms.socket();
             let stop = Arc::clone(&stop);
+            let acks = Arc::clone(&acks);
             std::thread::spawn(move || {
                 let mut acked = Vec::new();
                 let mut c = None;
@@ -272,7 +274,10 @@ fn nothing_acknowledged_is_lost() {
                         }
                     }
                     match c.as_mut().unwrap().call(&Request::CreateUser { user }) {
-                        Ok(Response::UserCreated { address, .. }) => acked.push((user, address)),
+                        Ok(Response::UserCreated { address, .. }) => {
+                            acked.push((user, address));
+                            acks.fetch_add(1, Ordering::Relaxed);
+                        }
                         Ok(other) => panic!("{other:?}"),
                         // Not acknowledged: it may or may not exist; nothing is promised.
                         Err(ClientError::Remote(_)) => {}
@@ -300,7 +305,13 @@ fn nothing_acknowledged_is_lost() {
         3,
         "the supervisor started a new signer each time"
     );
+    // Load after the last restart too; on a busy machine (CI beside other work) until enough
+    // users were acknowledged for the check below to mean something.
     std::thread::sleep(Duration::from_millis(300));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acks.load(Ordering::Relaxed) <= 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<(u64, String)> = workers
         .into_iter()
