@@ -477,22 +477,22 @@ fn real_pumpfun_trades_in_todays_layout_are_accepted_at_their_bounds() {
             );
             accounts[9].0 = creator_vault;
         }
-        for (name, at) in [
-            ("user_ata", 5),
-            ("bonding_curve", 3),
-            ("bonding_curve_ata", 4),
-            ("creator_vault", 9),
-            ("global_volume_accumulator", 12),
-            ("user_volume_accumulator", 13),
-            ("fee_config", 14),
-            ("bonding_curve_v2", 16),
-        ] {
-            assert_eq!(
-                pubkey_param(&schema, &derived, name),
-                accounts[at].0,
-                "{file}: {name}"
-            );
-        }
+        assert_derived_as_mainnet(
+            &schema,
+            &derived,
+            &accounts,
+            file,
+            &[
+                ("user_ata", 5),
+                ("bonding_curve", 3),
+                ("bonding_curve_ata", 4),
+                ("creator_vault", 9),
+                ("global_volume_accumulator", 12),
+                ("user_volume_accumulator", 13),
+                ("fee_config", 14),
+                ("bonding_curve_v2", 16),
+            ],
+        );
         let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
             validate_one(
                 &r,
@@ -1200,28 +1200,28 @@ fn real_pumpfun_buy_v2_trades_are_accepted_at_their_bounds() {
             .encode(&pumpfun_values(keys, max_sol, min_tokens, fees))
             .unwrap();
         let derived = schema.decode(&params).unwrap();
-        for (name, at) in [
-            ("fee_recipient_quote_ata", 7),
-            ("buyback_quote_ata", 9),
-            ("bonding_curve", 10),
-            ("bonding_curve_ata", 11),
-            ("bonding_curve_quote_ata", 12),
-            ("user_ata", 14),
-            ("user_quote_ata", 15),
-            ("creator_vault", 16),
-            ("creator_vault_quote_ata", 17),
-            ("sharing_config", 18),
-            ("global_volume_accumulator", 19),
-            ("user_volume_accumulator", 20),
-            ("user_volume_quote_ata", 21),
-            ("fee_config", 22),
-        ] {
-            assert_eq!(
-                pubkey_param(&schema, &derived, name),
-                accounts[at].0,
-                "{file}: {name}"
-            );
-        }
+        assert_derived_as_mainnet(
+            &schema,
+            &derived,
+            &accounts,
+            file,
+            &[
+                ("fee_recipient_quote_ata", 7),
+                ("buyback_quote_ata", 9),
+                ("bonding_curve", 10),
+                ("bonding_curve_ata", 11),
+                ("bonding_curve_quote_ata", 12),
+                ("user_ata", 14),
+                ("user_quote_ata", 15),
+                ("creator_vault", 16),
+                ("creator_vault_quote_ata", 17),
+                ("sharing_config", 18),
+                ("global_volume_accumulator", 19),
+                ("user_volume_accumulator", 20),
+                ("user_volume_quote_ata", 21),
+                ("fee_config", 22),
+            ],
+        );
         let run = |accounts: &[(Address, bool, bool)], p: &[u8]| {
             validate_one(
                 &r,
@@ -1603,4 +1603,21 @@ fn validate_one(
         &one_instruction_message(program, accounts, data, payer),
         &[],
     )
+}
+
+/// Each host-derived parameter `name` of `derived` equals the account mainnet used at `at`.
+fn assert_derived_as_mainnet(
+    schema: &kms_constraints::ParamSchema,
+    derived: &[V],
+    accounts: &[(Address, bool, bool)],
+    file: &str,
+    fields: &[(&str, usize)],
+) {
+    for &(name, at) in fields {
+        assert_eq!(
+            pubkey_param(schema, derived, name),
+            accounts[at].0,
+            "{file}: {name}"
+        );
+    }
 }
