@@ -141,6 +141,7 @@ impl Host {
         if sections.start {
             return Err(Error::StartFunctionNotAllowed);
         }
+        validate_strictly(bytes)?;
         let module =
             Module::new(&self.engine, bytes).map_err(|e| Error::InvalidModule(e.to_string()))?;
         if let Some(i) = module.imports().next() {
@@ -416,8 +417,40 @@ fn trap_to_rejection(e: &wasmi::Error) -> Error {
     }
 }
 
-/// Refuses `memory.grow` and `table.grow` anywhere in the code (runs after wasmi validated the
-/// module, so every body decodes).
+/// The WebAssembly features a module may use: what the engine of [`Host::new`] compiles (no
+/// floating point, one memory, no custom page sizes, no SIMD, threads or memory64), as wasmi's
+/// own validator is configured with them.
+fn wasm_features() -> wasmparser::WasmFeatures {
+    use wasmparser::WasmFeatures as F;
+    F::MUTABLE_GLOBAL
+        | F::MULTI_VALUE
+        | F::SATURATING_FLOAT_TO_INT
+        | F::SIGN_EXTENSION
+        | F::BULK_MEMORY
+        | F::REFERENCE_TYPES
+        | F::GC_TYPES // wasmparser needs it for reference types
+        | F::TAIL_CALL
+        | F::EXTENDED_CONST
+}
+
+/// Validates the whole module with wasmparser before wasmi sees it.
+///
+/// Why twice: wasmi validates each instruction just before it translates it, and checks some
+/// rules only at the end of a function body. Instructions after a function's final `end` are
+/// such a case: wasmi 2.0's eager, fuel-metering translator translates them before refusing the
+/// body, and a debug assertion in its control stack fails on them (found by the
+/// `constraints_host` fuzz target; release builds go on and refuse the module). Validating first
+/// means wasmi's translator only ever sees valid code. It costs one extra pass at load, not per
+/// validation.
+fn validate_strictly(bytes: &[u8]) -> Result<(), Error> {
+    wasmparser::Validator::new_with_features(wasm_features())
+        .validate_all(bytes)
+        .map(|_| ())
+        .map_err(|e| Error::InvalidModule(e.to_string()))
+}
+
+/// Refuses `memory.grow` and `table.grow` anywhere in the code (runs after the module was
+/// validated, so every body decodes).
 ///
 /// Why: wasmi's tail-call dispatch (its default, and 2x faster than the portable loop) needs
 /// every instruction handler to end in a tail call. The handlers of these two instructions call

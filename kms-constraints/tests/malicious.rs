@@ -476,6 +476,35 @@ fn missing_or_mistyped_exports_and_wrong_abi_version_are_refused() {
     );
 }
 
+/// A function body with an instruction after its final `end`: `(func (param i32) end local.get
+/// 0 drop end)` with an exported memory, assembled by hand (the text format cannot say it).
+const CODE_AFTER_END: &[u8] = &[
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+    0x01, 0x05, 0x01, 0x60, 0x01, 0x7f, 0x00, // types: (func (param i32))
+    0x03, 0x02, 0x01, 0x00, // functions: one of type 0
+    0x05, 0x03, 0x01, 0x00, 0x01, // memories: one, minimum 1 page
+    0x07, 0x0a, 0x01, 0x06, b'm', b'e', b'm', b'o', b'r', b'y', 0x02, 0x00, // export "memory"
+    0x0a, 0x08, 0x01, 0x06, 0x00, // code: one body of 6 bytes, no locals
+    0x0b, 0x20, 0x00, 0x1a, 0x0b, // end, local.get 0, drop, end
+];
+
+/// wasmi 2.0 translates the instructions after `end` before it refuses the body, and a debug
+/// assertion of its translator fails on them (the `constraints_host` fuzz target found it; this
+/// module is a committed seed there, so the fuzz smoke, built with debug assertions, checks it).
+/// The host validates the whole module first, so it is a typed refusal in every build.
+#[test]
+fn code_after_a_functions_end_is_an_invalid_module() {
+    match Registry::new(HostConfig::default()).load(CODE_AFTER_END) {
+        Err(Error::InvalidModule(m)) => {
+            assert!(
+                m.contains("operators remaining after end of function"),
+                "{m}"
+            );
+        }
+        other => panic!("expected an invalid module, got {other:?}"),
+    }
+}
+
 #[test]
 fn floats_and_garbage_are_invalid_modules() {
     let floats = module(
