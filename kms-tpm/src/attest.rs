@@ -202,22 +202,69 @@ pub fn ek_fingerprint_hex(ek_public: &[u8]) -> String {
     hex(&ek_fingerprint(ek_public))
 }
 
-/// Checks an endorsement key's public area: a restricted, TPM-bound decryption key, ECC P-256
-/// (TCG template L-2) or RSA 2048 (template L-1).
+/// `TPM2_PolicySecret(TPM_RH_ENDORSEMENT)` with SHA-256: the `authPolicy` of the TCG EK templates
+/// L-1 and L-2 (TCG EK Credential Profile 2.x, section B.3.3).
+const EK_POLICY: [u8; 32] = [
+    0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xb3, 0xf8, 0x1a, 0x90, 0xcc, 0x8d, 0x46, 0xa5, 0xd7, 0x24,
+    0xfd, 0x52, 0xd7, 0x6e, 0x06, 0x52, 0x0b, 0x64, 0xf2, 0xa1, 0xda, 0x1b, 0x33, 0x14, 0x69, 0xaa,
+];
+/// `objectAttributes` of templates L-1 and L-2: fixedTPM, fixedParent, sensitiveDataOrigin,
+/// adminWithPolicy, restricted, decrypt.
+const EK_ATTRIBUTES: u32 = 0x0003_00b2;
+
+/// The bytes of a TCG template L-1 (RSA 2048) or L-2 (ECC P-256) public area before its
+/// `unique` field, and the length of that field (with its size prefixes).
+fn ek_template(object_type: u16) -> Option<(Vec<u8>, usize)> {
+    let mut t = Vec::with_capacity(64);
+    t.extend_from_slice(&object_type.to_be_bytes());
+    t.extend_from_slice(&alg::SHA256.to_be_bytes());
+    t.extend_from_slice(&EK_ATTRIBUTES.to_be_bytes());
+    t.extend_from_slice(&32u16.to_be_bytes());
+    t.extend_from_slice(&EK_POLICY);
+    // symmetric: AES, 128 bits, CFB; scheme: null
+    for v in [alg::AES, 128, alg::CFB, alg::NULL] {
+        t.extend_from_slice(&v.to_be_bytes());
+    }
+    let unique = match object_type {
+        alg::RSA => {
+            t.extend_from_slice(&2048u16.to_be_bytes()); // keyBits
+            t.extend_from_slice(&0u32.to_be_bytes()); // exponent: the default, 65537
+            2 + 256
+        }
+        alg::ECC => {
+            t.extend_from_slice(&ECC_NIST_P256.to_be_bytes());
+            t.extend_from_slice(&alg::NULL.to_be_bytes()); // kdf
+            2 + 32 + 2 + 32
+        }
+        _ => return None,
+    };
+    Some((t, unique))
+}
+
+/// Checks an endorsement key's public area: exactly TCG template L-2 (ECC P-256) or L-1 (RSA
+/// 2048), the templates `tss_esapi::abstraction::ek` creates, with the key in `unique`.
+///
+/// Exactly, not only the key: an EK certificate certifies the public key alone, and the
+/// fingerprint is SHA-256 over the whole area. Were any other field free (the `authPolicy`, say),
+/// one certified TPM could present itself under many fingerprints, and a fingerprint taken off a
+/// list would not keep it out. With the template fixed, one key has one public area.
 pub(crate) fn check_ek(ek_public: &[u8]) -> Result<PublicArea, Error> {
+    let not_tcg = Error::Malformed {
+        what: "endorsement key (not the TCG template L-2, ECC P-256, or L-1, RSA 2048)",
+    };
     let area = PublicArea::decode(ek_public)?;
-    let kind_ok = area.ecc.as_ref().is_some_and(|e| e.curve == ECC_NIST_P256)
-        || area
-            .rsa
-            .as_ref()
-            .is_some_and(|r| r.key_bits == 2048 && r.modulus.len() == 256);
-    let ok = kind_ok
-        && area.has(attr::RESTRICTED | attr::DECRYPT | attr::FIXED_TPM | attr::FIXED_PARENT)
-        && !area.has(attr::SIGN);
-    if !ok {
-        return Err(Error::Malformed {
-            what: "endorsement key (not a TCG ECC P-256 or RSA 2048 EK)",
-        });
+    let Some((template, unique)) = ek_template(area.object_type) else {
+        return Err(not_tcg);
+    };
+    let exact = ek_public.len() == template.len() + unique
+        && ek_public.starts_with(&template)
+        && match (&area.rsa, &area.ecc) {
+            (Some(r), None) => r.modulus.len() == 256,
+            (None, Some(e)) => e.curve == ECC_NIST_P256 && area.p256_sec1().is_some(),
+            _ => false,
+        };
+    if !exact {
+        return Err(not_tcg);
     }
     Ok(area)
 }

@@ -12,6 +12,7 @@ pub(crate) mod alg {
     pub(crate) const RSA: u16 = 0x0001;
     pub(crate) const SHA1: u16 = 0x0004;
     pub(crate) const HMAC: u16 = 0x0005;
+    pub(crate) const AES: u16 = 0x0006;
     pub(crate) const KEYEDHASH: u16 = 0x0008;
     pub(crate) const XOR: u16 = 0x000A;
     pub(crate) const SHA256: u16 = 0x000B;
@@ -21,6 +22,7 @@ pub(crate) mod alg {
     pub(crate) const ECDSA: u16 = 0x0018;
     pub(crate) const ECDAA: u16 = 0x001A;
     pub(crate) const ECC: u16 = 0x0023;
+    pub(crate) const CFB: u16 = 0x0043;
 }
 
 /// `TPM_ECC_NIST_P256`.

@@ -315,3 +315,48 @@ fn committed_vectors_pass_and_fail_as_recorded() {
         Err(Error::EkCertificateExpired { ref subject }) if subject.contains("ECC")
     ));
 }
+
+/// The certificate certifies the key alone, so the public area around it must be exactly the TCG
+/// template: otherwise one certified TPM could show many EK fingerprints (a fuzzer-made area
+/// with one `authPolicy` byte changed validated before). Every single-bit change of the area is
+/// refused, whether it touches the template or the key.
+#[test]
+fn the_certified_key_in_any_other_public_area_is_refused() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let read = |n: &str| std::fs::read(dir.join(n)).unwrap();
+    let in_2030 = UNIX_EPOCH + Duration::from_secs(1_893_456_000);
+    let mut rsa = EkTrustStore::new();
+    rsa.add_roots_pem(&read("ek-vectors/rsa-ca-root.pem"))
+        .unwrap();
+    rsa.add_intermediates_pem(&read("ek-vectors/rsa-ca-issuer.pem"))
+        .unwrap();
+    let cert = read("ek-vectors/rsa-ca-ek-cert.der");
+    let ek = read("ek-vectors/rsa-ca-ek-public.bin");
+    assert!(rsa.verify(&cert, &ek, in_2030).is_ok());
+    for i in 0..ek.len() {
+        for bit in [0x01, 0x40] {
+            let mut area = ek.clone();
+            area[i] ^= bit;
+            assert!(
+                rsa.verify(&cert, &area, in_2030).is_err(),
+                "byte {i} ^ {bit:#x}"
+            );
+        }
+    }
+    // The template outside the key: type, name algorithm, attributes, policy, symmetric
+    // definition, scheme, key size and exponent (56 bytes before the modulus' size).
+    let mut policy = ek.clone();
+    policy[40] ^= 0x02; // the fuzzer's change
+    assert!(matches!(
+        rsa.verify(&cert, &policy, in_2030),
+        Err(Error::Malformed { what }) if what.contains("TCG template")
+    ));
+    let mut exponent = ek.clone();
+    exponent[53] = 0x01; // 65537 spelled out (0x00010001): the same key, another area
+    exponent[55] = 0x01;
+    assert!(rsa.verify(&cert, &exponent, in_2030).is_err());
+    // A trailing byte is another area too.
+    let mut longer = ek.clone();
+    longer.push(0);
+    assert!(rsa.verify(&cert, &longer, in_2030).is_err());
+}
