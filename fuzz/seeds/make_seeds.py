@@ -7,8 +7,20 @@ Sources (each seed file is named after where it came from):
   seeds of solana_parse, solana_describe and constraints_modules.
 - examples/kms-telegram/tests/data/initdata/vectors.json: initData strings (pass and fail sets);
   seeds of telegram_init_data.
-- Hand-written here: valid bus frames (client_bus_frames), Bot API updates (telegram_update) and
-  replication-link frames and KV keys (kms_replica_link).
+- kms-constraints/modules/dist/*.wasm and dist/previous/*.wasm: the built-in modules, every version
+  users may have authorized; seeds of constraints_host.
+- kms-intent/tests/data/webauthn-*: the W3C Level 3 test vectors and Yubico's recorded YubiKey
+  ceremonies (authenticator data, attestation objects, clientDataJSON); seeds of
+  intent_authenticator_data and intent_client_data.
+- kms-tpm/tests/data/ek-vectors and ecc-ca: swtpm EK certificates, EK public areas and CA
+  certificates; seeds of tpm_ek_certificate.
+- Hand-written here: valid bus frames (client_bus_frames), Bot API updates (telegram_update),
+  replication-link frames and KV keys (kms_replica_link) and derivation paths
+  (core_derivation_path).
+
+Seeds that need the crates' own encoders (sealed records, backups, user states, approval tokens,
+sealed blobs, join messages, audit logs) are written by make_binary_seeds.rs in this folder:
+cd fuzz && cargo +nightly run --release --example make_binary_seeds
 
 Run from the repository root: python3 fuzz/seeds/make_seeds.py [path to shared/solana-vectors]
 """
@@ -111,6 +123,47 @@ def main():
     for name, m in link:
         body = m.encode() if isinstance(m, str) else json.dumps(m, separators=(",", ":")).encode()
         put("kms_replica_link", name, body)
+
+    dist = os.path.join(ROOT, "kms-constraints", "modules", "dist")
+    for path in sorted(glob.glob(os.path.join(dist, "*.wasm")) + glob.glob(os.path.join(dist, "previous", "*.wasm"))):
+        prefix = "previous-" if os.path.basename(os.path.dirname(path)) == "previous" else "module-"
+        put("constraints_host", prefix + os.path.splitext(os.path.basename(path))[0], open(path, "rb").read())
+
+    intent_data = os.path.join(ROOT, "kms-intent", "tests", "data")
+    w3c = json.load(open(os.path.join(intent_data, "webauthn-l3-vectors.json")))
+    for v in w3c["vectors"]:
+        reg, auth = v["registration"], v["authentication"]
+        put("intent_authenticator_data", f"w3c-{v['name']}-attestation-object", bytes.fromhex(reg["attestation_object"]))
+        put("intent_authenticator_data", f"w3c-{v['name']}-authenticator-data", bytes.fromhex(auth["authenticator_data"]))
+        put("intent_authenticator_data", f"w3c-{v['name']}-cose-key", bytes.fromhex(reg["credential_public_key"]))
+        put("intent_client_data", f"w3c-{v['name']}-create", bytes.fromhex(reg["client_data_json"]))
+        put("intent_client_data", f"w3c-{v['name']}-get", bytes.fromhex(auth["client_data_json"]))
+        # The target splits its input in half: client data, then an attestation object.
+        cd, att = bytes.fromhex(reg["client_data_json"]), bytes.fromhex(reg["attestation_object"])
+        if len(cd) <= len(att):
+            put("intent_client_data", f"w3c-{v['name']}-registration", cd + b" " * (len(att) - len(cd)) + att)
+    blocks = open(os.path.join(intent_data, "webauthn-yubico.txt")).read().split("\n\n")
+    for block in blocks:
+        fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line and not line.startswith("#"))
+        if "name" not in fields:
+            continue
+        for key, value in fields.items():
+            if key.endswith("client_data"):
+                put("intent_client_data", f"yubico-{fields['name']}-{key}", value.encode())
+            elif key in ("attestation_object", "authenticator_data"):
+                put("intent_authenticator_data", f"yubico-{fields['name']}-{key}", base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+
+    tpm_data = os.path.join(ROOT, "kms-tpm", "tests", "data")
+    for sub in ("ek-vectors", "ecc-ca"):
+        for path in sorted(glob.glob(os.path.join(tpm_data, sub, "*"))):
+            if path.endswith("key.pem"):
+                continue  # a CA's private key is not an input any decoder reads
+            put("tpm_ek_certificate", f"{sub}-{os.path.basename(path)}", open(path, "rb").read())
+
+    paths = ["m", "m/44'/501'", "m/44'/501'/0'", "m/44'/501'/0'/0'", "m/44'/501'/2147483647'/0'",
+             "m/44h/501h/7h/0h", "m/44H/501H/0H", "m/501'/0'/0/0", "m/44'/60'/0'/0/0"]
+    for i, text in enumerate(paths):
+        put("core_derivation_path", f"path-{i:02}", text.encode())
 
 
 if __name__ == "__main__":
