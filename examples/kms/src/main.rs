@@ -13,6 +13,18 @@
 //! Each process's code lives in its own module: `supervisor`, `signer`, `bridge`, `pool`. The
 //! internal subcommands `__signer`, `__bridge` and `__pool` are how the supervisor starts them.
 
+/// The supervisor and its three children write their log lines to one shared stderr. std's
+/// `eprintln!` writes a line in several `write(2)` calls, so two processes logging at once
+/// interleave within a line ("kms kms poolbridge: …", seen in a test run). This crate's
+/// `eprintln!` formats the whole line first and writes it in one call (atomic on a pipe up to
+/// `PIPE_BUF`, 4096 bytes). It shadows std's macro in every module below, so each call site keeps
+/// its familiar name.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {
+        $crate::util::write_log_line(format_args!($($arg)*))
+    };
+}
+
 mod audit;
 mod bridge;
 mod cli;

@@ -9,6 +9,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Writes one log line to stderr in a single `write_all` (see `eprintln!` in `main.rs`). A log
+/// line that cannot be written is dropped: a daemon does not stop for its log.
+pub(crate) fn write_log_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut line = args.to_string();
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// Unix time in seconds.
 pub(crate) fn now() -> u64 {
     SystemTime::now()
